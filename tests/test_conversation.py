@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from pipeline.conversation import build_turns, intersect, measure, union
@@ -77,7 +79,7 @@ def test_turns_alternate_in_time_order_with_roles(call: CallRecord) -> None:
     assert [t.role for t in turns] == ["agent", "customer", "agent", "customer", "agent", "customer", "agent",
                                        "customer", "agent"]  # fmt: skip
     assert turns[0].text.startswith("thank you") and turns[0].start == 1.0
-    assert all(a.start <= b.start for a, b in zip(turns, turns[1:], strict=False))
+    assert all(a.start <= b.start for a, b in itertools.pairwise(turns))
     assert turns[0].confidence == pytest.approx(0.9)
 
 

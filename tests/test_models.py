@@ -89,7 +89,7 @@ def test_local_folder_and_hub_names_are_accepted(tmp_path: Path) -> None:
     assert resolve_whisper("large-v3", CACHE) == "large-v3"
     assert resolve_whisper("Systran/faster-whisper-small", CACHE) == "Systran/faster-whisper-small"
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ModelMissingError, match="no model.bin"):
+    with pytest.raises(ModelMissingError, match=r"no model\.bin"):
         resolve_whisper(str(tmp_path / "empty"), CACHE)
     with pytest.raises(ModelMissingError, match="unknown Whisper model"):
         resolve_whisper("whisper-enormous", CACHE)
