@@ -60,11 +60,17 @@ class Decoder(Stage):
     def model_version(self) -> str | None:
         return str(av.__version__)
 
-    def decode(self, source: str, data: bytes | None = None, metadata: CallMetadata | None = None) -> CallState:
-        """Decode one recording, never raising: failures become a failed record with a reason."""
+    def decode(
+        self, source: str, data: bytes | None = None, metadata: CallMetadata | None = None, path: str | None = None
+    ) -> CallState:
+        """Decode one recording, never raising: failures become a failed record with a reason.
+
+        ``source`` names the recording for people (a file path, or archive/entry); the bytes come
+        from ``data``, else from ``path``, else from ``source`` as a path.
+        """
         if data is None:
             try:
-                data = Path(source).read_bytes()
+                data = Path(path or source).read_bytes()
             except OSError as err:
                 data = b""
                 state = CallState(record=new_record(source, data, metadata))
@@ -126,7 +132,9 @@ class Decoder(Stage):
             metadata = row.get("metadata")
             meta = CallMetadata.model_validate_json(metadata) if metadata else None
             data = row.get("bytes")
-            state = self.decode(str(row["path"]), bytes(data) if data is not None else None, meta)
+            path = str(row["path"])
+            source = str(row.get("name") or path)
+            state = self.decode(source, bytes(data) if data is not None else None, meta, path=path)
             rows.append(state.to_row())
         return rows_to_batch(rows)
 

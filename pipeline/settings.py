@@ -142,20 +142,60 @@ class StoreSettings(BaseModel):
     filename_pattern: str | None = None
     call_time_format: str | None = None
     callback_grace_hours: float = 2.0
+    # CSV with a "file" column plus metadata columns; its values win over the filename pattern's.
+    manifest_file: Path | None = None
+    # Zone of call times (in file names or the manifest) that carry none.
+    call_time_zone: str = "UTC"
+    # A callback promised with no stated time is due this long after the call.
+    callback_default_due_hours: float = Field(24.0, gt=0)
+    # Short, so an unreachable database turns into retries and then the spool, not a long hang.
+    server_timeout_ms: int = Field(5000, ge=100)
+    # After the retries fail, writes go straight to the spool for this long before trying the database again.
+    outage_cooldown_s: float = Field(30.0, ge=0)
+    # Replay the spool automatically once the database answers again (and at connect).
+    auto_replay: bool = True
+    embedded_start_timeout_s: float = Field(30.0, gt=0)
+
+    @field_validator("filename_pattern")
+    @classmethod
+    def _pattern_compiles(cls, pattern: str | None) -> str | None:
+        import re
+
+        if not pattern:
+            return None
+        try:
+            compiled = re.compile(pattern)
+        except re.error as err:
+            raise ValueError(f"store.filename_pattern is not a valid regular expression: {err}") from err
+        if not compiled.groupindex:
+            raise ValueError(
+                "store.filename_pattern has no named groups; name what each part is, e.g. "
+                "(?P<agent_id>[A-Z]+\\d+)_(?P<call_time>\\d{8}T\\d{6})"
+            )
+        return pattern
 
 
 class BatchSettings(BaseModel):
-    # Pool sizes are (min, max) actors. Defaults leave a core spare: with 2 cores a pool that takes
-    # every CPU starves Ray Data's read tasks and the job hangs.
+    # Actor pools are (min, max) actors. Logical CPUs per actor are kept below 2 in total so that
+    # Ray Data's decode tasks always find a free slot: with 2 cores a pool that takes every CPU
+    # starves the read tasks and the job hangs.
     audio_pool: tuple[int, int] = (1, 1)
     transcribe_pool: tuple[int, int] = (1, 1)
     analyse_pool: tuple[int, int] = (1, 1)
-    audio_batch_size: int = Field(4, ge=1)
+    decode_cpus: float = Field(0.25, gt=0)
+    audio_cpus: float = Field(0.5, gt=0)
+    transcribe_cpus: float = Field(1.0, gt=0)
+    analyse_cpus: float = Field(0.25, gt=0)
+    # GPUs per transcription actor; "auto" = 1 when the cluster has GPUs, else 0.
+    transcribe_gpus: float | Literal["auto"] = "auto"
+    audio_batch_size: int = Field(2, ge=1)
     transcribe_batch_size: int = Field(2, ge=1)
     analyse_batch_size: int = Field(2, ge=1)
-    cpus_per_actor: float = Field(1.0, gt=0)
-    gpus_per_transcriber: float = Field(0.0, ge=0)
-    max_task_retries: int = 3
+    max_task_retries: int = Field(3, ge=0)
+    # Blocks that still fail after retries are dropped and their files reported as failed, so
+    # one poison file cannot fail the job.
+    max_errored_blocks: int = Field(50, ge=0)
+    hash_threads: int = Field(4, ge=1)
 
 
 class ServeSettings(BaseModel):

@@ -155,3 +155,28 @@ class Stage:
     def __call__(self, batch: Mapping[str, Any]) -> dict[str, list[Any]]:
         states = [CallState.from_row(row) for row in batch_rows(batch)]
         return rows_to_batch([s.to_row() for s in self.process_many(states)])
+
+
+class StageChain:
+    """Several stages run back to back inside one worker (one Ray Data actor, one Serve replica).
+
+    ``drop_audio`` frees the PCM column once no later stage needs it, so it never crosses the
+    network to the next pool.
+    """
+
+    def __init__(self, settings: Settings, stages: Sequence[type[Stage]], drop_audio: bool = False) -> None:
+        self.stages = [stage(settings) for stage in stages]
+        self.drop_audio = drop_audio
+
+    def process_many(self, states: Sequence[CallState]) -> list[CallState]:
+        out = list(states)
+        for stage in self.stages:
+            out = stage.process_many(out)
+        if self.drop_audio:
+            for state in out:
+                state.tracks = None
+        return out
+
+    def __call__(self, batch: Mapping[str, Any]) -> dict[str, list[Any]]:
+        states = [CallState.from_row(row) for row in batch_rows(batch)]
+        return rows_to_batch([s.to_row() for s in self.process_many(states)])

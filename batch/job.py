@@ -1,0 +1,283 @@
+"""The Ray Data batch job: recordings → audit records in MongoDB.
+
+    read rows (path, metadata) → decode+split (tasks) → diarize/VAD/enhance (actor pool)
+      → transcribe + turns/metrics (actor pool, GPUs when present) → analyse (actor pool)
+      → batched upserts from the driver, which also keeps the job document current.
+
+Writing from the driver keeps each record written exactly once even when Ray retries a task
+on a lost worker (a retried batch is recomputed, not re-written), and lets a database outage
+spool results instead of failing the job.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from batch.inputs import InputFile, hash_files, plan_inputs
+from pipeline import PIPELINE_VERSION
+from pipeline.audio import Decoder
+from pipeline.conversation import ConversationBuilder
+from pipeline.diarize import Diarizer
+from pipeline.enhance import Enhancer
+from pipeline.records import CallRecord, make_record_id
+from pipeline.settings import Settings
+from pipeline.stage import StageChain
+from pipeline.store.store import CallStore
+from pipeline.transcribe import Transcriber
+from pipeline.vad import VoiceActivityDetector
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobSummary:
+    job_id: str
+    files: int = 0
+    ok: int = 0
+    empty: int = 0
+    failed: int = 0
+    skipped: int = 0
+    rejected: int = 0
+    audio_hours: float = 0.0
+    wall_seconds: float = 0.0
+    audio_hours_per_hour: float = 0.0
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    analysis: dict[str, int] = field(default_factory=dict)
+    callbacks: dict[str, int] = field(default_factory=dict)
+    spooled: int = 0
+    results: str = ""
+    failures: dict[str, str] = field(default_factory=dict)
+
+    def as_text(self) -> str:
+        lines = [
+            f"job {self.job_id}: {self.files} files - {self.ok} ok, {self.empty} empty, {self.failed} failed, "
+            f"{self.skipped} skipped (already processed), {self.rejected} rejected inputs",
+            f"audio {self.audio_hours * 60:.1f} min in {self.wall_seconds:.1f} s wall "
+            f"= {self.audio_hours_per_hour:.1f} audio hours per hour",
+            "stage seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in self.stage_seconds.items()),
+        ]
+        if self.analysis:
+            lines.append("analysis: " + ", ".join(f"{k} {v}" for k, v in self.analysis.items()))
+        if self.callbacks:
+            lines.append("callbacks: " + ", ".join(f"{k} {v}" for k, v in self.callbacks.items()))
+        if self.spooled:
+            lines.append(
+                f"{self.spooled} records spooled (database unreachable): run `python -m pipeline.store replay`"
+            )
+        for name, reason in list(self.failures.items())[:20]:
+            lines.append(f"  failed: {name}: {reason}")
+        lines.append(f"results: {self.results}")
+        return "\n".join(lines)
+
+
+def _record_id(item: InputFile) -> str | None:
+    return make_record_id(item.audio_sha256, PIPELINE_VERSION) if item.audio_sha256 else None
+
+
+def record_ids_of_job(store: CallStore, job_id: str) -> list[str]:
+    docs = store.job_files.find({"job_id": job_id, "record_id": {"$ne": None}}, {"record_id": 1})
+    return sorted({d["record_id"] for d in docs})
+
+
+def decode_batch(batch: Any, settings: Settings) -> Any:
+    """Decode runs as plain tasks: it holds no model, so it scales with the cluster's CPUs."""
+    return Decoder(settings)(batch)
+
+
+def init_ray(settings: Settings) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = os.environ.get("RAY_ADDRESS")
+    # Workers import pipeline/ and batch/ from this checkout; on a cluster they are installed.
+    runtime_env = {
+        "env_vars": {"CALLAUDIT_HOME": str(settings.home), "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")}
+    }
+    if address:
+        ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
+    else:
+        ray.init(runtime_env=runtime_env, log_to_driver=False, include_dashboard=True)
+
+
+def _cluster_gpus() -> float:
+    import ray
+
+    return float(ray.cluster_resources().get("GPU", 0.0))
+
+
+def build_dataset(files: list[InputFile], settings: Settings) -> Any:
+    import ray
+    from ray.data import ActorPoolStrategy
+
+    opts = settings.batch
+    ctx = ray.data.DataContext.get_current()
+    ctx.max_errored_blocks = opts.max_errored_blocks
+    retry: dict[str, Any] = {"max_restarts": -1, "max_task_retries": opts.max_task_retries}
+
+    gpus = opts.transcribe_gpus
+    if gpus == "auto":
+        gpus = 1.0 if _cluster_gpus() > 0 else 0.0
+    transcribe_settings = settings
+    if settings.transcribe.cpu_threads == 0 and not gpus:
+        transcribe_settings = settings.model_copy(deep=True)
+        transcribe_settings.transcribe.cpu_threads = max(1, int(opts.transcribe_cpus))
+
+    rows = [
+        {"path": f.path, "name": f.name, "metadata": f.metadata.model_dump_json() if f.metadata else ""} for f in files
+    ]
+    ds: Any = ray.data.from_items(rows, override_num_blocks=max(1, len(rows)))
+    ds = ds.map_batches(
+        decode_batch,
+        fn_kwargs={"settings": settings},
+        batch_size=1,
+        num_cpus=opts.decode_cpus,
+        max_retries=opts.max_task_retries,
+    )
+    ds = ds.map_batches(
+        StageChain,
+        fn_constructor_kwargs={"settings": settings, "stages": [Diarizer, VoiceActivityDetector, Enhancer]},
+        batch_size=opts.audio_batch_size,
+        compute=ActorPoolStrategy(min_size=opts.audio_pool[0], max_size=opts.audio_pool[1]),
+        num_cpus=opts.audio_cpus,
+        **retry,
+    )
+    ds = ds.map_batches(
+        StageChain,
+        fn_constructor_kwargs={
+            "settings": transcribe_settings,
+            "stages": [Transcriber, ConversationBuilder],
+            "drop_audio": True,
+        },
+        batch_size=opts.transcribe_batch_size,
+        compute=ActorPoolStrategy(min_size=opts.transcribe_pool[0], max_size=opts.transcribe_pool[1]),
+        num_cpus=opts.transcribe_cpus if not gpus else 1.0,
+        num_gpus=gpus,
+        **retry,
+    )
+    if settings.analysis.enabled:
+        from pipeline.analysis.analyser import Analyser
+
+        ds = ds.map_batches(
+            StageChain,
+            fn_constructor_kwargs={"settings": settings, "stages": [Analyser]},
+            batch_size=opts.analyse_batch_size,
+            compute=ActorPoolStrategy(min_size=opts.analyse_pool[0], max_size=opts.analyse_pool[1]),
+            num_cpus=opts.analyse_cpus,
+            **retry,
+        )
+    return ds.select_columns(["record"])
+
+
+class BatchJob:
+    """One run of the batch job over a connected CallStore."""
+
+    def __init__(self, settings: Settings, store: CallStore, on_progress: Callable[[str], None] | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.on_progress = on_progress or (lambda message: log.info(message))
+
+    def run(self, inputs: list[str], reprocess: bool = False) -> JobSummary:
+        started = time.perf_counter()
+        settings = self.settings
+        job_id = f"batch-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        work_dir = settings.home / "batch" / job_id
+        plan = plan_inputs(inputs, settings, work_dir)
+        summary = JobSummary(job_id=job_id, rejected=len(plan.rejected), failures=dict(plan.rejected))
+        self._attach_metadata(plan.files)
+        hash_files(plan.files, settings.batch.hash_threads)
+
+        self.store.create_job(
+            "batch", [f.name for f in plan.files] + list(plan.rejected), job_id=job_id, meta={"inputs": inputs}
+        )
+        for name, reason in plan.rejected.items():
+            self.store.update_job_file(job_id, name, "failed", reason=reason)
+
+        known: set[str] = set()
+        if not reprocess:
+            known = self.store.known_audio([f.audio_sha256 for f in plan.files if f.audio_sha256], PIPELINE_VERSION)
+        todo = [f for f in plan.files if f.audio_sha256 not in known]
+        skipped = [f for f in plan.files if f.audio_sha256 in known]
+        summary.skipped = len(skipped)
+        self.store.update_job_files(
+            job_id,
+            [(f.name, "skipped", "already processed by this pipeline version", _record_id(f)) for f in skipped],
+        )
+        summary.files = len(plan.files)
+        self.on_progress(
+            f"{job_id}: {len(todo)} to process, {summary.skipped} already done, {summary.rejected} rejected"
+        )
+
+        if todo:
+            self._process(job_id, todo, summary)
+        summary.wall_seconds = round(time.perf_counter() - started, 2)
+        if summary.wall_seconds:
+            summary.audio_hours_per_hour = round(summary.audio_hours / (summary.wall_seconds / 3600), 2)
+        summary.callbacks = self._verify_callbacks()
+        summary.results = f"MongoDB {self.store.uri}, database {self.settings.store.database!r}, collection 'calls'"
+        self.store.finish_job(job_id, asdict(summary))
+        return summary
+
+    def _attach_metadata(self, files: list[InputFile]) -> None:
+        try:
+            from pipeline.metadata import MetadataResolver
+        except ImportError:  # metadata patterns are optional
+            return
+        resolver = MetadataResolver(self.settings)
+        for item in files:
+            if item.metadata is None:
+                item.metadata = resolver.resolve(item.name)
+
+    def _process(self, job_id: str, todo: list[InputFile], summary: JobSummary) -> None:
+        init_ray(self.settings)
+        self.store.update_job_files(job_id, [(f.name, "queued", None, None) for f in todo])
+        ds = build_dataset(todo, self.settings)
+        seen: set[str] = set()
+        stage_seconds: dict[str, float] = defaultdict(float)
+        analysis: Counter[str] = Counter()
+        size = self.settings.store.write_batch_size
+        for batch in ds.iter_batches(batch_size=size, batch_format="numpy"):
+            records = [CallRecord.model_validate_json(str(text)) for text in batch["record"]]
+            outcome = self.store.upsert_records(records, job_id=job_id)
+            summary.spooled += outcome.spooled
+            updates = []
+            for record in records:
+                name = record.source
+                seen.add(name)
+                status = {"ok": "done", "empty": "done", "failed": "failed"}[record.status]
+                reason = "; ".join(e.message for e in record.errors) or None
+                updates.append((name, status, reason, record.record_id))
+                summary.audio_hours += record.audio.duration_s / 3600
+                if record.status == "ok":
+                    summary.ok += 1
+                elif record.status == "empty":
+                    summary.empty += 1
+                else:
+                    summary.failed += 1
+                    summary.failures[name] = reason or "failed"
+                analysis[record.analysis_status] += 1
+                for stage in record.stages:
+                    stage_seconds[stage.stage] += stage.seconds
+            self.store.update_job_files(job_id, updates)
+            self.on_progress(f"{job_id}: {len(seen)}/{len(todo)} done")
+        # Files whose blocks were dropped after every retry (a worker kept dying on them).
+        for item in todo:
+            if item.name not in seen:
+                reason = "processing failed repeatedly (worker lost); see the Ray dashboard logs"
+                self.store.update_job_file(job_id, item.name, "failed", reason=reason)
+                summary.failed += 1
+                summary.failures[item.name] = reason
+        summary.audio_hours = round(summary.audio_hours, 4)
+        summary.stage_seconds = {k: round(v, 2) for k, v in stage_seconds.items()}
+        summary.analysis = dict(analysis)
+
+    def _verify_callbacks(self) -> dict[str, int]:
+        report = self.store.verify_callbacks()
+        return {k: v for k, v in asdict(report).items() if isinstance(v, int)}

@@ -1,0 +1,144 @@
+"""Safe reading of ZIP archives of recordings (batch inputs and uploads share it).
+
+Defences: entry count, total uncompressed size, per-entry compression ratio (zip bombs), path
+traversal and absolute names, symlinks, nested archives, and non-audio entries found by content
+sniffing rather than by file name. Every rejected entry is reported with a reason; the good ones
+go on.
+"""
+
+from __future__ import annotations
+
+import stat
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import IO
+
+# Magic bytes of the containers call recorders write.
+_AUDIO_MAGIC: list[tuple[int, bytes, str]] = [
+    (0, b"RIFF", "wav"),
+    (0, b"OggS", "ogg"),
+    (0, b"fLaC", "flac"),
+    (0, b"ID3", "mp3"),
+    (4, b"ftyp", "m4a"),
+    (0, b"#!AMR", "amr"),
+    (0, b"\x1a\x45\xdf\xa3", "webm"),
+    (0, b"FORM", "aiff"),
+    (0, b"\x30\x26\xb2\x75", "wma"),
+]
+_ARCHIVE_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"\x1f\x8b", b"7z\xbc\xaf", b"Rar!", b"BZh")
+
+
+def sniff_audio(head: bytes) -> str | None:
+    """The audio container named by the first bytes, or None if they are not audio we know."""
+    for offset, magic, name in _AUDIO_MAGIC:
+        if head[offset : offset + len(magic)] == magic:
+            if name == "wav" and head[8:12] not in (b"WAVE", b""):
+                return None
+            return name
+    # MPEG audio frames without an ID3 tag start with an 11-bit frame sync.
+    if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0:
+        return "mp3"
+    # AAC in ADTS framing.
+    if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xF6) == 0xF0:
+        return "aac"
+    return None
+
+
+def is_archive(head: bytes) -> bool:
+    return head.startswith(_ARCHIVE_MAGIC)
+
+
+@dataclass(frozen=True)
+class ZipLimits:
+    max_entries: int = 500
+    max_total_bytes: int = 2 * 1024**3
+    max_ratio: float = 100.0
+    max_entry_bytes: int = 2 * 1024**3
+
+
+@dataclass
+class ZipEntry:
+    name: str
+    size: int
+    kind: str
+
+
+@dataclass
+class ZipReport:
+    accepted: list[ZipEntry] = field(default_factory=list)
+    rejected: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+
+class ArchiveError(ValueError):
+    """The archive as a whole is refused (not a ZIP, too many entries, too large)."""
+
+
+def _unsafe_name(name: str) -> str | None:
+    path = PurePosixPath(name.replace("\\", "/"))
+    if path.is_absolute() or name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        return "absolute path in archive"
+    if ".." in path.parts:
+        return "path traversal ('..') in archive entry name"
+    return None
+
+
+def inspect_zip(source: str | IO[bytes], limits: ZipLimits) -> ZipReport:
+    """Check every entry without extracting anything; raise ArchiveError if the whole ZIP is refused."""
+    try:
+        archive = zipfile.ZipFile(source)
+    except (zipfile.BadZipFile, OSError) as err:
+        raise ArchiveError("the file is not a valid ZIP archive") from err
+    report = ZipReport()
+    with archive:
+        infos = [i for i in archive.infolist() if not i.is_dir()]
+        if len(infos) > limits.max_entries:
+            raise ArchiveError(f"the ZIP holds {len(infos)} files, over the limit of {limits.max_entries}")
+        declared = sum(i.file_size for i in infos)
+        if declared > limits.max_total_bytes:
+            raise ArchiveError(
+                f"the ZIP would unpack to {declared / 1e6:.0f} MB, over the {limits.max_total_bytes / 1e6:.0f} MB limit"
+            )
+        for info in infos:
+            name = info.filename
+            reason = _unsafe_name(name)
+            if reason is None and stat.S_ISLNK(info.external_attr >> 16):
+                reason = "symbolic links are not accepted"
+            if reason is None and info.file_size > limits.max_entry_bytes:
+                reason = f"entry unpacks to {info.file_size / 1e6:.0f} MB, over the limit"
+            if reason is None and info.compress_size and info.file_size / info.compress_size > limits.max_ratio:
+                reason = (
+                    f"compression ratio {info.file_size / info.compress_size:.0f}:1 is over "
+                    f"{limits.max_ratio:.0f}:1 (possible zip bomb)"
+                )
+            if reason is None:
+                try:
+                    with archive.open(info) as handle:
+                        head = handle.read(16)
+                except (zipfile.BadZipFile, RuntimeError, OSError, NotImplementedError) as err:
+                    reason = f"entry cannot be read ({type(err).__name__})"
+                    head = b""
+                if reason is None:
+                    if is_archive(head):
+                        reason = "nested archives are not accepted"
+                    elif (kind := sniff_audio(head)) is None:
+                        reason = "not an audio file (content is not a known audio format)"
+                    else:
+                        report.accepted.append(ZipEntry(name=name, size=info.file_size, kind=kind))
+            if reason is not None:
+                report.rejected[name] = reason
+    return report
+
+
+def read_entries(source: str | IO[bytes], report: ZipReport, limits: ZipLimits) -> Iterator[tuple[str, bytes]]:
+    """Yield (name, bytes) of accepted entries, enforcing sizes on the real stream, not the header."""
+    with zipfile.ZipFile(source) as archive:
+        for entry in report.accepted:
+            with archive.open(entry.name) as handle:
+                data = handle.read(limits.max_entry_bytes + 1)
+            if len(data) > limits.max_entry_bytes or len(data) != entry.size:
+                report.rejected[entry.name] = "entry size differs from its header (damaged or crafted ZIP)"
+                continue
+            yield entry.name, data
