@@ -18,6 +18,7 @@ import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 from batch.inputs import InputFile, hash_files, plan_inputs
@@ -113,6 +114,12 @@ def _cluster_gpus() -> float:
     return float(ray.cluster_resources().get("GPU", 0.0))
 
 
+def retry_args(actor: bool, retries: int) -> dict[str, Any]:
+    if actor:
+        return {"max_restarts": retries, "max_task_retries": retries}
+    return {"max_retries": retries}
+
+
 def build_dataset(files: list[InputFile], settings: Settings) -> Any:
     import ray
     from ray.data import ActorPoolStrategy
@@ -120,7 +127,9 @@ def build_dataset(files: list[InputFile], settings: Settings) -> Any:
     opts = settings.batch
     ctx = ray.data.DataContext.get_current()
     ctx.max_errored_blocks = opts.max_errored_blocks
-    retry: dict[str, Any] = {"max_restarts": -1, "max_task_retries": opts.max_task_retries}
+    # Bounded, not Ray Data's infinite default: a file that kills its worker every time must end
+    # up reported as failed instead of hanging the job.
+    retry: dict[str, Any] = {"ray_remote_args_fn": partial(retry_args, True, opts.max_task_retries)}
 
     gpus = opts.transcribe_gpus
     if gpus == "auto":
@@ -139,7 +148,7 @@ def build_dataset(files: list[InputFile], settings: Settings) -> Any:
         fn_kwargs={"settings": settings},
         batch_size=1,
         num_cpus=opts.decode_cpus,
-        max_retries=opts.max_task_retries,
+        ray_remote_args_fn=partial(retry_args, False, opts.max_task_retries),
     )
     ds = ds.map_batches(
         StageChain,

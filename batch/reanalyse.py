@@ -9,9 +9,10 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
+from functools import partial
 
 from batch.inputs import hash_files, plan_inputs
-from batch.job import JobSummary, init_ray
+from batch.job import JobSummary, init_ray, retry_args
 from pipeline import PIPELINE_VERSION
 from pipeline.records import CallRecord, make_record_id
 from pipeline.settings import Settings
@@ -21,8 +22,9 @@ from pipeline.store.store import CallStore
 
 def reanalyse_stored(settings: Settings, store: CallStore, inputs: list[str]) -> JobSummary:
     import ray
-    from pipeline.analysis.analyser import Analyser
     from ray.data import ActorPoolStrategy
+
+    from pipeline.analysis.analyser import Analyser
 
     started = time.perf_counter()
     job_id = f"reanalyse-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
@@ -55,8 +57,7 @@ def reanalyse_stored(settings: Settings, store: CallStore, inputs: list[str]) ->
             batch_size=opts.analyse_batch_size,
             compute=ActorPoolStrategy(min_size=opts.analyse_pool[0], max_size=opts.analyse_pool[1]),
             num_cpus=opts.analyse_cpus,
-            max_restarts=-1,
-            max_task_retries=opts.max_task_retries,
+            ray_remote_args_fn=partial(retry_args, True, opts.max_task_retries),
         )
         statuses: Counter[str] = Counter()
         for batch in ds.iter_batches(batch_size=settings.store.write_batch_size, batch_format="numpy"):

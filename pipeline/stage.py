@@ -167,11 +167,18 @@ class StageChain:
     def __init__(self, settings: Settings, stages: Sequence[type[Stage]], drop_audio: bool = False) -> None:
         self.stages = [stage(settings) for stage in stages]
         self.drop_audio = drop_audio
+        self.node = _ray_node_ip()
 
     def process_many(self, states: Sequence[CallState]) -> list[CallState]:
         out = list(states)
         for stage in self.stages:
             out = stage.process_many(out)
+            if self.node:
+                # Which machine ran a stage: what a platform engineer asks first about a bad record.
+                for state in out:
+                    run = state.record.stage(stage.name)
+                    if run is not None:
+                        run.detail["node"] = self.node
         if self.drop_audio:
             for state in out:
                 state.tracks = None
@@ -180,3 +187,14 @@ class StageChain:
     def __call__(self, batch: Mapping[str, Any]) -> dict[str, list[Any]]:
         states = [CallState.from_row(row) for row in batch_rows(batch)]
         return rows_to_batch([s.to_row() for s in self.process_many(states)])
+
+
+def _ray_node_ip() -> str | None:
+    try:
+        import ray
+
+        if ray.is_initialized():
+            return str(ray.util.get_node_ip_address())
+    except Exception:  # outside Ray, or Ray not importable: no node to name
+        return None
+    return None

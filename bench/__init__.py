@@ -1,0 +1,1 @@
+"""Benchmarks and test-data tools (not part of the installed package)."""
