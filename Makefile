@@ -7,7 +7,7 @@ export CALLAUDIT_HOME ?= $(CURDIR)/.cache/callaudit
 export HF_HUB_OFFLINE ?= 1
 PYTEST_ARGS ?=
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench clean browser
 
 setup: $(VENV)/.installed
 
@@ -23,11 +23,19 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pipeline models
 	touch $@
 
+# The main job: the Ray Data batch job over the shipped sample calls, on a local Ray, the embedded
+# database and the embedded LLM. Records also land in results/ as JSON files.
 run: setup
-	$(BIN)/python -m pipeline samples --out results
+	$(BIN)/python -m batch run samples --export results
 
-test: setup
+# The UI tests drive Debian's Chromium; it is installed here when missing (root + apt only).
+test: setup browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+		echo "chromium not installed: UI tests will be skipped"; }
 
 lint: setup
 	$(BIN)/ruff check .
@@ -35,6 +43,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python -m bench.pipeline_bench
+	$(BIN)/python -m bench.batch_bench
 
 clean:
 	rm -rf results .pytest_cache .mypy_cache .ruff_cache

@@ -68,7 +68,11 @@ class Diarizer(Stage):
             result = self._load().diarize(str(wav))
         if not result:
             return []
-        return [(float(s["start"]), float(s["end"]), str(s["speaker"])) for s in result["merged_segments"]]
+        turns = [(float(s["start"]), float(s["end"]), str(s["speaker"])) for s in result["merged_segments"]]
+        centroids = {
+            str(k): np.asarray(v, dtype=np.float32) for k, v in (result.get("speaker_centroids") or {}).items()
+        }
+        return merge_extra_speakers(turns, centroids, self.settings.diarize.max_speakers)
 
     def process(self, state: CallState) -> CallState:
         assert state.tracks is not None
@@ -102,6 +106,36 @@ class Diarizer(Stage):
         state.tracks = np.stack(audio).astype(np.float32)
         state.scratch[f"{self.name}_detail"] = {"speakers": len(speakers)}
         return state
+
+
+def merge_extra_speakers(
+    turns: list[tuple[float, float, str]], centroids: dict[str, np.ndarray], max_speakers: int
+) -> list[tuple[float, float, str]]:
+    """Fold speakers beyond max_speakers into the nearest kept voice (cosine of CAM++ centroids).
+
+    Service calls have two parties; clustering sometimes splits one voice in two (a raised voice, a
+    hold message), and a third "speaker" would then get neither role's words.
+    """
+    talk: dict[str, float] = {}
+    for start, end, who in turns:
+        talk[who] = talk.get(who, 0.0) + end - start
+    if len(talk) <= max_speakers:
+        return turns
+    kept = sorted(talk, key=lambda s: -talk[s])[:max_speakers]
+    mapping = {s: s for s in kept}
+    for speaker in talk:
+        if speaker in mapping:
+            continue
+        if speaker in centroids and all(k in centroids for k in kept):
+            mapping[speaker] = max(kept, key=lambda k: _cosine(centroids[speaker], centroids[k]))
+        else:
+            mapping[speaker] = kept[0]
+    return [(start, end, mapping[who]) for start, end, who in turns]
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    denom = float(np.linalg.norm(a) * np.linalg.norm(b))
+    return float(np.dot(a, b) / denom) if denom else 0.0
 
 
 def _order_speakers(turns: list[tuple[float, float, str]], agent_is: str) -> list[str]:

