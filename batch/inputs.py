@@ -5,7 +5,6 @@ Everything that cannot become a recording is kept with a reason, so the job docu
 
 from __future__ import annotations
 
-import csv
 import glob
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.archive import ArchiveError, ZipLimits, inspect_zip, read_entries
+from pipeline.metadata import MetadataResolver, load_manifest
 from pipeline.records import CallMetadata
 from pipeline.runner import AUDIO_SUFFIXES
 from pipeline.settings import Settings
@@ -48,13 +48,13 @@ def plan_inputs(inputs: list[str], settings: Settings, work_dir: Path) -> InputP
             if not matches:
                 plan.rejected[item] = "the pattern matched no files"
             for match in matches:
-                _add_path(Path(match), plan, limits, work_dir)
+                _add_path(Path(match), plan, limits, work_dir, settings)
         else:
             path = Path(item)
             if not path.exists():
                 plan.rejected[item] = "no such file or folder"
                 continue
-            _add_path(path, plan, limits, work_dir)
+            _add_path(path, plan, limits, work_dir, settings)
     plan.files = _dedupe(plan.files)
     return plan
 
@@ -69,18 +69,18 @@ def _dedupe(files: list[InputFile]) -> list[InputFile]:
     return list(chosen.values())
 
 
-def _add_path(path: Path, plan: InputPlan, limits: ZipLimits, work_dir: Path) -> None:
+def _add_path(path: Path, plan: InputPlan, limits: ZipLimits, work_dir: Path, settings: Settings) -> None:
     if path.is_dir():
         for child in sorted(p for p in path.rglob("*") if p.is_file()):
             suffix = child.suffix.lower()
             if suffix in AUDIO_SUFFIXES or suffix in {".zip", ".csv"}:
-                _add_path(child, plan, limits, work_dir)
+                _add_path(child, plan, limits, work_dir, settings)
         return
     suffix = path.suffix.lower()
     if suffix == ".zip":
         _add_zip(path, plan, limits, work_dir)
     elif suffix == ".csv":
-        _add_manifest(path, plan)
+        _add_manifest(path, plan, settings)
     else:
         plan.files.append(InputFile(path=str(path.resolve()), name=str(path)))
 
@@ -102,28 +102,23 @@ def _add_zip(path: Path, plan: InputPlan, limits: ZipLimits, work_dir: Path) -> 
         plan.rejected[f"{path}/{name}"] = reason
 
 
-def _add_manifest(path: Path, plan: InputPlan) -> None:
-    """A CSV with a ``file`` column (relative to the CSV) and optional metadata columns."""
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        rows = list(csv.DictReader(handle))
-    if not rows or "file" not in rows[0]:
-        plan.rejected[str(path)] = "manifest CSV needs a 'file' column"
+def _add_manifest(path: Path, plan: InputPlan, settings: Settings) -> None:
+    """A CSV naming recordings (relative to the CSV) with their call metadata."""
+    try:
+        manifest = load_manifest(path)
+    except ValueError as err:
+        plan.rejected[str(path)] = str(err)
         return
-    fields = set(CallMetadata.model_fields) - {"extra"}
-    for number, row in enumerate(rows, start=2):
-        file = (row.get("file") or "").strip()
-        target = (path.parent / file).resolve()
-        if not file or not target.is_file():
-            plan.rejected[f"{path}:{number}"] = f"manifest row names {file!r}, which does not exist"
+    plan.warnings.extend(manifest.warnings)
+    resolver = MetadataResolver(settings, manifest)
+    for row in manifest.rows:
+        target = Path(row.key)
+        if not target.is_file():
+            plan.rejected[f"{path}:{row.line}"] = f"manifest row names {row.file!r}, which does not exist"
             continue
-        values = {k: v for k, v in row.items() if k in fields and v not in (None, "")}
-        extra = {k: v for k, v in row.items() if k not in fields and k != "file" and v}
-        try:
-            metadata = CallMetadata(**values, extra=extra)
-        except ValueError as err:
-            plan.warnings.append(f"{path}:{number}: metadata ignored ({str(err).splitlines()[0]})")
-            metadata = CallMetadata(extra=extra)
-        plan.files.append(InputFile(path=str(target), name=str(path.parent / file), metadata=metadata))
+        plan.files.append(
+            InputFile(path=str(target), name=str(path.parent / row.file), metadata=resolver.resolve(target))
+        )
 
 
 def hash_files(files: list[InputFile], threads: int) -> None:
