@@ -57,9 +57,9 @@ def run_pipeline(model: str, threads: int, enhance: str) -> dict[str, Any]:
     from pipeline.settings import Settings
 
     settings = Settings(
-        transcribe={"model": model, "cpu_threads": threads},  # type: ignore[arg-type]
-        enhance={"backend": enhance},  # type: ignore[arg-type]
-        analysis={"enabled": False},  # type: ignore[arg-type]
+        transcribe={"model": model, "cpu_threads": threads},
+        enhance={"backend": enhance},
+        analysis={"enabled": False},
     )
     pipe = CallPipeline(settings, analyse=False)
     files: list[dict[str, Any]] = []
@@ -131,11 +131,61 @@ def run_plain(model: str, threads: int, vad: bool) -> dict[str, Any]:
     }
 
 
+def run_interleaved(model: str, threads: int, rounds: int) -> dict[str, Any]:
+    """Speed and WER side by side: for each file, every configuration runs back to back, sharing
+    one WhisperModel, so load changes on a shared machine hit all of them alike."""
+    from pipeline.runner import CallPipeline
+    from pipeline.settings import Settings
+
+    def settings(enhance: str) -> Settings:
+        return Settings(
+            transcribe={"model": model, "cpu_threads": threads},
+            enhance={"backend": enhance},
+            analysis={"enabled": False},
+        )
+
+    plain_pipe = CallPipeline(settings("none"), analyse=False)
+    dfn_pipe = CallPipeline(settings("deepfilternet"), analyse=False)
+    dfn_pipe.audio_stages[-1] = plain_pipe.audio_stages[-1]  # the same Transcriber and model
+    whisper = plain_pipe.audio_stages[-1].model  # type: ignore[attr-defined]
+    rows: list[dict[str, Any]] = []
+    for _ in range(rounds):
+        for path in sample_files():
+            ref = reference_of(path)
+            row: dict[str, Any] = {"file": path.name}
+            for name, pipe in (("pipeline", plain_pipe), ("pipeline_dfn", dfn_pipe)):
+                started = time.perf_counter()
+                record = pipe.process_file(path)
+                row[f"{name}_s"] = time.perf_counter() - started
+                row["duration_s"] = record.audio.duration_s
+                row[f"{name}_stages"] = {s.stage: s.seconds for s in record.stages}
+                if ref is not None:
+                    by_role = {r: " ".join(t.text for t in record.turns if t.role == r) for r in ("agent", "customer")}
+                    row[f"{name}_wer"] = wer(_ordered_reference(ref), " ".join(t.text for t in record.turns))
+                    if record.mode == "stereo":
+                        row[f"{name}_wer_by_role"] = {
+                            r: round(wer(ref["reference_text"].get(r, ""), by_role[r]), 4) for r in by_role
+                        }
+            for name, vad in (("plain", False), ("plain_vad", True)):
+                started = time.perf_counter()
+                segments, _ = whisper.transcribe(str(path), beam_size=1, vad_filter=vad, word_timestamps=True)
+                text = " ".join(s.text.strip() for s in segments)
+                row[f"{name}_s"] = time.perf_counter() - started
+                if ref is not None:
+                    row[f"{name}_wer"] = wer(_ordered_reference(ref), text)
+            rows.append(row)
+    return {"rows": rows}
+
+
+def _ordered_reference(ref: dict[str, Any]) -> str:
+    return " ".join(t["text"] for t in sorted(ref["turns"], key=lambda t: t["start"]))
+
+
 CONFIGS = {
     "pipeline": lambda a: run_pipeline(a.model, a.threads, "none"),
     "pipeline_dfn": lambda a: run_pipeline(a.model, a.threads, "deepfilternet"),
     "plain": lambda a: run_plain(a.model, a.threads, vad=False),
-    "plain_vad": lambda a: run_plain(a.model, a.threads, vad=True),
+    "interleaved": lambda a: run_interleaved(a.model, a.threads, a.rounds),
 }
 
 
@@ -145,45 +195,76 @@ def _one(args: argparse.Namespace) -> None:
     print(json.dumps(result))
 
 
-def _mean_wer(result: dict[str, Any]) -> float | None:
-    values = [f["wer"] for f in result["files"] if "wer" in f]
-    return round(sum(values) / len(values), 4) if values else None
+def _subprocess(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    command = [sys.executable, "-m", "bench.pipeline_bench", "--one", name, "--model", args.model]
+    command += ["--threads", str(args.threads), "--rounds", str(args.rounds)]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=True)
+    print(f"finished {name}", file=sys.stderr, flush=True)
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="base")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--configs", nargs="+", default=list(CONFIGS))
+    parser.add_argument("--rounds", type=int, default=1, help="passes over the samples in the interleaved run")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "pipeline.json")
     parser.add_argument("--one", choices=list(CONFIGS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         _one(args)
         return
-    results = []
-    for name in args.configs:
-        command = [sys.executable, "-m", "bench.pipeline_bench", "--one", name, "--model", args.model]
-        command += ["--threads", str(args.threads)]
-        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=True)
-        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
-        print(f"finished {name}", file=sys.stderr, flush=True)
+    interleaved = _subprocess("interleaved", args)
+    memory = {name: _subprocess(name, args) for name in ("pipeline", "pipeline_dfn", "plain")}
+    rows = interleaved["rows"]
+    audio = sum(r["duration_s"] for r in rows)
+    configs = ("plain", "plain_vad", "pipeline", "pipeline_dfn")
+    totals = {c: sum(r[f"{c}_s"] for r in rows) for c in configs}
+    english = [r for r in rows if f"{configs[0]}_wer" in r]
+    mean_wer = {c: sum(r[f"{c}_wer"] for r in english) / len(english) for c in configs}
+    role_wer = {
+        c: {
+            role: sum(r[f"{c}_wer_by_role"][role] for r in rows if f"{c}_wer_by_role" in r)
+            / max(1, sum(1 for r in rows if f"{c}_wer_by_role" in r))
+            for role in ("agent", "customer")
+        }
+        for c in ("pipeline", "pipeline_dfn")
+    }
+    stage_rtf = {
+        c: {
+            k: sum(r[f"{c}_stages"].get(k, 0.0) for r in rows) / audio
+            for k in sorted({k for r in rows for k in r[f"{c}_stages"]})
+        }
+        for c in ("pipeline", "pipeline_dfn")
+    }
+    # plain and plain_vad share one process (same model, same memory).
+    peak = {c: memory["plain" if c.startswith("plain") else c]["peak_rss_mb"] for c in configs}
+    report = {
+        "model": args.model, "threads": args.threads, "files": len(rows), "audio_s": round(audio, 1),
+        "wall_s": {c: round(v, 2) for c, v in totals.items()},
+        "rtf": {c: round(v / audio, 4) for c, v in totals.items()},
+        "mean_wer": {c: round(v, 4) for c, v in mean_wer.items()},
+        "pipeline_wer_by_role": role_wer, "stage_rtf": stage_rtf, "peak_rss_mb": peak, "rows": rows,
+    }  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"model": args.model, "threads": args.threads, "results": results}, indent=2))
-    base = next((r for r in results if r["config"].startswith("plain faster-whisper, vad_filter=False")), None)
-    print(f"\nmodel {args.model}, {args.threads} thread(s), {len(sample_files())} sample calls\n")
-    print(f"{'configuration':44} {'wall s':>7} {'RTF':>7} {'speed vs plain':>14} {'mean WER':>9} {'peak MB':>8}")
-    for r in results:
-        ratio = f"{base['wall_s'] / r['wall_s']:.2f}x" if base and r["wall_s"] else "-"
-        mean = _mean_wer(r)
+    args.out.write_text(json.dumps(report, indent=2, default=float))
+    labels = {
+        "plain": "plain faster-whisper (stereo mixed to mono)",
+        "plain_vad": "plain faster-whisper, vad_filter=True",
+        "pipeline": "callaudit pipeline, enhance=none",
+        "pipeline_dfn": "callaudit pipeline, enhance=deepfilternet",
+    }
+    print(f"\nWhisper {args.model}, {args.threads} thread(s), {len(rows)} recordings, {audio / 60:.1f} min of audio")
+    print("(speed and WER interleaved per file in one process; peak memory from one process per config)\n")
+    print(f"{'configuration':44} {'wall s':>7} {'RTF':>7} {'vs plain':>9} {'WER':>7} {'peak MB':>8}")
+    for c in configs:
         print(
-            f"{r['config']:44} {r['wall_s']:7.1f} {r['rtf']:7.3f} {ratio:>14} "
-            f"{'' if mean is None else f'{mean:.3f}':>9} {r['peak_rss_mb']:8.0f}"
+            f"{labels[c]:44} {totals[c]:7.1f} {totals[c] / audio:7.3f} {totals['plain'] / totals[c]:8.2f}x "
+            f"{mean_wer[c]:7.3f} {peak[c]:8.0f}"
         )
-    for r in results:
-        if "stage_rtf" in r:
-            stages = ", ".join(f"{k} {v:.4f}" for k, v in r["stage_rtf"].items())
-            print(f"\nper-stage RTF ({r['config']}): {stages}")
+    for c in ("pipeline", "pipeline_dfn"):
+        print(f"\nper-stage RTF, {labels[c]}: " + ", ".join(f"{k} {v:.4f}" for k, v in stage_rtf[c].items()))
+        print(f"WER by role, {labels[c]}: " + ", ".join(f"{k} {v:.3f}" for k, v in role_wer[c].items()))
     print(f"\nwritten to {args.out}")
 
 
