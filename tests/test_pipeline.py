@@ -47,7 +47,7 @@ def test_record_says_how_it_was_produced(callback_call: CallRecord) -> None:
     stages = {s.stage: s for s in callback_call.stages}
     assert list(stages) == ["decode", "vad", "transcribe", "conversation"]
     assert stages["transcribe"].model == "faster-whisper:tiny.en" and "cpu" in (stages["transcribe"].version or "")
-    assert stages["vad"].model == "silero-vad"
+    assert stages["vad"].model == "silero-vad-v6"
     assert all(s.status == "ok" and s.seconds >= 0 for s in stages.values())
     assert callback_call.errors == []
 
