@@ -1,0 +1,44 @@
+"""Everything a request handler needs, built once per ingress replica and reached through ``deps``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.settings import Settings
+from pipeline.store.store import CallStore
+from serve_app.jobs import JobTracker
+from serve_app.processing import AnalyseFn, Processor, TranscribeFn
+from serve_app.uploads import UploadStore, upload_dir
+
+HealthFn = Any  # async () -> dict, the Analyser's health check
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    store: CallStore
+    uploads: UploadStore
+    jobs: JobTracker
+    processor: Processor
+    llm_health: HealthFn | None = None
+
+    @classmethod
+    def create(
+        cls,
+        settings: Settings,
+        transcribe: TranscribeFn,
+        analyse: AnalyseFn | None = None,
+        llm_health: HealthFn | None = None,
+        store: CallStore | None = None,
+    ) -> AppContext:
+        store = store or CallStore(settings).connect()
+        uploads = UploadStore(upload_dir(settings))
+        uploads.root.mkdir(parents=True, exist_ok=True)
+        jobs = JobTracker(store)
+        processor = Processor(settings, store, uploads, jobs, transcribe, analyse)
+        return cls(settings, store, uploads, jobs, processor, llm_health)
+
+    async def close(self) -> None:
+        await self.processor.stop()
+        self.store.close()

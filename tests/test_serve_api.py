@@ -1,0 +1,561 @@
+"""The HTTP API on a real Ray Serve instance: uploads through to stored calls, task tracking, every
+query endpoint, every ZIP defence, size and type checks, API keys on and off, error hygiene.
+
+One local Ray + Serve app (Whisper tiny.en, analysis off) serves the whole module; its database is
+the session's SecantusDB (``mongo_server``). ``serve_session`` is shared with tests/test_ui.py so a
+session running both starts the app once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import time
+import uuid
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from pipeline.store.embedded import free_port
+from serve_app.local import LocalServer, start_local
+from tests.conftest import SAMPLES, make_settings
+
+pytestmark = pytest.mark.slow
+
+API_KEY = "test-key-7f3a"
+# Small limits so every defence can be hit with small files.
+LIMITS = {
+    "max_upload_bytes": 3 * 1024**2,
+    "zip_max_entries": 6,
+    "zip_max_total_bytes": 8 * 1024**2,
+    "zip_max_ratio": 50.0,
+}
+SINGLE = "normal_service.ogg"
+IN_ZIP = "callback_promise.ogg"
+
+_SHARED: dict[str, Any] = {}
+
+
+@contextmanager
+def serve_session(mongo_uri: str, home: Path) -> Iterator[LocalServer]:
+    """One local Ray + Serve app for every test module that asks, stopped after the last one."""
+    if "server" not in _SHARED:
+        settings = make_settings(
+            home,
+            store={"mongo_uri": mongo_uri, "database": f"serve_{uuid.uuid4().hex[:8]}"},
+            serve={"port": free_port(), "ray_num_cpus": 4, **LIMITS},
+        )
+        _SHARED["server"] = start_local(settings, ready_timeout_s=240)
+        _SHARED["users"] = 0
+    _SHARED["users"] += 1
+    server: LocalServer = _SHARED["server"]
+    try:
+        yield server
+    finally:
+        _SHARED["users"] -= 1
+        if _SHARED["users"] == 0:
+            _SHARED.clear()
+            server.stop()
+
+
+def wait_task(client: httpx.Client, task_id: str, timeout_s: float = 150.0, prefix: str = "") -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        body: dict[str, Any] = client.get(f"{prefix}/results/{task_id}/").json()
+        if body["status"] in ("done", "failed") or time.monotonic() > deadline:
+            return body
+        time.sleep(0.5)
+
+
+def make_zip(entries: list[tuple[str, bytes]], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=compression) as archive:
+        for name, data in entries:
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def sample(name: str) -> bytes:
+    path = SAMPLES / name
+    if not path.exists():
+        pytest.skip(f"sample {name} is missing (samples/ is made by bench/synth.py)")
+    return path.read_bytes()
+
+
+# ---------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def server(mongo_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    with serve_session(mongo_server, tmp_path_factory.mktemp("serve-home")) as running:
+        yield running
+
+
+RESPONSES: list[tuple[str, int, str]] = []
+
+
+@pytest.fixture(scope="module")
+def client(server: LocalServer) -> Iterator[httpx.Client]:
+    def keep(response: httpx.Response) -> None:
+        response.read()
+        RESPONSES.append((str(response.request.url), response.status_code, response.text))
+
+    with httpx.Client(base_url=server.url, timeout=60.0, event_hooks={"response": [keep]}) as http:
+        yield http
+
+
+@pytest.fixture(scope="module")
+def uploaded(client: httpx.Client) -> dict[str, Any]:
+    """One sample call uploaded with metadata and processed to the end."""
+    response = client.post(
+        "/upload/audio/",
+        files={"file": (SINGLE, sample(SINGLE), "application/octet-stream")},
+        data={"agent_id": "AG900", "customer_id": "CU900", "call_time": "2026-11-20T10:15:00+00:00"},
+    )
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+    task = wait_task(client, accepted["task_id"])
+    return {"accepted": accepted, "task": task, "location": response.headers.get("location")}
+
+
+@pytest.fixture(scope="module")
+def secured(server: LocalServer) -> Iterator[str]:
+    """A second app on the same Serve instance with API keys on (its Transcriber scales from zero)."""
+    from ray import serve
+
+    from serve_app.app import build_app
+
+    settings = server.settings.model_copy(
+        update={
+            "serve": server.settings.serve.model_copy(
+                update={"api_keys": [API_KEY], "transcriber_autoscaling": (0, 1), "app_name": "secured"}
+            )
+        }
+    )
+    serve.run(build_app(settings), name="secured", route_prefix="/secured", blocking=False)
+    base = f"{server.url}/secured"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=5).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    yield base
+    serve.delete("secured")
+
+
+# ---------------------------------------------------------------------- served pages
+
+
+def test_ui_and_docs_are_served_locally(client: httpx.Client) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and "callaudit" in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    for path in ("/docs", "/redoc"):
+        html = client.get(path)
+        assert html.status_code == 200
+        assert "/static/" in html.text and "cdn" not in html.text.lower() and "googleapis" not in html.text
+    for asset in ("/static/app.js", "/static/charts.js", "/static/style.css", "/static/swagger-ui-bundle.js"):
+        assert client.get(asset).status_code == 200, asset
+    spec = client.get("/openapi.json").json()
+    for path in ("/upload/audio/", "/upload/zip/", "/results/{task_id}/", "/calls", "/calls/{call_id}", "/stats"):
+        assert path in spec["paths"], path
+    assert client.get("/").headers["x-content-type-options"] == "nosniff"
+
+
+def test_healthz_checks_store_and_llm(client: httpx.Client) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok" and body["store"]["ok"] is True
+    assert body["llm"]["ok"] is None and "off" in body["llm"]["detail"]
+
+
+# ---------------------------------------------------------------------- single upload
+
+
+def test_single_upload_answers_202_with_a_task(uploaded: dict[str, Any]) -> None:
+    accepted = uploaded["accepted"]
+    assert accepted["task_id"] and accepted["status_url"] == f"/results/{accepted['task_id']}/"
+    assert uploaded["location"] == accepted["status_url"]
+    assert accepted["files"] == [
+        {"file": SINGLE, "status": "queued", "reason": None, "size_bytes": len(sample(SINGLE)), "format": "ogg"}
+    ]
+
+
+def test_single_upload_is_tracked_to_done(uploaded: dict[str, Any]) -> None:
+    task = uploaded["task"]
+    assert task["status"] == "done", task
+    assert task["kind"] == "upload" and task["counts"]["done"] == 1 and task["finished_at"]
+    (done,) = task["files"]
+    assert done["status"] == "done" and done["record_id"] and done["call_url"] == f"/calls/{done['record_id']}"
+    assert done["result"]["status"] == "ok" and done["result"]["agent_id"] == "AG900"
+
+
+def test_stored_call_has_turns_by_role(client: httpx.Client, uploaded: dict[str, Any]) -> None:
+    record_id = uploaded["task"]["files"][0]["record_id"]
+    call = client.get(f"/calls/{record_id}").json()
+    assert call["record_id"] == record_id and call["mode"] == "stereo"
+    assert {t["role"] for t in call["turns"]} == {"agent", "customer"}
+    assert all(t["text"].strip() for t in call["turns"])
+    assert call["metadata"]["agent_id"] == "AG900" and call["metadata"]["customer_id"] == "CU900"
+    assert call["metrics"]["duration_s"] > 30
+    assert "_id" not in call
+
+
+def test_unknown_task_and_call_are_404(client: httpx.Client) -> None:
+    for path in ("/results/nope/", "/results/nope", "/calls/nope", "/calls/nope/audio"):
+        response = client.get(path)
+        assert response.status_code == 404 and "'nope'" in response.json()["detail"], path
+
+
+def test_reupload_reuses_the_stored_result(client: httpx.Client, uploaded: dict[str, Any]) -> None:
+    response = client.post("/upload/audio/", files={"file": ("again.ogg", sample(SINGLE))})
+    task = wait_task(client, response.json()["task_id"], timeout_s=30)
+    (done,) = task["files"]
+    assert done["status"] == "done" and "already processed" in done["reason"]
+    assert done["record_id"] == uploaded["task"]["files"][0]["record_id"]
+
+
+def test_undecodable_audio_fails_with_a_reason(client: httpx.Client) -> None:
+    fake = b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00garbage" * 64
+    response = client.post("/upload/audio/", files={"file": ("broken.wav", fake)})
+    assert response.status_code == 202
+    task = wait_task(client, response.json()["task_id"], timeout_s=60)
+    (failed,) = task["files"]
+    assert task["status"] == "failed" and failed["status"] == "failed"
+    assert failed["reason"] and "audio" in failed["reason"]
+
+
+# ---------------------------------------------------------------------- type and size checks
+
+
+def test_type_is_judged_by_content_not_name(client: httpx.Client) -> None:
+    response = client.post("/upload/audio/", files={"file": ("call.wav", b"hello, this is not audio\n" * 20)})
+    assert response.status_code == 415
+    detail = response.json()["detail"]
+    assert "not an audio recording" in detail and "text" in detail and ".wav" in detail
+
+
+def test_audio_with_an_odd_name_is_accepted(client: httpx.Client) -> None:
+    response = client.post("/upload/audio/", files={"file": ("recording.bin", sample(SINGLE))})
+    assert response.status_code == 202 and response.json()["files"][0]["format"] == "ogg"
+
+
+def test_zip_sent_as_audio_is_redirected(client: httpx.Client) -> None:
+    response = client.post("/upload/audio/", files={"file": ("calls.zip", make_zip([("a.ogg", b"OggS")]))})
+    assert response.status_code == 415 and "/upload/zip/" in response.json()["detail"]
+
+
+def test_empty_file_is_refused(client: httpx.Client) -> None:
+    response = client.post("/upload/audio/", files={"file": ("empty.wav", b"")})
+    assert response.status_code == 400 and "empty" in response.json()["detail"]
+
+
+def test_upload_over_the_size_limit_is_413(client: httpx.Client) -> None:
+    big = b"OggS" + b"\x00" * (LIMITS["max_upload_bytes"] + 200_000)
+    response = client.post("/upload/audio/", files={"file": ("big.ogg", big)})
+    assert response.status_code == 413 and "MB" in response.json()["detail"]
+
+
+def test_chunked_upload_over_the_limit_is_413(client: httpx.Client) -> None:
+    """No Content-Length: the limit is enforced while the body streams in."""
+    boundary = "limitboundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.ogg"\r\n'
+        "Content-Type: audio/ogg\r\n\r\nOggS"
+    ).encode()
+
+    def body() -> Iterator[bytes]:
+        yield head
+        for _ in range(40):
+            yield b"\x00" * 100_000
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    response = client.post(
+        "/upload/audio/", content=body(), headers={"content-type": f"multipart/form-data; boundary={boundary}"}
+    )
+    assert response.status_code == 413
+
+
+def test_bad_metadata_is_422_with_a_readable_detail(client: httpx.Client) -> None:
+    response = client.post(
+        "/upload/audio/", files={"file": ("x.ogg", sample(SINGLE))}, data={"call_time": "next tuesday-ish"}
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("call_time:")
+
+
+# ---------------------------------------------------------------------- ZIP uploads and defences
+
+
+def test_zip_upload_processes_good_entries_and_reports_the_rest(client: httpx.Client) -> None:
+    archive = make_zip(
+        [
+            (f"calls/{IN_ZIP}", sample(IN_ZIP)),
+            ("calls/notes.txt", b"agent notes, not a call\n"),
+            ("calls/fake.wav", b"plain text with a .wav name\n"),
+            ("inner.zip", make_zip([("x.ogg", b"OggS")])),
+            ("../evil.wav", sample(SINGLE)),
+        ]
+    )
+    response = client.post("/upload/zip/", files={"file": ("batch.zip", archive)}, data={"agent_id": "AG901"})
+    assert response.status_code == 202, response.text
+    files = {f["file"]: f for f in response.json()["files"]}
+    assert files[f"calls/{IN_ZIP}"]["status"] == "queued"
+    assert "text" in files["calls/notes.txt"]["reason"]
+    assert "not an audio recording" in files["calls/fake.wav"]["reason"]
+    assert "nested archives" in files["inner.zip"]["reason"]
+    assert "traversal" in files["../evil.wav"]["reason"]
+
+    task = wait_task(client, response.json()["task_id"])
+    tracked = {f["file"]: f for f in task["files"]}
+    assert task["status"] == "done" and task["counts"] == {"queued": 0, "running": 0, "done": 1, "failed": 4}
+    good = tracked[f"calls/{IN_ZIP}"]
+    assert good["status"] == "done" and good["result"]["agent_id"] == "AG901"
+    assert tracked["inner.zip"]["status"] == "failed" and "nested" in tracked["inner.zip"]["reason"]
+    call = client.get(f"/calls/{good['record_id']}").json()
+    assert call["file_name"] == IN_ZIP and len(call["turns"]) >= 2
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "expected"),
+    [
+        ("inner.zip", make_zip([("a.ogg", b"OggS")]), "nested archives"),
+        ("inner.tar.gz", b"\x1f\x8b\x08\x00" + b"\x00" * 60, "nested archives"),
+        ("../evil.ogg", b"OggS" + b"\x01" * 100, "traversal"),
+        ("/etc/evil.ogg", b"OggS" + b"\x01" * 100, "absolute path"),
+        ("report.pdf", b"%PDF-1.7\n" + b"x" * 100, "PDF"),
+        ("readme.wav", b"just some words\n" * 10, "text"),
+        ("empty.ogg", b"", "empty"),
+        ("bomb.ogg", b"OggS" + b"\x00" * 2_000_000, "compression ratio"),
+    ],
+    ids=["nested-zip", "nested-gzip", "traversal", "absolute", "pdf", "text-as-wav", "empty", "ratio-bomb"],
+)
+def test_zip_entry_defences(client: httpx.Client, name: str, data: bytes, expected: str) -> None:
+    response = client.post("/upload/zip/", files={"file": ("bad.zip", make_zip([(name, data)]))})
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["detail"] == "no recording in the archive could be accepted"
+    (refused,) = body["files"]
+    assert refused["file"] == name and refused["status"] == "failed" and expected in refused["reason"]
+
+
+def test_zip_symlink_entry_is_refused(client: httpx.Client) -> None:
+    info = zipfile.ZipInfo("link.ogg")
+    info.external_attr = (0o120777 << 16) | 0x20  # a symbolic link, as unzip would restore it
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(info, "/etc/passwd")
+    response = client.post("/upload/zip/", files={"file": ("links.zip", buffer.getvalue())})
+    assert response.status_code == 422 and "symbolic link" in response.json()["files"][0]["reason"]
+
+
+def test_zip_with_too_many_entries_is_413(client: httpx.Client) -> None:
+    entries = [(f"c{i}.ogg", b"OggS" + bytes([i]) * 50) for i in range(LIMITS["zip_max_entries"] + 1)]
+    response = client.post("/upload/zip/", files={"file": ("many.zip", make_zip(entries))})
+    assert response.status_code == 413 and "over the limit" in response.json()["detail"]
+
+
+def test_zip_too_large_unpacked_is_413(client: httpx.Client) -> None:
+    import random
+
+    rng = random.Random(7)
+    # Two-symbol noise: compresses about 7:1, under the ratio limit, yet unpacks past the total limit.
+    chunk = bytes(rng.choice(b"ab") for _ in range(1_000_000))
+    entries = [(f"part{i}.ogg", b"OggS" + chunk * 3) for i in range(3)]
+    archive = make_zip(entries)
+    assert len(archive) < LIMITS["max_upload_bytes"]
+    response = client.post("/upload/zip/", files={"file": ("large.zip", archive)})
+    assert response.status_code == 413 and "unpack" in response.json()["detail"]
+
+
+def test_not_a_zip_is_415(client: httpx.Client) -> None:
+    response = client.post("/upload/zip/", files={"file": ("calls.zip", sample(SINGLE))})
+    assert response.status_code == 415 and "not a ZIP" in response.json()["detail"]
+
+
+# ---------------------------------------------------------------------- queries
+
+
+def test_jobs_lists_recent_tasks(client: httpx.Client, uploaded: dict[str, Any]) -> None:
+    jobs = client.get("/jobs", params={"limit": 100}).json()
+    mine = next(j for j in jobs if j["task_id"] == uploaded["accepted"]["task_id"])
+    assert mine["status"] == "done" and mine["counts"]["done"] == 1 and mine["inputs"] == [SINGLE]
+
+
+def test_calls_filters_and_paging(client: httpx.Client, uploaded: dict[str, Any]) -> None:
+    record_id = uploaded["task"]["files"][0]["record_id"]
+    by_agent = client.get("/calls", params={"agent_id": "AG900"}).json()
+    assert by_agent["total"] == 1 and by_agent["items"][0]["record_id"] == record_id
+    assert "turns" not in by_agent["items"][0]
+    assert client.get("/calls", params={"agent_id": "nobody"}).json()["total"] == 0
+    assert client.get("/calls", params={"customer": "CU900", "status": "ok"}).json()["total"] == 1
+    window = {"time_from": "2026-11-20T00:00:00Z", "time_to": "2026-11-21T00:00:00Z"}
+    assert record_id in [c["record_id"] for c in client.get("/calls", params=window).json()["items"]]
+
+    call = client.get(f"/calls/{record_id}").json()
+    word = max(call["turns"][0]["text"].split(), key=len).strip(".,!?")
+    found = client.get("/calls", params={"text": word}).json()
+    assert record_id in [c["record_id"] for c in found["items"]]
+
+    everything = client.get("/calls", params={"page_size": 100}).json()
+    assert everything["total"] >= 2
+    first = client.get("/calls", params={"page_size": 1, "page": 1, "sort": "file_name"}).json()
+    second = client.get("/calls", params={"page_size": 1, "page": 2, "sort": "file_name"}).json()
+    assert first["pages"] == everything["total"] and len(first["items"]) == 1
+    assert first["items"][0]["record_id"] != second["items"][0]["record_id"]
+
+    assert client.get("/calls", params={"sort": "password"}).status_code == 400
+    assert client.get("/calls", params={"page_size": 5000}).status_code == 422
+    assert client.get("/calls", params={"sentiment": "furious"}).status_code == 422
+
+
+def test_stats(client: httpx.Client, uploaded: dict[str, Any]) -> None:
+    stats = client.get("/stats", params={"timezone": "Europe/Istanbul"}).json()
+    assert set(stats) == {"overview", "categories", "agents", "daily"}
+    assert stats["overview"]["calls"] >= 2 and stats["overview"]["by_status"]["ok"] >= 2
+    agents = {a["agent_id"]: a for a in stats["agents"]}
+    assert agents["AG900"]["calls"] == 1 and 0 < agents["AG900"]["talk_ratio"] < 1
+    assert any(d["day"] == "2026-11-20" for d in stats["daily"])
+    only = client.get("/stats", params={"agent_id": "AG900"}).json()
+    assert only["overview"]["calls"] == 1
+    assert client.get("/stats", params={"timezone": "Mars/Olympus"}).status_code == 400
+
+
+def test_csv_export(client: httpx.Client, uploaded: dict[str, Any]) -> None:
+    response = client.get("/calls/export", params={"agent_id": "AG900"})
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    assert "attachment" in response.headers["content-disposition"]
+    lines = response.text.strip().splitlines()
+    assert lines[0].startswith("record_id,") and len(lines) == 2
+    assert uploaded["task"]["files"][0]["record_id"] in lines[1]
+    jsonl = client.get("/calls/export", params={"format": "jsonl", "agent_id": "AG900"})
+    assert jsonl.status_code == 200 and jsonl.text.count("\n") == 1 and '"turns"' in jsonl.text
+
+
+def test_call_audio_is_served_with_ranges(client: httpx.Client, uploaded: dict[str, Any]) -> None:
+    record_id = uploaded["task"]["files"][0]["record_id"]
+    audio = client.get(f"/calls/{record_id}/audio")
+    assert audio.status_code == 200 and audio.headers["content-type"] == "audio/ogg"
+    assert audio.content == sample(SINGLE)
+    part = client.get(f"/calls/{record_id}/audio", headers={"Range": "bytes=0-99"})
+    assert part.status_code == 206 and len(part.content) == 100
+
+
+def test_reanalyse_needs_analysis_on(client: httpx.Client, uploaded: dict[str, Any]) -> None:
+    record_id = uploaded["task"]["files"][0]["record_id"]
+    response = client.post(f"/calls/{record_id}/reanalyse")
+    assert response.status_code == 409 and "analysis is turned off" in response.json()["detail"]
+    assert client.post("/calls/nope/reanalyse").status_code == 404
+
+
+# ---------------------------------------------------------------------- restart
+
+
+def test_unfinished_uploads_are_taken_up_after_a_restart(mongo_server: str, tmp_path: Path) -> None:
+    """A task left queued/running by a replica that died is resumed by the next one (its lifespan
+    calls Processor.resume); a file whose upload is gone is failed with a reason instead."""
+    from pipeline.records import CallMetadata
+    from pipeline.stage import CallState
+    from pipeline.store.store import CallStore
+    from serve_app.jobs import JobTracker
+    from serve_app.processing import Processor, WorkItem
+    from serve_app.uploads import UploadStore
+
+    settings = make_settings(tmp_path, store={"mongo_uri": mongo_server, "database": f"resume_{uuid.uuid4().hex[:8]}"})
+    store = CallStore(settings).connect()
+    uploads = UploadStore(tmp_path / "uploads")
+    data = sample(SINGLE)
+    sha = hashlib.sha256(data).hexdigest()
+    uploads.save(sha, "ogg", data)
+    left = WorkItem("", "left.ogg", sha, "ogg", CallMetadata(agent_id="AG777"))
+    gone = WorkItem("", "gone.ogg", "0" * 64, "ogg")
+    jobs = JobTracker(store)
+    job_id = jobs.create("upload", ["left.ogg", "gone.ogg"], (), {"files": [left.to_meta(), gone.to_meta()]})
+    jobs.mark(job_id, "left.ogg", "running")  # the old replica was working on it when it died
+    transcribed: list[str] = []
+
+    async def fake_transcribe(row: dict[str, object]) -> str:
+        record = CallState.from_row(row).record
+        transcribed.append(record.file_name)
+        return record.model_dump_json()
+
+    async def restart() -> int:
+        processor = Processor(settings, store, uploads, jobs, fake_transcribe, None)
+        resumed = await processor.resume()
+        for _ in range(200):
+            view = jobs.view(job_id)
+            if view is not None and view.status in ("done", "failed"):
+                break
+            await asyncio.sleep(0.1)
+        await processor.stop()
+        return resumed
+
+    try:
+        assert asyncio.run(restart()) == 1
+        view = jobs.view(job_id)
+        assert view is not None and view.status == "done" and transcribed == ["left.ogg"]
+        files = {f.file: f for f in view.files}
+        assert files["left.ogg"].status == "done" and files["gone.ogg"].status == "failed"
+        assert "upload it again" in (files["gone.ogg"].reason or "")
+        record = store.get_record(files["left.ogg"].record_id or "")
+        assert record is not None and record.metadata.agent_id == "AG777"
+        assert store.get_job(job_id, files=False)["status"] == "finished"  # type: ignore[index]
+    finally:
+        store.db.client.drop_database(store.db.name)
+        store.close()
+
+
+# ---------------------------------------------------------------------- auth and CORS
+
+
+def test_api_key_off_on_loopback(client: httpx.Client) -> None:
+    assert client.get("/calls").status_code == 200
+
+
+def test_api_key_required_when_configured(secured: str) -> None:
+    with httpx.Client(base_url=secured, timeout=30) as http:
+        missing = http.get("/calls")
+        assert missing.status_code == 401 and "API key" in missing.json()["detail"]
+        assert http.get("/calls", headers={"X-API-Key": "wrong"}).status_code == 401
+        assert http.get("/calls", headers={"X-API-Key": API_KEY}).status_code == 200
+        assert http.get("/calls", headers={"Authorization": f"Bearer {API_KEY}"}).status_code == 200
+        assert http.get("/stats", headers={"X-API-Key": API_KEY}).status_code == 200
+        upload = http.post("/upload/audio/", files={"file": ("x.ogg", sample(SINGLE))})
+        assert upload.status_code == 401
+        assert http.get("/results/whatever/").status_code == 401
+        # Probes and the pages themselves carry no data.
+        assert http.get("/healthz").status_code == 200
+        assert http.get("/").status_code == 200
+
+
+def test_cors_is_off_by_default(client: httpx.Client) -> None:
+    preflight = client.options(
+        "/calls", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"}
+    )
+    assert "access-control-allow-origin" not in preflight.headers
+    plain = client.get("/calls", headers={"Origin": "https://evil.example"})
+    assert "access-control-allow-origin" not in plain.headers
+
+
+# ---------------------------------------------------------------------- hygiene (keep last)
+
+
+def test_responses_never_leak_tracebacks_or_paths(server: LocalServer) -> None:
+    assert len(RESPONSES) > 30
+    home = str(server.settings.home)
+    leaks = ("Traceback", 'File "/', "site-packages", home, "/tmp/", "/work/", "/root/")
+    for url, status, text in RESPONSES:
+        if url.endswith(".js") or url.endswith(".css"):
+            continue
+        for leak in leaks:
+            assert leak not in text, f"{url} ({status}) leaks {leak!r}"
