@@ -158,9 +158,9 @@ def main() -> None:
         settings = Settings(
             home=work / "home",
             models_dir=REPO / ".cache" / "callaudit" / "models",
-            transcribe={"model": args.model, "cpu_threads": args.threads},  # type: ignore[arg-type]
-            analysis={"enabled": args.analysis},  # type: ignore[arg-type]
-            batch={  # type: ignore[arg-type]
+            transcribe={"model": args.model, "cpu_threads": args.threads},
+            analysis={"enabled": args.analysis},
+            batch={
                 "transcribe_pool": (args.transcribers, args.transcribers),
                 "transcribe_cpus": transcribe_cpus,
                 "audio_cpus": 0.25,
