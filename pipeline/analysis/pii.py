@@ -1,0 +1,255 @@
+"""PII detection and redaction: card numbers, IBANs, national IDs, phone numbers, e-mail addresses.
+
+Numbers are found as *digit runs*: digits and spoken digit words ("oh seven seven double nine") joined
+across spaces and dashes, since ASR writes numbers both ways. A run is then classified with checksums
+where one exists (Luhn for cards, mod-97 for IBANs, the Turkish ID check digits), so an order number is
+not mistaken for a card. Long runs that fail a checksum are still redacted (ASR may have misheard one
+digit) but marked ``checksum_valid=False``.
+
+Every span keeps its turn, character offsets in the original text and, through the word timestamps,
+its start and end in seconds, so the audio can be muted too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from pipeline.analysis_schema import PiiSpan
+from pipeline.records import Turn, Word
+
+ALL_KINDS = ("card_number", "iban", "national_id", "phone", "email")
+
+_DIGIT_WORDS = {
+    "zero": "0", "oh": "0", "o": "0", "nought": "0", "one": "1", "two": "2", "three": "3", "four": "4",
+    "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
+    "sıfır": "0", "sifir": "0", "bir": "1", "iki": "2", "üç": "3", "uc": "3", "dört": "4", "dort": "4",
+    "beş": "5", "bes": "5", "altı": "6", "alti": "6", "yedi": "7", "sekiz": "8", "dokuz": "9",
+}  # fmt: skip
+_REPEAT_WORDS = {"double": 2, "triple": 3}
+_TOKEN = re.compile(r"\+?\d+|[^\W\d_]+", re.UNICODE)
+# Only these may sit between the tokens of one number.
+_JOINER = re.compile(r"^[\s\-.,()/]*$")
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
+_SPOKEN_EMAIL = re.compile(
+    r"\b[a-z0-9]+(?:\s+(?:dot|underscore|nokta)\s+[a-z0-9]+)*\s+(?:at|et)\s+[a-z0-9-]+"
+    r"(?:\s+(?:dot|nokta)\s+(?:com|net|org|edu|gov|co|uk|tr|de|io))+\b",
+    re.IGNORECASE,
+)
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){11,30}\b", re.IGNORECASE)
+_NINO = re.compile(r"\b[A-CEGHJ-PR-TW-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]\b", re.IGNORECASE)
+_SSN = re.compile(r"\b\d{3}-\d{2}-\d{4}\b")
+_CARD_CODE = re.compile(
+    r"\b(?:cvv|cvc|security code|güvenlik kodu|guvenlik kodu)\D{0,12}(\d{3,4})\b", re.IGNORECASE
+)
+
+
+def luhn_valid(digits: str) -> bool:
+    if not digits.isdigit() or len(digits) < 12:
+        return False
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def iban_valid(iban: str) -> bool:
+    compact = re.sub(r"\s+", "", iban).upper()
+    if not re.fullmatch(r"[A-Z]{2}\d{2}[A-Z0-9]{11,30}", compact):
+        return False
+    rearranged = compact[4:] + compact[:4]
+    numeric = "".join(str(int(c, 36)) for c in rearranged)
+    return int(numeric) % 97 == 1
+
+
+def tckn_valid(digits: str) -> bool:
+    """Turkish national ID (T.C. Kimlik No): 11 digits, no leading zero, two check digits."""
+    if not re.fullmatch(r"[1-9]\d{10}", digits):
+        return False
+    d = [int(c) for c in digits]
+    tenth = ((d[0] + d[2] + d[4] + d[6] + d[8]) * 7 - (d[1] + d[3] + d[5] + d[7])) % 10
+    return tenth == d[9] and sum(d[:10]) % 10 == d[10]
+
+
+@dataclass(frozen=True)
+class Found:
+    kind: str
+    start: int
+    end: int
+    checksum_valid: bool | None = None
+
+
+def _digit_runs(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, digits) for every run of digits/digit words in the text."""
+    runs: list[tuple[int, int, str]] = []
+    tokens = list(_TOKEN.finditer(text))
+    i = 0
+    while i < len(tokens):
+        start = end = None
+        digits = ""
+        repeat = 1
+        j = i
+        while j < len(tokens):
+            tok = tokens[j]
+            if j > i and not _JOINER.match(text[tokens[j - 1].end() : tok.start()]):
+                break
+            word = tok.group().lower()
+            if word in _REPEAT_WORDS and j + 1 < len(tokens) and tokens[j + 1].group().lower() in _DIGIT_WORDS:
+                repeat = _REPEAT_WORDS[word]
+            elif word.lstrip("+").isdigit():
+                digits += ("+" if word.startswith("+") and not digits else "") + word.lstrip("+") * repeat
+                repeat = 1
+            elif word in _DIGIT_WORDS and (digits or word not in {"o", "oh", "one", "bir"}):
+                digits += _DIGIT_WORDS[word] * repeat
+                repeat = 1
+            elif word in _DIGIT_WORDS and j + 1 < len(tokens) and _looks_numeric(tokens[j + 1].group()):
+                # "one"/"oh" open a number only when a digit follows ("one two three" but not "one thing").
+                digits += _DIGIT_WORDS[word]
+            else:
+                break
+            start = tok.start() if start is None else start
+            end = tok.end()
+            j += 1
+        if start is not None and end is not None and len(digits.lstrip("+")) >= 7:
+            runs.append((start, end, digits))
+            i = j
+        else:
+            i = max(j, i + 1)
+    return runs
+
+
+def _looks_numeric(token: str) -> bool:
+    return token.lstrip("+").isdigit() or token.lower() in _DIGIT_WORDS or token.lower() in _REPEAT_WORDS
+
+
+def _classify_run(digits: str) -> tuple[str, bool | None] | None:
+    plus = digits.startswith("+")
+    bare = digits.lstrip("+")
+    n = len(bare)
+    if not plus and 13 <= n <= 19 and bare[0] in "23456":
+        return "card_number", luhn_valid(bare)
+    if not plus and n == 11 and bare[0] != "0" and tckn_valid(bare):
+        return "national_id", True
+    if plus and 10 <= n <= 15:
+        return "phone", None
+    if bare.startswith("00") and 12 <= n <= 15:
+        return "phone", None
+    if bare.startswith("0") and 10 <= n <= 12:
+        return "phone", None
+    if n in (10, 11) and bare[0] in "123456789":
+        return "phone", None
+    if n == 11:
+        return "national_id", False
+    if 12 <= n <= 19:
+        return "card_number", False
+    return None
+
+
+def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS) -> list[Found]:
+    """PII spans in ``text`` (character offsets), non-overlapping, in text order."""
+    wanted = set(kinds)
+    found: list[Found] = []
+    if "email" in wanted:
+        found += [Found("email", m.start(), m.end()) for m in _EMAIL.finditer(text)]
+        found += [Found("email", m.start(), m.end()) for m in _SPOKEN_EMAIL.finditer(text)]
+    if "iban" in wanted:
+        for m in _IBAN.finditer(text):
+            end = _valid_iban_end(text, m.start(), m.end())
+            if end is not None:
+                found.append(Found("iban", m.start(), end, True))
+    if "national_id" in wanted:
+        found += [Found("national_id", m.start(), m.end()) for m in _NINO.finditer(text)]
+        found += [Found("national_id", m.start(), m.end()) for m in _SSN.finditer(text)]
+    if "card_number" in wanted:
+        found += [Found("card_number", m.start(1), m.end(1)) for m in _CARD_CODE.finditer(text)]
+    for start, end, digits in _digit_runs(text):
+        kind = _classify_run(digits)
+        if kind is not None and kind[0] in wanted:
+            found.append(Found(kind[0], start, end, kind[1]))
+    return _without_overlaps(found)
+
+
+def _valid_iban_end(text: str, start: int, end: int) -> int | None:
+    """End of the longest valid IBAN starting at ``start`` (the pattern may run into following words)."""
+    while end - start >= 15:
+        if iban_valid(text[start:end]):
+            return end
+        end -= 1
+        while end > start and text[end - 1] == " ":
+            end -= 1
+    return None
+
+
+def _without_overlaps(found: list[Found]) -> list[Found]:
+    # Longer spans win: an IBAN contains digit runs that would otherwise look like a phone number.
+    kept: list[Found] = []
+    for item in sorted(found, key=lambda f: (-(f.end - f.start), f.start)):
+        if all(item.end <= k.start or item.start >= k.end for k in kept):
+            kept.append(item)
+    return sorted(kept, key=lambda f: f.start)
+
+
+def redact_text(text: str, found: Sequence[Found]) -> str:
+    out = []
+    cursor = 0
+    for item in found:
+        out.append(text[cursor : item.start])
+        out.append(f"[{item.kind.upper()}]")
+        cursor = item.end
+    out.append(text[cursor:])
+    return "".join(out)
+
+
+def _word_offsets(text: str, words: Sequence[Word]) -> list[tuple[int, int] | None]:
+    """Character span of each word inside the turn text (None when a word cannot be located)."""
+    offsets: list[tuple[int, int] | None] = []
+    cursor = 0
+    for word in words:
+        token = word.text.strip()
+        pos = text.find(token, cursor) if token else -1
+        if pos < 0:
+            offsets.append(None)
+            continue
+        offsets.append((pos, pos + len(token)))
+        cursor = pos + len(token)
+    return offsets
+
+
+def redact_turns(turns: Sequence[Turn], kinds: Iterable[str] = ALL_KINDS) -> tuple[list[Turn], list[PiiSpan]]:
+    """Turns with PII replaced by ``[KIND]`` tags (text and words), and where each piece was."""
+    kinds = tuple(kinds)
+    redacted: list[Turn] = []
+    spans: list[PiiSpan] = []
+    for turn in turns:
+        found = find_pii(turn.text, kinds)
+        if not found:
+            redacted.append(turn)
+            continue
+        offsets = _word_offsets(turn.text, turn.words)
+        new_words = list(turn.words)
+        for item in found:
+            hit = [i for i, span in enumerate(offsets) if span and span[0] < item.end and span[1] > item.start]
+            if hit:
+                start_s, end_s, approximate = turn.words[hit[0]].start, turn.words[hit[-1]].end, False
+                for n, i in enumerate(hit):
+                    new_words[i] = new_words[i].model_copy(update={"text": f" [{item.kind.upper()}]" if n == 0 else ""})
+            else:
+                # No word timings: place the span proportionally inside the turn.
+                length = max(1, len(turn.text))
+                duration = turn.end - turn.start
+                start_s = turn.start + duration * item.start / length
+                end_s = turn.start + duration * item.end / length
+                approximate = True
+            spans.append(
+                PiiSpan(kind=item.kind, turn=turn.index, char_start=item.start, char_end=item.end,
+                        start_s=round(start_s, 3), end_s=round(end_s, 3), approximate_time=approximate,
+                        checksum_valid=item.checksum_valid)
+            )
+        new_words = [w for w in new_words if w.text != ""]
+        redacted.append(turn.model_copy(update={"text": redact_text(turn.text, found), "words": new_words}))
+    return redacted, spans

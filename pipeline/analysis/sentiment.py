@@ -1,0 +1,127 @@
+"""Sentiment of customer and agent: labels from the LLM, scores from its token probabilities.
+
+The LLM names the customer's mood at the start and at the end of the call and the agent's tone
+overall; a label's score is P(positive) - P(negative) when the backend gives log-probabilities, else a
+fixed value per label. Evidence is the customer's opening and closing turns (what the labels describe),
+so "started angry, ended satisfied" shows with the words that show it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from pipeline.analysis.text import AGENT, CUSTOMER, TurnView, meaningful_words
+from pipeline.analysis_schema import AgentPerformance, RoleSentiment, Sentiment, SentimentPoint, SentimentResult
+
+LABELS: tuple[Sentiment, ...] = ("positive", "neutral", "negative")
+_FIXED_SCORE = {"positive": 0.6, "neutral": 0.0, "negative": -0.6}
+
+
+def score_of(label: str, probs: Mapping[str, float] | None) -> float:
+    if probs:
+        return round(max(-1.0, min(1.0, probs.get("positive", 0.0) - probs.get("negative", 0.0))), 3)
+    return _FIXED_SCORE.get(label, 0.0)
+
+
+def _label_of(score: float, low: float = -0.25, high: float = 0.25) -> Sentiment:
+    return "positive" if score >= high else "negative" if score <= low else "neutral"
+
+
+def _speaking(turns: Sequence[TurnView], role: str) -> list[TurnView]:
+    return [t for t in turns if t.role == role and meaningful_words(t.text)] or [t for t in turns if t.role == role]
+
+
+def build_sentiment(
+    turns: Sequence[TurnView],
+    customer_start: str,
+    customer_end: str,
+    agent: str,
+    probs: Mapping[str, Mapping[str, float]] | None = None,
+    keys: tuple[str, str, str] = ("customer_start", "customer_end", "agent"),
+    thresholds: Mapping[str, tuple[float, float]] | None = None,
+) -> SentimentResult:
+    """Sentiment with trajectory. With probabilities and ``thresholds`` ({"customer": (low, high),
+    "agent": ...}), labels come from the score, not the argmax (see AnalysisSettings)."""
+    probs = probs or {}
+    thresholds = thresholds or {}
+    if probs.get(keys[0]) and "customer" in thresholds:
+        customer_start = _label_of(score_of(customer_start, probs[keys[0]]), *thresholds["customer"])
+    if probs.get(keys[1]) and "customer" in thresholds:
+        customer_end = _label_of(score_of(customer_end, probs[keys[1]]), *thresholds["customer"])
+    if probs.get(keys[2]) and "agent" in thresholds:
+        agent = _label_of(score_of(agent, probs[keys[2]]), *thresholds["agent"])
+    customer_turns = _speaking(turns, CUSTOMER)
+    agent_turns = _speaking(turns, AGENT)
+    start_score = score_of(customer_start, probs.get(keys[0]))
+    end_score = score_of(customer_end, probs.get(keys[1]))
+    agent_score = score_of(agent, probs.get(keys[2]))
+    trajectory = [
+        SentimentPoint(phase="start", label=_as_label(customer_start), score=start_score,
+                       evidence=customer_turns[0].evidence() if customer_turns else None),
+        SentimentPoint(phase="end", label=_as_label(customer_end), score=end_score,
+                       evidence=customer_turns[-1].evidence() if customer_turns else None),
+    ]
+    # The end weighs more: how the customer leaves the call is what the business cares about.
+    overall = round((start_score + 2 * end_score) / 3, 3)
+    overall_label = _as_label(customer_end) if customer_start == customer_end else _label_of(
+        overall, *thresholds.get("customer", (-0.25, 0.25)))
+    customer = RoleSentiment(label=overall_label, score=overall, trajectory=trajectory)
+    agent_sentiment = RoleSentiment(
+        label=_as_label(agent), score=agent_score,
+        trajectory=[SentimentPoint(phase="overall", label=_as_label(agent), score=agent_score,
+                                   evidence=agent_turns[0].evidence() if agent_turns else None)],
+    )
+    return SentimentResult(customer=customer, agent=agent_sentiment)
+
+
+def _as_label(value: str) -> Sentiment:
+    return value if value in LABELS else "neutral"
+
+
+def satisfaction(sentiment: SentimentResult) -> int:
+    """Estimated CSAT 1-5: where the customer ended, nudged by whether the call improved things."""
+    start = sentiment.customer.at("start")
+    end = sentiment.customer.at("end")
+    end_score = end.score if end else sentiment.customer.score
+    trend = (end.score - start.score) if (start and end) else 0.0
+    value = 3.0 + 2.0 * end_score + 0.5 * trend
+    return int(max(1, min(5, round(value))))
+
+
+def agent_performance(
+    sentiment: SentimentResult | None,
+    failed_items: Sequence[str],
+    checked_items: int,
+    interruptions: int = 0,
+    long_silences: int = 0,
+) -> AgentPerformance:
+    """A 0-100 score with the reasons for every point taken off, so it can be argued with."""
+    score = 100.0
+    reasons: list[str] = []
+    if checked_items:
+        penalty = 60.0 * len(failed_items) / checked_items
+        if failed_items:
+            score -= penalty
+            reasons.append(f"-{penalty:.0f}: failed compliance items: {', '.join(failed_items)}")
+    if sentiment is not None:
+        tone = sentiment.agent.label
+        if tone == "negative":
+            score -= 25
+            reasons.append("-25: agent's tone was negative")
+        elif tone == "neutral":
+            score -= 5
+            reasons.append("-5: agent's tone was neutral rather than warm")
+        end = sentiment.customer.at("end")
+        start = sentiment.customer.at("start")
+        if end and start and end.score > start.score + 0.3:
+            score += 5
+            reasons.append("+5: the customer's mood improved during the call")
+    if interruptions > 2:
+        score -= min(10, 2 * interruptions)
+        reasons.append(f"-{min(10, 2 * interruptions)}: interrupted the customer {interruptions} times")
+    if long_silences:
+        score -= min(10, 3 * long_silences)
+        reasons.append(f"-{min(10, 3 * long_silences)}: {long_silences} long silence(s) or holds")
+    if not reasons:
+        reasons.append("no issues found")
+    return AgentPerformance(score=int(max(0, min(100, round(score)))), reasons=reasons)

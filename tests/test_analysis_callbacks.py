@@ -1,0 +1,111 @@
+"""Callback promises and their due times, resolved against the call's time (deterministic rules)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from pipeline.analysis.callbacks import analyse_callback, resolve_due
+from pipeline.analysis.text import TurnView
+
+FRIDAY_10_15 = datetime(2026, 11, 20, 10, 15)
+
+
+@pytest.mark.parametrize(
+    ("phrase", "expected"),
+    [
+        ("I'll call you tomorrow morning", datetime(2026, 11, 21, 9, 0)),
+        ("we'll ring you later today", datetime(2026, 11, 20, 12, 15)),
+        ("I'll call you Monday afternoon", datetime(2026, 11, 23, 14, 0)),
+        ("I'll call you back in two hours", datetime(2026, 11, 20, 12, 15)),
+        ("I'll call you back within the hour", datetime(2026, 11, 20, 11, 15)),
+        ("in half an hour", datetime(2026, 11, 20, 10, 45)),
+        ("tomorrow at 3", datetime(2026, 11, 21, 15, 0)),
+        ("tomorrow at half past two", datetime(2026, 11, 21, 14, 30)),
+        ("next Tuesday at 10am", datetime(2026, 11, 24, 10, 0)),
+        ("on the 25th", datetime(2026, 11, 25, 9, 0)),
+        ("this evening", datetime(2026, 11, 20, 18, 0)),
+        ("by the end of the day", datetime(2026, 11, 20, 17, 0)),
+        ("at 9", datetime(2026, 11, 21, 9, 0)),  # 9 o'clock has passed: tomorrow
+        ("Yarın sabah sizi arayacağız", datetime(2026, 11, 21, 9, 0)),
+        ("saat 3'te arayalım", datetime(2026, 11, 20, 15, 0)),
+        ("iki saat sonra ararız", datetime(2026, 11, 20, 12, 15)),
+        ("pazartesi öğleden sonra dönüş yapacağız", datetime(2026, 11, 23, 14, 0)),
+        ("yarın saat on birde", datetime(2026, 11, 21, 11, 0)),
+    ],
+)
+def test_time_phrases_resolve_to_absolute_times(phrase: str, expected: datetime) -> None:
+    due = resolve_due(phrase, FRIDAY_10_15)
+    assert due is not None
+    assert due.due == expected
+
+
+def test_no_time_phrase_gives_no_due_time() -> None:
+    assert resolve_due("we'll call you once the part arrives", FRIDAY_10_15) is None
+
+
+def _turns(*lines: tuple[str, str]) -> list[TurnView]:
+    return [TurnView(index=i, role=role, text=text, start=i * 5.0, end=i * 5.0 + 4) for i, (role, text) in
+            enumerate(lines)]
+
+
+def test_agent_promise_is_a_pending_callback_due_next_day() -> None:
+    turns = _turns(("customer", "The part still hasn't come."),
+                   ("agent", "I'm sorry. I'll call you back tomorrow morning at ten with a date."))
+    result = analyse_callback(turns, FRIDAY_10_15)
+    assert result.promised and result.status == "pending" and result.by == "agent"
+    assert result.due == datetime(2026, 11, 21, 10, 0)
+    assert result.evidence[0].turn == 1
+
+
+def test_customer_asking_and_agent_agreeing_is_a_promise() -> None:
+    turns = _turns(("customer", "I'm driving, could you ring me on Monday morning instead?"),
+                   ("agent", "Sure, Monday morning is fine."))
+    result = analyse_callback(turns, FRIDAY_10_15)
+    assert result.promised and result.due == datetime(2026, 11, 23, 9, 0)
+
+
+def test_technician_promise_names_who_will_call() -> None:
+    turns = _turns(("agent", "I'll get the plumber to ring you this afternoon to arrange it."))
+    result = analyse_callback(turns, FRIDAY_10_15)
+    assert result.promised and result.by == "technician"
+    assert result.due == datetime(2026, 11, 20, 14, 0)
+
+
+def test_due_time_comes_from_the_promise_sentence_not_other_days_in_the_turn() -> None:
+    turns = _turns(("agent", "I've found the job from Monday. I'll get the plumber to ring you this afternoon."))
+    assert analyse_callback(turns, FRIDAY_10_15).due == datetime(2026, 11, 20, 14, 0)
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [("agent", "If you change your mind, feel free to call us back any time.")],
+        [("customer", "I'll think about it and I'll call you back if we decide."), ("agent", "Of course.")],
+        [("agent", "You'll need to call the manufacturer's service line.")],
+        [("customer", "I called yesterday and nobody answered.")],
+        [("agent", "Shall I call you in the spring to arrange a survey?"),
+         ("customer", "No thanks, I'll get in touch when we're ready.")],
+    ],
+)
+def test_mentions_of_calling_without_a_company_promise_are_not_callbacks(lines: list[tuple[str, str]]) -> None:
+    result = analyse_callback(_turns(*lines), FRIDAY_10_15)
+    assert not result.promised and result.status == "none"
+
+
+def test_offer_accepted_by_the_customer_is_a_promise() -> None:
+    turns = _turns(("agent", "How about I give you a ring later today once you've checked?"),
+                   ("customer", "That would be great, yes."))
+    result = analyse_callback(turns, FRIDAY_10_15)
+    assert result.promised and result.due == datetime(2026, 11, 20, 12, 15)
+
+
+def test_llm_turn_adds_a_promise_only_on_a_turn_about_calling() -> None:
+    not_about_calling = _turns(("agent", "Your booking is for Thursday."))
+    assert analyse_callback(not_about_calling, FRIDAY_10_15, llm_turn=0).promised is False
+    unusual_wording = _turns(("agent", "Our engineer is going to phone you on Friday about the part."))
+    assert analyse_callback(unusual_wording, FRIDAY_10_15).promised is False  # the rules miss it
+    with_llm = analyse_callback(unusual_wording, FRIDAY_10_15, llm_turn=0)
+    assert with_llm.promised and with_llm.source == "llm" and with_llm.by == "technician"
+    assert with_llm.due == datetime(2026, 11, 27, 9, 0)

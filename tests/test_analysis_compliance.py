@@ -1,0 +1,138 @@
+"""Compliance checklist rules: required and prohibited phrases, order, hang-ups, PII read back."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.analysis.compliance import CallFacts, Checklist, check_call
+from pipeline.analysis.text import TurnView
+from pipeline.analysis_schema import PiiSpan
+from pipeline.settings import AnalysisSettings
+
+
+@pytest.fixture(scope="module")
+def checklist() -> Checklist:
+    return Checklist.load(AnalysisSettings().compliance_file)
+
+
+def _turns(*lines: tuple[str, str]) -> list[TurnView]:
+    return [TurnView(index=i, role=role, text=text, start=i * 4.0, end=i * 4.0 + 3) for i, (role, text) in
+            enumerate(lines)]
+
+
+def statuses(checklist: Checklist, turns: list[TurnView], **facts: object) -> dict[str, str]:
+    return {r.id: r.status for r in check_call(checklist, CallFacts(turns=turns, **facts))}  # type: ignore[arg-type]
+
+
+GOOD_OPENING = ("agent", "Good morning, thank you for calling Brightline Home Services, my name is Sarah. "
+                         "This call is recorded for quality and training. How can I help?")
+GOOD_CLOSING = ("agent", "Is there anything else I can help you with? ... Thanks for calling, have a great day.")
+
+
+def test_a_textbook_call_passes_every_item(checklist: Checklist) -> None:
+    result = statuses(checklist, _turns(GOOD_OPENING, ("customer", "My tap is leaking, can you send a plumber?"),
+                                        ("agent", "Of course, tomorrow at nine."), GOOD_CLOSING))
+    assert result == {"greeting": "pass", "identity_verification": "not_applicable", "disclosure": "pass",
+                      "prohibited_phrases": "pass", "further_help": "pass", "closing": "pass",
+                      "pii_read_back": "pass"}
+
+
+def test_greeting_without_the_agents_name_fails_with_the_reason(checklist: Checklist) -> None:
+    results = check_call(checklist, CallFacts(turns=_turns(
+        ("agent", "Hello, thanks for calling Brightline Home Services, how can I help?"),
+        ("customer", "Hi, my boiler is broken."))))
+    greeting = next(r for r in results if r.id == "greeting")
+    assert greeting.status == "fail" and "agent's name" in greeting.reason
+    assert greeting.evidence[0].turn == 0
+
+
+def test_greeting_works_for_companies_it_was_never_told_about(checklist: Checklist) -> None:
+    opening = ("agent", "Good afternoon, Acme Drains, you're through to Priya. How can I help?")
+    assert statuses(checklist, _turns(opening, ("customer", "My drain is blocked.")))["greeting"] == "pass"
+    turkish = ("agent", "Evim Usta, iyi günler, ben Ayşe. Size nasıl yardımcı olabilirim?")
+    assert statuses(checklist, _turns(turkish, ("customer", "Kombim arızalı.")))["greeting"] == "pass"
+
+
+def test_missing_disclosure_and_further_help_fail(checklist: Checklist) -> None:
+    result = statuses(checklist, _turns(
+        ("agent", "Hello, Brightline Home Services, Tom speaking, how can I help?"),
+        ("customer", "I need a cleaner on Friday."), ("agent", "Booked for Friday. Bye now.")))
+    assert result["disclosure"] == "fail" and result["further_help"] == "fail" and result["closing"] == "pass"
+
+
+def test_prohibited_phrase_by_the_agent_fails_but_the_same_words_from_the_customer_do_not(
+    checklist: Checklist,
+) -> None:
+    rude = statuses(checklist, _turns(GOOD_OPENING, ("customer", "You charged me twice!"),
+                                      ("agent", "Calm down, that's not my problem."), GOOD_CLOSING))
+    assert rude["prohibited_phrases"] == "fail"
+    polite = statuses(checklist, _turns(GOOD_OPENING, ("customer", "Calm down? This is ridiculous!"),
+                                        ("agent", "I understand, I'm sorry."), GOOD_CLOSING))
+    assert polite["prohibited_phrases"] == "pass"
+
+
+def test_account_details_before_verification_fail_and_after_verification_pass(checklist: Checklist) -> None:
+    before = statuses(checklist, _turns(GOOD_OPENING, ("customer", "I was charged twice."),
+                                        ("agent", "I can see your account, two payments of 120 pounds.")))
+    assert before["identity_verification"] == "fail"
+    after = statuses(checklist, _turns(GOOD_OPENING, ("customer", "I was charged twice."),
+                                       ("agent", "Can you confirm your full name and postcode please?"),
+                                       ("customer", "Mark Ellis, M14 5RT."),
+                                       ("agent", "Thanks, I can see your booking from Monday.")))
+    assert after["identity_verification"] == "pass"
+
+
+def test_closing_items_are_not_applicable_when_the_customer_hangs_up(checklist: Checklist) -> None:
+    result = statuses(checklist, _turns(GOOD_OPENING, ("customer", "I want a refund."),
+                                        ("agent", "You'll have to email them."),
+                                        ("customer", "Forget it, I'll go to my bank. Bye.")))
+    assert result["further_help"] == "not_applicable" and result["closing"] == "not_applicable"
+
+
+def test_a_normal_goodbye_from_the_customer_is_not_a_hang_up(checklist: Checklist) -> None:
+    result = statuses(checklist, _turns(GOOD_OPENING, ("customer", "Call me Monday please."),
+                                        ("agent", "Sure, Monday then. Have a good weekend."),
+                                        ("customer", "You too, bye.")))
+    assert result["further_help"] == "fail" and result["closing"] == "pass"
+
+
+def test_the_greeting_is_never_counted_as_the_closing(checklist: Checklist) -> None:
+    result = statuses(checklist, _turns(GOOD_OPENING, ("customer", "Um, it's about my boiler."),
+                                        ("agent", "Take your time. What's the problem?")))
+    assert result["closing"] == "fail"
+
+
+def test_empty_call_checks_only_the_greeting(checklist: Checklist) -> None:
+    result = statuses(checklist, _turns(GOOD_OPENING, ("agent", "Hello? I can't hear you.")), empty=True)
+    assert result["greeting"] == "pass"
+    assert {v for k, v in result.items() if k != "greeting"} == {"not_applicable"}
+
+
+def test_agent_reading_back_a_card_number_fails(checklist: Checklist) -> None:
+    turns = _turns(GOOD_OPENING, ("customer", "Card number please?"),
+                   ("agent", "So that's [CARD_NUMBER], correct?"), GOOD_CLOSING)
+    span = PiiSpan(kind="card_number", turn=2, char_start=10, char_end=29)
+    assert statuses(checklist, turns, pii=[span])["pii_read_back"] == "fail"
+
+
+def test_known_company_and_agent_names_from_metadata_are_used(checklist: Checklist) -> None:
+    opening = ("agent", "hello brightline sarah here how can i help")  # ASR without capitals or punctuation
+    assert statuses(checklist, _turns(opening), company_names=["Brightline"], agent_names=["Sarah"])[
+        "greeting"] == "pass"
+
+
+def test_customer_who_has_to_go_makes_further_help_not_applicable(checklist: Checklist) -> None:
+    result = statuses(checklist, _turns(GOOD_OPENING,
+                                        ("customer", "Hi, it's about... oh, the doorbell, I'll have to call you back."),
+                                        ("agent", "No problem at all, speak to you later.")))
+    assert result["further_help"] == "not_applicable" and result["closing"] == "pass"
+
+
+def test_a_reply_opening_with_no_declines_an_offered_callback() -> None:
+    from datetime import datetime
+
+    from pipeline.analysis.callbacks import analyse_callback
+
+    turns = _turns(("agent", "Would you like us to call you with a written quote?"),
+                   ("customer", "No, I'm fine thanks, I'll look online."))
+    assert not analyse_callback(turns, datetime(2026, 11, 18, 13, 0)).promised

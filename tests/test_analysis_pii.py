@@ -1,0 +1,95 @@
+"""PII detection and redaction: checksums decide the kind, positions survive for audio muting."""
+
+from __future__ import annotations
+
+from pipeline.analysis.pii import find_pii, iban_valid, luhn_valid, redact_text, redact_turns, tckn_valid
+from pipeline.records import Turn, Word
+
+
+def kinds(text: str) -> list[str]:
+    return [f.kind for f in find_pii(text)]
+
+
+def test_luhn_accepts_real_test_cards_and_rejects_a_changed_digit() -> None:
+    assert luhn_valid("4111111111111111")
+    assert luhn_valid("5555555555554444")
+    assert not luhn_valid("4111111111111112")
+
+
+def test_iban_checksum_is_mod_97() -> None:
+    assert iban_valid("GB82 WEST 1234 5698 7654 32")
+    assert iban_valid("TR330006100519786457841326")
+    assert not iban_valid("GB82 WEST 1234 5698 7654 33")
+
+
+def test_turkish_national_id_check_digits() -> None:
+    assert tckn_valid("10000000146")
+    assert not tckn_valid("10000000147")
+    assert not tckn_valid("01234567890")
+
+
+def test_card_number_with_spaces_is_found_and_marked_checksum_valid() -> None:
+    found = find_pii("my card is 4111 1111 1111 1111 thanks")
+    assert [(f.kind, f.checksum_valid) for f in found] == [("card_number", True)]
+
+
+def test_a_misheard_card_number_is_still_redacted_but_marked_unverified() -> None:
+    found = find_pii("it's 4111 1111 1111 1112")
+    assert [(f.kind, f.checksum_valid) for f in found] == [("card_number", False)]
+
+
+def test_phone_numbers_in_uk_turkish_and_international_forms() -> None:
+    assert kinds("call me on 07700 900123") == ["phone"]
+    assert kinds("numaram 0532 123 45 67") == ["phone"]
+    assert kinds("or +44 7700 900123 in the evening") == ["phone"]
+
+
+def test_spoken_digits_make_a_phone_number() -> None:
+    text = "my number is oh seven seven double nine one two three four five six"
+    assert kinds(text) == ["phone"]
+    assert redact_text(text, find_pii(text)) == "my number is [PHONE]"
+
+
+def test_written_and_spoken_email_addresses() -> None:
+    assert kinds("send it to john.smith@example.com please") == ["email"]
+    assert kinds("it's hello at sparkleshine dot co dot uk") == ["email"]
+
+
+def test_iban_and_national_ids() -> None:
+    assert kinds("IBAN TR33 0006 1005 1978 6457 8413 26 please") == ["iban"]
+    assert kinds("TC kimlik numaram 10000000146") == ["national_id"]
+    assert kinds("NI number AB 12 34 56 C") == ["national_id"]
+
+
+def test_ordinary_numbers_are_left_alone() -> None:
+    assert kinds("the call-out is forty five pounds, booking for 2 people at 10:30, order 12345") == []
+    assert kinds("one thing I want to ask, it costs one hundred and twenty") == []
+
+
+def test_redacted_turn_keeps_character_and_time_positions_of_the_pii() -> None:
+    text = "Sure, it's 4111 1111 1111 1111."
+    words = [Word(start=1.0, end=1.3, text=" Sure,"), Word(start=1.3, end=1.5, text=" it's"),
+             Word(start=1.6, end=1.9, text=" 4111"), Word(start=1.9, end=2.2, text=" 1111"),
+             Word(start=2.2, end=2.5, text=" 1111"), Word(start=2.5, end=2.9, text=" 1111.")]
+    turn = Turn(index=3, role="customer", track=1, start=1.0, end=2.9, text=text, words=words)
+    [redacted], spans = redact_turns([turn])
+    assert redacted.text == "Sure, it's [CARD_NUMBER]."
+    assert "4111" not in " ".join(w.text for w in redacted.words)
+    assert len(spans) == 1
+    span = spans[0]
+    assert (span.turn, text[span.char_start : span.char_end]) == (3, "4111 1111 1111 1111")
+    assert (span.start_s, span.end_s, span.approximate_time) == (1.6, 2.9, False)
+
+
+def test_turn_without_word_timings_gets_an_approximate_time_span() -> None:
+    turn = Turn(index=0, role="customer", track=1, start=10.0, end=20.0, text="mail me at a.b@example.com")
+    [redacted], [span] = redact_turns([turn], ["email"])
+    assert redacted.text == "mail me at [EMAIL]"
+    assert span.approximate_time and 10.0 < span.start_s < span.end_s <= 20.0  # type: ignore[operator]
+
+
+def test_only_configured_kinds_are_redacted() -> None:
+    turn = Turn(index=0, role="customer", track=1, start=0, end=5, text="07700 900123 or a@b.com")
+    [redacted], spans = redact_turns([turn], ["email"])
+    assert redacted.text == "07700 900123 or [EMAIL]"
+    assert [s.kind for s in spans] == ["email"]

@@ -1,0 +1,154 @@
+"""Deterministic parts of the analysis: empty calls, review flags, taxonomy, analysis flat fields."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from pipeline.analysis.analyser import is_empty_call, keywords_of
+from pipeline.analysis.flags import CallSignals, FlagConfig, evaluate_flags
+from pipeline.analysis.sentiment import build_sentiment, satisfaction
+from pipeline.analysis.taxonomy import Taxonomy
+from pipeline.analysis.text import TurnView, compact_transcript
+from pipeline.analysis_schema import Analysis, CallbackResult, Classification, ComplianceItemResult
+from pipeline.records import CallMetrics
+from pipeline.settings import AnalysisSettings
+
+
+def _turns(*lines: tuple[str, str]) -> list[TurnView]:
+    return [TurnView(index=i, role=role, text=text, start=i * 4.0, end=i * 4.0 + 3) for i, (role, text) in
+            enumerate(lines)]
+
+
+SETTINGS = AnalysisSettings()
+
+
+def test_call_with_no_speech_at_all_is_empty() -> None:
+    empty, reason = is_empty_call([], CallMetrics(duration_s=12.0), SETTINGS)
+    assert empty and "speech" in reason
+
+
+def test_caller_saying_only_hello_and_can_you_hear_me_is_empty() -> None:
+    turns = _turns(("agent", "Brightline, Kate speaking, how can I help?"), ("customer", "Hello? Hello?"),
+                   ("agent", "Hello, can you hear me?"), ("customer", "Alo, duyuyor musunuz?"),
+                   ("agent", "It seems we have a bad line, please call back. Bye now."))
+    empty, reason = is_empty_call(turns, None, SETTINGS)
+    assert empty and "0 meaningful words" in reason
+
+
+def test_agent_talking_alone_is_empty() -> None:
+    turns = _turns(("agent", "Good morning, Brightline, Tom speaking."), ("agent", "Hello? Is anyone there?"))
+    assert is_empty_call(turns, None, SETTINGS)[0]
+
+
+def test_a_short_real_request_is_not_empty() -> None:
+    turns = _turns(("agent", "Brightline, how can I help?"), ("customer", "My boiler is leaking water."))
+    assert not is_empty_call(turns, None, SETTINGS)[0]
+
+
+def test_taxonomy_flat_labels_map_back_to_category_and_subcategory() -> None:
+    taxonomy = Taxonomy.load(SETTINGS.taxonomy_file)
+    assert "Empty Call" not in taxonomy.label_names  # decided by rule, never offered to the LLM
+    assert {"Potential Customer", "Price Research", "Uncertain"} <= set(taxonomy.label_names)
+    assert taxonomy.split("Price Research") == ("Unnecessary Call", "Price Research")
+    assert taxonomy.split("Potential Customer") == ("Potential Customer", None)
+    assert taxonomy.flat("Unnecessary Call", "Complaint") == "Complaint"
+    assert taxonomy.topics_of("the boiler has no hot water and the radiator is cold")[0] == "heating"
+
+
+def test_long_transcripts_keep_their_start_and_end() -> None:
+    turns = _turns(*[("customer" if i % 2 else "agent", f"turn number {i} " + "words " * 30) for i in range(60)])
+    text = compact_transcript(turns, 2000)
+    assert len(text) <= 2100 and "[0] Agent" in text and "[59] Customer" in text and "omitted" in text
+
+
+def test_keywords_favour_repeated_customer_words() -> None:
+    turns = _turns(("customer", "The boiler is leaking, the boiler pressure drops"), ("agent", "Boiler pressure?"))
+    assert keywords_of(turns)[:2] == ["boiler", "pressure"]
+
+
+def _analysis(**overrides: object) -> Analysis:
+    turns = _turns(("customer", "This is terrible, nobody came!"), ("agent", "Sorry."),
+                   ("customer", "I'm still angry."))
+    values: dict[str, object] = {
+        "category": "Unnecessary Call", "subcategory": "Complaint", "category_confidence": 0.9,
+        "classification": Classification(category="Unnecessary Call", subcategory="Complaint", confidence=0.9),
+        "sentiment": build_sentiment(turns, "negative", "negative", "neutral"),
+        "compliance": [ComplianceItemResult(id="greeting", status="fail", reason="opening lacks the agent's name"),
+                       ComplianceItemResult(id="closing", status="pass")],
+        "callback": CallbackResult(promised=True, due=datetime(2026, 11, 21, 9), status="pending", by="agent"),
+    }
+    values.update(overrides)
+    return Analysis(**values)
+
+
+@pytest.fixture(scope="module")
+def flag_config() -> FlagConfig:
+    return FlagConfig.load(SETTINGS.flags_file)
+
+
+def test_flags_fire_with_their_reasons(flag_config: FlagConfig) -> None:
+    flags = {f.name: f.reason for f in evaluate_flags(flag_config, _analysis(), CallSignals(asr_confidence=0.45))}
+    assert set(flags) >= {"negative_sentiment", "compliance_failure", "callback_promised", "complaint",
+                          "low_asr_confidence"}
+    assert "greeting" in flags["compliance_failure"]
+    assert "2026-11-21 09:00" in flags["callback_promised"]
+    assert "rude_agent" not in flags and "empty_call" not in flags
+
+
+def test_low_confidence_and_missing_due_time_flags(flag_config: FlagConfig) -> None:
+    analysis = _analysis(category_confidence=0.3,
+                         callback=CallbackResult(promised=True, status="pending"))
+    names = {f.name for f in evaluate_flags(flag_config, analysis, CallSignals())}
+    assert {"low_classification_confidence", "callback_without_due_time"} <= names
+
+
+def test_flags_can_be_switched_off_in_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "flags.yaml"
+    path.write_text("flags:\n  - {name: complaint, rule: category, subcategories: [Complaint], enabled: false}\n"
+                    "  - {name: unhappy, rule: customer_sentiment, phases: [start], labels: [negative]}\n")
+    names = [f.name for f in evaluate_flags(FlagConfig.load(path), _analysis(), CallSignals())]
+    assert names == ["unhappy"]
+
+
+def test_unknown_flag_rule_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "flags.yaml"
+    path.write_text("flags:\n  - {name: x, rule: no_such_rule}\n")
+    with pytest.raises(ValueError, match="no_such_rule"):
+        FlagConfig.load(path)
+
+
+def test_flat_fields_are_exactly_what_the_store_indexes() -> None:
+    flat = _analysis().flat_fields()
+    assert set(flat) == {"category", "subcategory", "flags", "customer_sentiment", "agent_sentiment",
+                         "failed_compliance_items", "callback_due", "callback_status", "callback_promised"}
+    assert flat["customer_sentiment"] == "negative" and flat["failed_compliance_items"] == ["greeting"]
+    assert flat["callback_due"] == datetime(2026, 11, 21, 9) and flat["callback_status"] == "pending"
+
+
+def test_trajectory_shows_started_angry_ended_satisfied() -> None:
+    turns = _turns(("customer", "I'm furious, water everywhere!"), ("agent", "Booking now."),
+                   ("customer", "Thank you so much."))
+    sentiment = build_sentiment(turns, "negative", "positive", "positive")
+    start, end = sentiment.customer.at("start"), sentiment.customer.at("end")
+    assert start is not None and end is not None
+    assert (start.label, end.label) == ("negative", "positive")
+    assert start.evidence is not None and start.evidence.turn == 0 and end.evidence.turn == 2  # type: ignore[union-attr]
+    assert satisfaction(sentiment) >= 4
+
+
+def test_sentiment_thresholds_turn_probabilities_into_labels() -> None:
+    turns = _turns(("customer", "Okay, thanks."), ("agent", "You're welcome."))
+    probs = {"customer_start": {"positive": 0.5, "neutral": 0.5, "negative": 0.0},
+             "customer_end": {"positive": 0.55, "neutral": 0.45, "negative": 0.0},
+             "agent": {"positive": 0.3, "neutral": 0.6, "negative": 0.1}}
+    thresholds = {"customer": (-0.35, 0.6), "agent": (-0.55, -0.15)}
+    result = build_sentiment(turns, "positive", "positive", "neutral", probs, thresholds=thresholds)
+    # A polite "okay, thanks" scoring 0.55 stays neutral; an agent leaning neither way is positive.
+    assert result.customer.at("end").label == "neutral"  # type: ignore[union-attr]
+    assert result.agent.label == "positive"
+    # Without probabilities (an Ollama server that gives none) the model's own labels stand.
+    plain = build_sentiment(turns, "positive", "positive", "neutral", thresholds=thresholds)
+    assert plain.customer.at("end").label == "positive" and plain.agent.label == "neutral"  # type: ignore[union-attr]
