@@ -136,8 +136,34 @@ class Prediction:
     sentiment_probs: dict[str, float] = field(default_factory=dict)
 
 
-def predict_with_analyser(analyser: Analyser, script: Script, with_names: bool) -> Prediction:
-    record = script_to_record(script, with_names)
+class AudioCalls:
+    """Scripts rendered to stereo audio (bench.synth) and transcribed by the real pipeline (no analysis):
+    the records the analyser would get from real recordings."""
+
+    def __init__(self, settings: Settings, folder: Path) -> None:
+        from pipeline.runner import CallPipeline
+
+        self.pipeline = CallPipeline(settings, analyse=False)
+        self.folder = folder
+        self.asr_seconds: dict[str, float] = {}
+
+    def record(self, script: Script, with_names: bool) -> CallRecord:
+        from bench.synth import CallScript, RenderOptions, render_call, write_call
+
+        source = CallScript.load(DEVSET / f"{script.id}.yaml")
+        audio_path, _ = write_call(render_call(source, RenderOptions(fmt="wav")), self.folder)
+        extra = {}
+        if with_names:
+            extra = {k: v for k, v in (("company", script.company), ("agent_name", script.agent_name)) if v}
+        started = time.perf_counter()
+        record = self.pipeline.process_file(audio_path, CallMetadata(call_time=script.call_time, extra=extra))
+        self.asr_seconds[script.id] = time.perf_counter() - started
+        return record
+
+
+def predict_with_analyser(analyser: Analyser, script: Script, with_names: bool,
+                          audio: AudioCalls | None = None) -> Prediction:
+    record = audio.record(script, with_names) if audio else script_to_record(script, with_names)
     started, cpu_started = time.perf_counter(), time.process_time()
     record = analyser.run(CallState(record=record)).record
     seconds = time.perf_counter() - started
@@ -440,20 +466,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 llm.update(embedded_model=model)
             analysis = json.loads(args.analysis) if args.analysis else {}
             settings = Settings(home=Path(tmp), models_dir=REPO / ".cache" / "callaudit" / "models", llm=llm,
-                                analysis=analysis)
+                                analysis=analysis,
+                                transcribe={"model": args.transcribe_model, "cpu_threads": args.threads})
             backend = make_backend(settings)
             analyser = Analyser(settings, backend=backend)
             started = time.perf_counter()
             analyser.warm_up()
             warm_s = time.perf_counter() - started
             predictions = []
+            audio = AudioCalls(settings, Path(tmp) / "audio") if args.audio else None
             for i, script in enumerate(scripts):
-                pred = predict_with_analyser(analyser, script, args.with_names)
+                pred = predict_with_analyser(analyser, script, args.with_names, audio)
                 predictions.append(pred)
                 print(f"[{model}] {i + 1}/{len(scripts)} {script.id} {pred.subcategory or pred.category} "
                       f"{pred.seconds:.1f}s", file=sys.stderr, flush=True)
-            name = f"{args.backend}:{model}"
+            name = f"{args.backend}:{model}" + (" (audio)" if audio else "")
             results[name] = {**score(scripts, predictions), "warm_up_seconds": round(warm_s, 1)}
+            if audio is not None:
+                results[name]["asr_seconds_per_call"] = statistics.fmean(audio.asr_seconds.values())
             details[name] = {"errors": errors(scripts, predictions),
                              "predictions": [p.__dict__ for p in predictions]}
             if args.learning:
@@ -484,6 +514,9 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--baseline", action="store_true", help="also run the plain single-prompt baseline")
     parser.add_argument("--learning", type=int, default=0, help="K folds for the corrections experiment")
     parser.add_argument("--with-names", action="store_true", help="pass company/agent names as call metadata")
+    parser.add_argument("--audio", action="store_true",
+                        help="render each script to stereo audio and transcribe it with the pipeline first")
+    parser.add_argument("--transcribe-model", default="base", help="Whisper model for --audio")
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--only", default="", help="comma-separated script ids")
     parser.add_argument("--analysis", default="", help='AnalysisSettings overrides as JSON, e.g. {"ask_facts": true}')

@@ -217,6 +217,15 @@ class Analyser(Stage):
         if not self.cfg.enabled:
             record.analysis_status = "skipped"
             return state
+        try:
+            return self._process(state)
+        except Exception:
+            # Stage.run records the error; the status must not claim the analysis ran or is waiting.
+            record.analysis_status = "failed"
+            raise
+
+    def _process(self, state: CallState) -> CallState:
+        record = state.record
         started = time.perf_counter()
         record.errors = [e for e in record.errors if e.stage != self.name]  # a re-run starts clean
         pii: list[PiiSpan] = []

@@ -44,8 +44,12 @@ def build_sentiment(
     "agent": ...}), labels come from the score, not the argmax (see AnalysisSettings)."""
     probs = probs or {}
     thresholds = thresholds or {}
-    if probs.get(keys[0]) and "customer" in thresholds:
-        customer_start = _label_of(score_of(customer_start, probs[keys[0]]), *thresholds["customer"])
+    # The fitted customer thresholds come from end-of-call labels (the dev set labels only the end);
+    # the start keeps symmetric bounds unless settings give it its own ("customer_start").
+    if probs.get(keys[0]) and thresholds:
+        customer_start = _label_of(
+            score_of(customer_start, probs[keys[0]]), *thresholds.get("customer_start", (-0.25, 0.25))
+        )
     if probs.get(keys[1]) and "customer" in thresholds:
         customer_end = _label_of(score_of(customer_end, probs[keys[1]]), *thresholds["customer"])
     if probs.get(keys[2]) and "agent" in thresholds:
@@ -56,20 +60,38 @@ def build_sentiment(
     end_score = score_of(customer_end, probs.get(keys[1]))
     agent_score = score_of(agent, probs.get(keys[2]))
     trajectory = [
-        SentimentPoint(phase="start", label=_as_label(customer_start), score=start_score,
-                       evidence=customer_turns[0].evidence() if customer_turns else None),
-        SentimentPoint(phase="end", label=_as_label(customer_end), score=end_score,
-                       evidence=customer_turns[-1].evidence() if customer_turns else None),
+        SentimentPoint(
+            phase="start",
+            label=_as_label(customer_start),
+            score=start_score,
+            evidence=customer_turns[0].evidence() if customer_turns else None,
+        ),
+        SentimentPoint(
+            phase="end",
+            label=_as_label(customer_end),
+            score=end_score,
+            evidence=customer_turns[-1].evidence() if customer_turns else None,
+        ),
     ]
     # The end weighs more: how the customer leaves the call is what the business cares about.
     overall = round((start_score + 2 * end_score) / 3, 3)
-    overall_label = _as_label(customer_end) if customer_start == customer_end else _label_of(
-        overall, *thresholds.get("customer", (-0.25, 0.25)))
+    overall_label = (
+        _as_label(customer_end)
+        if customer_start == customer_end
+        else _label_of(overall, *thresholds.get("customer", (-0.25, 0.25)))
+    )
     customer = RoleSentiment(label=overall_label, score=overall, trajectory=trajectory)
     agent_sentiment = RoleSentiment(
-        label=_as_label(agent), score=agent_score,
-        trajectory=[SentimentPoint(phase="overall", label=_as_label(agent), score=agent_score,
-                                   evidence=agent_turns[0].evidence() if agent_turns else None)],
+        label=_as_label(agent),
+        score=agent_score,
+        trajectory=[
+            SentimentPoint(
+                phase="overall",
+                label=_as_label(agent),
+                score=agent_score,
+                evidence=agent_turns[0].evidence() if agent_turns else None,
+            )
+        ],
     )
     return SentimentResult(customer=customer, agent=agent_sentiment)
 
