@@ -14,10 +14,10 @@ import pytest
 
 from pipeline.analysis.analyser import Analyser, correct_record, reanalyse
 from pipeline.analysis.classifier import CallClassifier, JsonlCorrectionStore, corrections_store, record_correction
-from pipeline.analysis.llm import EmbeddedLLM
 from pipeline.records import CallMetadata, CallRecord, Turn
 from pipeline.settings import Settings
 from pipeline.stage import CallState
+from tests.test_analysis_llm import shared_smol
 
 REPO = Path(__file__).resolve().parent.parent
 MODELS = REPO / ".cache" / "callaudit" / "models"
@@ -63,7 +63,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 @pytest.fixture(scope="module")
 def analyser(settings: Settings) -> Analyser:
-    return Analyser(settings, backend=EmbeddedLLM(settings.llm, settings.models_cache))
+    return Analyser(settings, backend=shared_smol())
 
 
 def test_corrections_train_the_classifier_and_change_the_next_calls_label(

@@ -7,8 +7,10 @@ stands for a fault no real model here produces on demand: an answer that is not 
 
 from __future__ import annotations
 
+import functools
 import json
 import socket
+import tempfile
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -51,10 +53,17 @@ def settings_for(home: Path, **llm: object) -> Settings:
                     analysis={"classifier": "off"})
 
 
-@pytest.fixture(scope="module")
-def smol(tmp_path_factory: pytest.TempPathFactory) -> EmbeddedLLM:
-    settings = settings_for(tmp_path_factory.mktemp("smol"))
+@functools.cache
+def shared_smol() -> EmbeddedLLM:
+    """One SmolLM2 for every analysis test module: each extra llama.cpp server costs load time, and
+    several servers in one process is not what production runs."""
+    settings = settings_for(Path(tempfile.mkdtemp(prefix="smol-")))
     return EmbeddedLLM(settings.llm, settings.models_cache)
+
+
+@pytest.fixture(scope="module")
+def smol() -> EmbeddedLLM:
+    return shared_smol()
 
 
 @pytest.fixture(scope="module")
@@ -189,7 +198,10 @@ def test_disabled_analysis_is_skipped(tmp_path: Path) -> None:
 def test_auto_backend_falls_back_to_embedded_when_ollama_does_not_answer(tmp_path: Path) -> None:
     settings = settings_for(tmp_path, backend="auto", ollama_host=f"http://127.0.0.1:{closed_port()}")
     backend = make_backend(settings)
-    assert isinstance(backend, EmbeddedLLM) and backend.model_for("deep") == "smollm2-135m"
+    try:
+        assert isinstance(backend, EmbeddedLLM) and backend.model_for("deep") == "smollm2-135m"
+    finally:
+        backend.close()
 
 
 def test_think_blocks_and_chatter_around_json_are_removed() -> None:

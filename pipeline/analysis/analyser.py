@@ -81,6 +81,13 @@ _STOPWORDS = frozenset(
 )
 
 
+_NUMBER_WORDS = frozenset([
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+    "twenty", "thirty", "forty", "fifty", "hundred", "thousand", "first", "second", "third", "iki", "dört",
+    "beş", "altı", "yedi", "sekiz", "dokuz", "yirmi", "otuz", "yüz", "bin",
+])
+
+
 class AuditAnswer(BaseModel):
     """The LLM's part of the audit, validated before use (the taxonomy's yes/no facts come as extras)."""
 
@@ -144,10 +151,12 @@ def keywords_of(turns: Sequence[TurnView], limit: int = 8) -> list[str]:
     """Most repeated content words (customer words count double: they carry the topic)."""
     counts: Counter[str] = Counter()
     first: dict[str, int] = {}
+    # Capitalised mid-sentence words are names (people, the company), not what the call was about.
+    names = {m.group(1).lower() for t in turns for m in re.finditer(r"(?<=[a-z,] )([A-Z][a-z]+)", t.text)}
     for turn in turns:
         for word in re.findall(r"[^\W\d_][\w'-]{2,}", turn.text.lower()):
             key = word.strip("'-")
-            if key in _STOPWORDS or len(key) < 4 or key.startswith("["):
+            if key in _STOPWORDS or key in names or len(key) < 4 or "'" in key or key in _NUMBER_WORDS:
                 continue
             counts[key] += 2 if turn.role == CUSTOMER else 1
             first.setdefault(key, len(first))

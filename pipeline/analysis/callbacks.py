@@ -78,10 +78,12 @@ REFUSE_PHRASES = (
     "nobody will call", "not able to call", "we will not call", "i will not call", "maalesef arayamiyoruz",
     "arayamayiz", "aramiyoruz", "no thanks", "no thank you", "no need", "gerek yok", "istemiyorum",
 )  # fmt: skip
-# A turn the LLM points at must at least talk about contacting someone.
+# A turn the LLM points at must at least talk about contacting someone later ("thanks for calling" and
+# "you called yesterday" do not count).
 CONTACT_STEMS = re.compile(
-    r" (call|calls|calling|ring|phone|contact|get back|be in touch|reach out|follow up|ara\w*|donus\w*|"
-    r"donece\w*|iletisim\w*) "
+    r" (will|would|shall|going to|gonna|to|is|are|am) (\w+ ){0,4}(call|ring|phone|contact|get back|be in touch|"
+    r"reach out|reach|follow up)( |$)|"
+    r" (arayaca\w*|arariz|ararim|arayalim|arayip|arayacak|donus yapaca\w*|donece\w*|iletisime gecece\w*) "
 )
 
 
@@ -374,9 +376,9 @@ def _who(turn: TurnView) -> str:
     return best[1] if best else AGENT
 
 
-def detect_promise(turns: Sequence[TurnView], llm_turn: int | None = None) -> Promise | None:
-    """The company-side callback promise in the call, if any (the last one wins: it is the final deal)."""
-    found: Promise | None = None
+def detect_promises(turns: Sequence[TurnView], llm_turn: int | None = None) -> list[Promise]:
+    """Every company-side callback promise in the call, in call order."""
+    found: list[Promise] = []
     by_index = {t.index: i for i, t in enumerate(turns)}
     for i, turn in enumerate(turns):
         text = turn.normalised
@@ -385,25 +387,31 @@ def detect_promise(turns: Sequence[TurnView], llm_turn: int | None = None) -> Pr
             if offer:
                 reply = _next_of(turns, i, CUSTOMER)
                 if reply and _agrees(reply):
-                    found = Promise(turn, AGENT, "rule", _window(turns, i), offer)
+                    found.append(Promise(turn, AGENT, "rule", _window(turns, i), offer))
                 continue
             promise = find_phrase(text, PROMISE_PHRASES)
             if promise and not find_phrase(text, REFUSE_PHRASES):
-                found = Promise(turn, _who(turn), "rule", _window(turns, i), promise)
+                found.append(Promise(turn, _who(turn), "rule", _window(turns, i), promise))
         else:
             request = find_phrase(text, REQUEST_PHRASES)
             reply = _next_of(turns, i, AGENT) if request else None
             if reply and _agrees(reply):
                 j = by_index[reply.index]
-                found = Promise(reply, AGENT, "rule", [reply, turn, *_window(turns, j)])
-    if found is None and llm_turn is not None and llm_turn in by_index:
+                found.append(Promise(reply, AGENT, "rule", [reply, turn, *_window(turns, j)]))
+    if not found and llm_turn is not None and llm_turn in by_index:
         i = by_index[llm_turn]
         turn = turns[i]
         if turn.role == AGENT and CONTACT_STEMS.search(turn.normalised) and not find_phrase(
             turn.normalised, REFUSE_PHRASES
         ):
-            found = Promise(turn, _who(turn), "llm", _window(turns, i))
+            found.append(Promise(turn, _who(turn), "llm", _window(turns, i)))
     return found
+
+
+def detect_promise(turns: Sequence[TurnView], llm_turn: int | None = None) -> Promise | None:
+    """The last promise in the call (the final deal), if any."""
+    promises = detect_promises(turns, llm_turn)
+    return promises[-1] if promises else None
 
 
 def _agrees(reply: TurnView) -> bool:
@@ -430,13 +438,19 @@ def analyse_callback(
     cfg: CallbackSettings | None = None,
     llm_turn: int | None = None,
 ) -> CallbackResult:
-    promise = detect_promise(turns, llm_turn)
-    if promise is None:
+    promises = detect_promises(turns, llm_turn)
+    if not promises:
         return CallbackResult(promised=False, status="none", source="rule")
-    due: DueTime | None = None
-    for text in promise.time_texts():
-        due = resolve_due(text, reference, cfg)
+    # The last promise that names a time is the deal ("I'll call you tomorrow at ten" ... "I'll call you
+    # on the number ending 456"); without any time, the last promise.
+    promise, due = promises[-1], None
+    for candidate in reversed(promises):
+        for text in candidate.time_texts():
+            due = resolve_due(text, reference, cfg)
+            if due is not None:
+                break
         if due is not None:
+            promise = candidate
             break
     evidence = [promise.turn.evidence()]
     return CallbackResult(
