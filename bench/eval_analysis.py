@@ -31,7 +31,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -42,7 +42,7 @@ import yaml
 from pipeline import PIPELINE_VERSION
 from pipeline.analysis.analyser import Analyser, turn_views
 from pipeline.analysis.classifier import CallClassifier, classifier_text, corrections_store, record_correction
-from pipeline.analysis.llm import LLMBackend, LLMError, make_backend
+from pipeline.analysis.llm import LLMBackend, LLMError, LLMUsage, make_backend
 from pipeline.analysis.prompts import Prompt
 from pipeline.analysis.taxonomy import Taxonomy
 from pipeline.analysis.text import compact_transcript
@@ -138,27 +138,117 @@ class Prediction:
 
 class AudioCalls:
     """Scripts rendered to stereo audio (bench.synth) and transcribed by the real pipeline (no analysis):
-    the records the analyser would get from real recordings."""
+    the records the analyser would get from real recordings.
 
-    def __init__(self, settings: Settings, folder: Path) -> None:
+    Every third call is rendered as a noisy 8 kHz mu-law telephone line (band-limited, pink noise at
+    15 dB SNR), the rest as clean 16 kHz WAV, so the score covers both kinds of line. Transcripts are
+    cached under bench/out/audio_cache keyed by the script's bytes, the condition and the Whisper model:
+    analysis settings can then be compared without transcribing again.
+    """
+
+    NOISY_EVERY = 3
+
+    def __init__(self, settings: Settings, folder: Path, devset: Path, cache: Path | None = None) -> None:
         from pipeline.runner import CallPipeline
 
-        self.pipeline = CallPipeline(settings, analyse=False)
+        self.settings = settings
+        self._pipeline: CallPipeline | None = None
         self.folder = folder
+        self.devset = devset
+        self.cache = cache
         self.asr_seconds: dict[str, float] = {}
+        self.conditions: dict[str, str] = {}
+
+    @property
+    def pipeline(self) -> Any:
+        from pipeline.runner import CallPipeline
+
+        if self._pipeline is None:
+            self._pipeline = CallPipeline(self.settings, analyse=False)
+        return self._pipeline
+
+    def condition(self, script_id: str) -> str:
+        number = int("".join(ch for ch in script_id if ch.isdigit()) or 0)
+        return "noisy8k" if number % self.NOISY_EVERY == 0 else "clean"
 
     def record(self, script: Script, with_names: bool) -> CallRecord:
+        import hashlib
+
         from bench.synth import CallScript, RenderOptions, render_call, write_call
 
-        source = CallScript.load(DEVSET / f"{script.id}.yaml")
-        audio_path, _ = write_call(render_call(source, RenderOptions(fmt="wav")), self.folder)
+        path = self.devset / f"{script.id}.yaml"
+        condition = self.condition(script.id)
+        self.conditions[script.id] = condition
         extra = {}
         if with_names:
             extra = {k: v for k, v in (("company", script.company), ("agent_name", script.agent_name)) if v}
+        key = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        model = self.settings.transcribe.model
+        cached = self.cache / f"{script.id}-{condition}-{model}-{key}.json" if self.cache else None
+        if cached is not None and cached.exists():
+            data = json.loads(cached.read_text(encoding="utf-8"))
+            self.asr_seconds[script.id] = float(data["asr_seconds"])
+            record = CallRecord.model_validate(data["record"])
+            record.metadata = CallMetadata(call_time=script.call_time, extra=extra)
+            return record
+        options = (RenderOptions(fmt="mulaw8k", noise_snr_db=15.0) if condition == "noisy8k"
+                   else RenderOptions(fmt="wav"))
+        audio_path, _ = write_call(render_call(CallScript.load(path), options), self.folder)
         started = time.perf_counter()
         record = self.pipeline.process_file(audio_path, CallMetadata(call_time=script.call_time, extra=extra))
         self.asr_seconds[script.id] = time.perf_counter() - started
+        if cached is not None:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            cached.write_text(json.dumps({"asr_seconds": self.asr_seconds[script.id],
+                                          "record": record.model_dump(mode="json")}), encoding="utf-8")
         return record
+
+
+class CachedAnswers(LLMBackend):
+    """Wraps a backend and replays its earlier answers for the same (model, system, user, schema, tier).
+
+    For comparing settings that do not change what the LLM is asked (classifier, thresholds, rules):
+    the LLM's answer and its recorded cost are replayed, so seconds per call stay the measured ones.
+    Delete bench/out/llm_cache (or pass --no-cache) to measure afresh.
+    """
+
+    def __init__(self, inner: LLMBackend, folder: Path) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.folder = folder
+        self.hits = 0
+        self._warm_for: str | None = None
+
+    def _key(self, system: str, user: str, schema: Mapping[str, Any], tier: str) -> str:
+        import hashlib
+
+        blob = json.dumps([self.inner.model_for(tier), system, user, schema, tier], sort_keys=True)
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
+
+    def complete_json(
+        self, system: str, user: str, schema: Mapping[str, Any], tier: str = "fast"
+    ) -> tuple[dict[str, Any], LLMUsage]:
+        path = self.folder / f"{self._key(system, user, schema, tier)}.json"
+        if path.exists():
+            data = json.loads(path.read_text(encoding="utf-8"))
+            self.hits += 1
+            return data["value"], LLMUsage(**data["usage"])
+        if self._warm_for is not None:  # warm only when a real call is needed
+            self.inner.warm(self._warm_for)
+            self._warm_for = None
+        value, usage = self.inner.complete_json(system, user, schema, tier)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"value": value, "usage": usage.__dict__}), encoding="utf-8")
+        return value, usage
+
+    def model_for(self, tier: str) -> str:
+        return self.inner.model_for(tier)
+
+    def warm(self, system: str) -> None:
+        self._warm_for = system
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def predict_with_analyser(analyser: Analyser, script: Script, with_names: bool,
@@ -361,8 +451,7 @@ def learning_curve(scripts: Sequence[Script], predictions: Sequence[Prediction],
     cfg = settings.analysis
 
     def classifier(home: Path) -> CallClassifier:
-        return CallClassifier(home, taxonomy, features=cfg.classifier_features,
-                              correction_weight=cfg.classifier_correction_weight)
+        return CallClassifier.from_settings(home, taxonomy, cfg)
 
     counts = {"llm": 0, "seed": 0, "corrected": 0, "cat_seed": 0, "cat_corrected": 0, "sub_n": 0,
               "sub_seed": 0, "sub_corrected": 0}
@@ -469,12 +558,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                 analysis=analysis,
                                 transcribe={"model": args.transcribe_model, "cpu_threads": args.threads})
             backend = make_backend(settings)
+            if not args.no_cache:
+                backend = CachedAnswers(backend, OUT / "llm_cache")
             analyser = Analyser(settings, backend=backend)
             started = time.perf_counter()
             analyser.warm_up()
             warm_s = time.perf_counter() - started
             predictions = []
-            audio = AudioCalls(settings, Path(tmp) / "audio") if args.audio else None
+            cache = None if args.no_cache else OUT / "audio_cache"
+            audio = AudioCalls(settings, Path(tmp) / "audio", Path(args.devset), cache) if args.audio else None
             for i, script in enumerate(scripts):
                 pred = predict_with_analyser(analyser, script, args.with_names, audio)
                 predictions.append(pred)
@@ -484,6 +576,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             results[name] = {**score(scripts, predictions), "warm_up_seconds": round(warm_s, 1)}
             if audio is not None:
                 results[name]["asr_seconds_per_call"] = statistics.fmean(audio.asr_seconds.values())
+                for condition in sorted(set(audio.conditions.values())):
+                    subset = [s for s in scripts if audio.conditions.get(s.id) == condition]
+                    picked = score(subset, predictions)
+                    results[name][f"by_condition_{condition}"] = {
+                        k: picked[k] for k in ("calls", "category_accuracy", "subcategory_accuracy", "callback_f1",
+                                               "compliance_fail_recall", "customer_sentiment_end_accuracy",
+                                               "agent_sentiment_accuracy")}
             details[name] = {"errors": errors(scripts, predictions),
                              "predictions": [p.__dict__ for p in predictions]}
             if args.learning:
@@ -517,6 +616,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--audio", action="store_true",
                         help="render each script to stereo audio and transcribe it with the pipeline first")
     parser.add_argument("--transcribe-model", default="base", help="Whisper model for --audio")
+    parser.add_argument("--no-cache", action="store_true", help="ignore cached transcripts and LLM answers")
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--only", default="", help="comma-separated script ids")
     parser.add_argument("--analysis", default="", help='AnalysisSettings overrides as JSON, e.g. {"ask_facts": true}')

@@ -20,7 +20,8 @@ ComplianceStatus = Literal["pass", "fail", "not_applicable"]
 CallbackStatus = Literal["none", "pending", "done", "missed"]
 Phase = Literal["start", "middle", "end", "overall"]
 # Who decided a field: a deterministic rule, the LLM, the trained classifier, both, or a person.
-Source = Literal["rule", "llm", "classifier", "llm+classifier", "llm+rule", "reviewer", "none"]
+Source = Literal["rule", "llm", "classifier", "llm+classifier", "llm+rule", "classifier+rule", "llm+classifier+rule",
+                 "reviewer", "none"]
 
 
 class Evidence(BaseModel):
@@ -127,6 +128,14 @@ class LLMCallInfo(BaseModel):
     retries: int = 0
 
 
+class Review(BaseModel):
+    """The latest reviewer correction of a call: who, when, and which fields they set."""
+
+    reviewer: str | None = None
+    at: datetime
+    fields: list[str] = Field(default_factory=list)
+
+
 class Analysis(BaseModel):
     """The audit of one call. Filled by ``pipeline.analysis.analyser.Analyser``."""
 
@@ -157,6 +166,7 @@ class Analysis(BaseModel):
     # Reviewer corrections applied on top of the machine's answer.
     reviewed: bool = False
     corrected_fields: list[str] = Field(default_factory=list)
+    review: Review | None = Field(None, description="Who corrected the labels and when (None: not reviewed)")
     # Kept for older readers: evidence for the headline classification.
     evidence: list[Evidence] = Field(default_factory=list)
 

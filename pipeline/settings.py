@@ -132,6 +132,10 @@ class AnalysisSettings(BaseModel):
     # Calls with less speech than this (seconds, both parties) or fewer words are Empty Call.
     empty_call_max_speech_s: float = 2.0
     empty_call_max_words: int = 4
+    # A caller channel with at least this much speech (seconds, from voice activity) but fewer words per
+    # second than this in its transcript is Uncertain (unintelligible), not empty.
+    unintelligible_min_speech_s: float = 5.0
+    unintelligible_max_words_per_s: float = 0.3
     # Time zone of call times without one; callback due times are resolved in it.
     timezone: str = "UTC"
     # Prompt file (prompts_dir/<prompt>.yaml); its version is stored on every record.
@@ -155,13 +159,19 @@ class AnalysisSettings(BaseModel):
     # corrections ("off" to disable). Features: word 1-2-gram TF-IDF (measured best on the dev set),
     # all-MiniLM-L6-v2 sentence embeddings, or both.
     classifier: Literal["auto", "off"] = "auto"
+    # Whole-call training examples (the customer's side of a call, with its label) that seed the
+    # classifier besides the taxonomy's one-line examples; None to train on the taxonomy alone.
+    seed_calls_file: Path | None = PACKAGE_DATA / "seed_calls.yaml"
     classifier_features: Literal["tfidf", "embeddings", "both"] = "tfidf"
-    # Weight of one corrected call against one seed example: whole calls carry topic words (boiler,
-    # leak) besides the reason for the call, so a few of them must not drown the focused seeds.
-    classifier_correction_weight: float = Field(0.2, gt=0.0)
+    # Weight of one corrected call against one seed example. Measured with bench/eval_classifier.py
+    # (corrections of one labelled set, scored on the other): 0.5 did as well as or better than 0.2 and 1.0.
+    classifier_correction_weight: float = Field(0.5, gt=0.0)
     # How the label is chosen: "classifier" (the LLM's label only if there is no classifier),
     # "llm", "blend" (weighted, see below) or "facts" (the taxonomy's yes/no facts and decide rules).
     label_from: Literal["classifier", "llm", "blend", "facts"] = "classifier"
+    # The taxonomy's outcome rules (an agent stating a booking decides Potential Customer) override the
+    # label source when they fire.
+    outcome_rules: bool = True
     # "blend": the classifier's weight with no corrections yet, its ceiling, and how many corrections
     # bring it halfway to the ceiling.
     classifier_seed_weight: float = Field(0.5, ge=0.0, le=1.0)
@@ -178,9 +188,18 @@ class AnalysisSettings(BaseModel):
     # The 1.5B model calls polite agents "neutral" and polite customers "positive" too often; fitted on
     # dev calls 001-052, these lifted held-out calls 053-066 from 64% to 93% (agent) and 57% to 79%
     # (customer at the end).
+    # Closing-turn phrases (thanks a lot / ridiculous...) that move the LLM's end-of-call customer score,
+    # by this much per phrase (see pipeline/data/sentiment_cues.yaml); None to use the LLM alone.
+    sentiment_cues_file: Path | None = PACKAGE_DATA / "sentiment_cues.yaml"
+    sentiment_cue_weight: float = Field(0.4, ge=0.0, le=2.0)
     sentiment_thresholds: dict[str, tuple[float, float]] = Field(
         default_factory=lambda: {"customer": (-0.35, 0.6), "agent": (-0.55, -0.15)}
     )
+    # Where reviewer corrections are kept (they override a call's labels and train the classifier):
+    # "file" (JSONL under <home>/classifier: one machine), "mongo" (the `corrections` collection in the
+    # calls database: what a cluster needs, so every worker learns from every correction) or "auto"
+    # (mongo when store.mongo_uri is set, else the file).
+    corrections_store: Literal["auto", "file", "mongo"] = "auto"
 
 
 class StoreSettings(BaseModel):

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline.analysis.classifier import CorrectionStore
 from pipeline.settings import Settings
+from pipeline.store.corrections import open_corrections
 from pipeline.store.store import CallStore
 from serve_app.jobs import JobTracker
 from serve_app.processing import AnalyseFn, Processor, TranscribeFn
@@ -22,6 +24,8 @@ class AppContext:
     jobs: JobTracker
     processor: Processor
     llm_health: HealthFn | None = None
+    # Reviewer corrections (POST /calls/{id}/correction): the file, or the calls database on a cluster.
+    corrections: CorrectionStore | None = None
 
     @classmethod
     def create(
@@ -37,7 +41,7 @@ class AppContext:
         uploads.root.mkdir(parents=True, exist_ok=True)
         jobs = JobTracker(store)
         processor = Processor(settings, store, uploads, jobs, transcribe, analyse)
-        return cls(settings, store, uploads, jobs, processor, llm_health)
+        return cls(settings, store, uploads, jobs, processor, llm_health, open_corrections(settings, store=store))
 
     async def close(self) -> None:
         await self.processor.stop()

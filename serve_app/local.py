@@ -42,7 +42,10 @@ class LocalServer:
 
 def with_store_uri(settings: Settings) -> tuple[Settings, EmbeddedMongo | None]:
     """Settings naming a database every replica can reach: the configured one, else an embedded
-    server started (and later stopped) by this process."""
+    server started (and later stopped) by this process.
+
+    With the embedded server, ``analysis.corrections_store: auto`` stays the file it means without a
+    URI (the command line and batch jobs on this machine use that file too)."""
     if settings.store.mongo_uri:
         return settings, None
     embedded = EmbeddedMongo(
@@ -52,7 +55,10 @@ def with_store_uri(settings: Settings) -> tuple[Settings, EmbeddedMongo | None]:
     )
     uri = embedded.start()
     store = settings.store.model_copy(update={"mongo_uri": uri})
-    return settings.model_copy(update={"store": store}), embedded
+    update: dict[str, object] = {"store": store}
+    if settings.analysis.corrections_store == "auto":
+        update["analysis"] = settings.analysis.model_copy(update={"corrections_store": "file"})
+    return settings.model_copy(update=update), embedded
 
 
 def init_ray(settings: Settings) -> bool:

@@ -16,15 +16,19 @@ import uuid
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from pipeline.store.corrections import MongoCorrectionStore, close_corrections, open_corrections
 from pipeline.store.embedded import free_port
+from pipeline.store.store import CallStore
 from serve_app.local import LocalServer, start_local
 from tests.conftest import SAMPLES, make_settings
+from tests.store_fixtures import make_analysis, make_record
 
 pytestmark = pytest.mark.slow
 
@@ -515,6 +519,122 @@ def test_unfinished_uploads_are_taken_up_after_a_restart(mongo_server: str, tmp_
         store.close()
 
 
+# ---------------------------------------------------------------------- reviewer corrections
+
+
+@pytest.fixture(scope="module")
+def reviewable(server: LocalServer) -> Iterator[dict[str, str]]:
+    """Calls stored straight into the app's database: one audited, one never analysed, one without speech."""
+    store = CallStore(server.settings).connect()
+    tag = uuid.uuid4().hex[:8]
+    audited = make_analysis(category="Potential Customer", sentiment="neutral", compliance={"greeting": "pass"})
+    records = {
+        "audited": make_record(f"review-{tag}-a", agent="AG950", customer="CU950", analysis=audited),
+        "plain": make_record(f"review-{tag}-b", agent="AG950", customer="CU951"),
+        "silent": make_record(f"review-{tag}-c", agent="AG950", customer="CU952", turns=(), status="empty"),
+    }
+    try:
+        assert not store.save_batch(list(records.values())).failed
+        yield {name: record.record_id for name, record in records.items()}
+    finally:
+        store.close()
+
+
+def test_correction_changes_the_stored_call_and_records_the_review(
+    client: httpx.Client, server: LocalServer, reviewable: dict[str, str]
+) -> None:
+    call_id = reviewable["audited"]
+    labels = {"category": "Unnecessary Call", "subcategory": "Complaint", "customer_sentiment": "negative"}
+    response = client.post(f"/calls/{call_id}/correction", json={**labels, "reviewer": "qa-lead"})
+    assert response.status_code == 200, response.text
+    call = response.json()
+    assert call["record_id"] == call_id and call == client.get(f"/calls/{call_id}").json()
+    analysis = call["analysis"]
+    assert (call["category"], call["subcategory"], call["customer_sentiment"]) == tuple(labels.values())
+    assert analysis["classification"]["source"] == "reviewer" and analysis["category_confidence"] == 1.0
+    review = analysis["review"]
+    assert review["reviewer"] == "qa-lead" and review["fields"] == sorted(labels)
+    assert time.time() - datetime.fromisoformat(review["at"]).timestamp() < 120
+    assert {"complaint", "negative_sentiment"} <= set(call["flags"])  # flags evaluated again
+    listed = client.get("/calls", params={"agent_id": "AG950", "category": "Unnecessary Call"}).json()
+    assert [c["record_id"] for c in listed["items"]] == [call_id]
+
+    # Saved where every worker reads corrections: MongoDB, since the app runs with a mongo_uri.
+    corrections = open_corrections(server.settings)
+    try:
+        assert isinstance(corrections, MongoCorrectionStore)
+        saved = corrections.get(call_id)
+        assert saved is not None and saved.labels == labels and saved.reviewer == "qa-lead"
+        assert saved.text and "internet" in saved.text  # the customer's words: what the classifier learns from
+    finally:
+        close_corrections(corrections)
+
+    # A sub-category alone implies its category; the latest correction wins.
+    again = client.post(f"/calls/{call_id}/correction", json={"subcategory": "Price Research"})
+    assert again.status_code == 200, again.text
+    updated = again.json()
+    assert (updated["category"], updated["subcategory"], updated["customer_sentiment"]) == (
+        "Unnecessary Call", "Price Research", "negative"
+    )
+    assert "complaint" not in updated["flags"] and updated["analysis"]["review"]["reviewer"] is None
+
+
+def test_correcting_a_call_that_was_never_analysed(client: httpx.Client, reviewable: dict[str, str]) -> None:
+    body = {"agent_sentiment": "negative", "callback_promised": True, "compliance": {"greeting": "fail"},
+            "reviewer": "qa-2"}
+    response = client.post(f"/calls/{reviewable['plain']}/correction", json=body)
+    assert response.status_code == 200, response.text
+    call = response.json()
+    assert call["agent_sentiment"] == "negative" and call["failed_compliance_items"] == ["greeting"]
+    assert call["analysis"]["callback"]["promised"] is True and call["analysis"]["review"]["reviewer"] == "qa-2"
+    assert {"rude_agent", "compliance_failure", "callback_promised"} <= set(call["flags"])
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        ({"category": "Refunds"}, "category", "unknown category 'Refunds'"),
+        ({"category": "Unnecessary Call", "subcategory": "Refund"}, "subcategory", "is not a sub-category of"),
+        ({"category": "Potential Customer", "subcategory": "Complaint"}, "subcategory", "has no sub-categories"),
+        ({"category": "Unnecessary Call"}, "subcategory", "needs a sub-category"),
+        ({"subcategory": "Refund"}, "subcategory", "unknown sub-category"),
+        ({"customer_sentiment": "furious"}, "customer_sentiment", "'negative'"),
+        ({"compliance": {"greeting": "pass", "bribery": "fail"}}, "compliance", "unknown checklist item(s) bribery"),
+        ({"catgory": "Uncertain"}, "catgory", "Extra inputs"),
+        ({}, "request", "nothing to correct"),
+    ],
+    ids=["category", "subcategory", "no-subcategories", "subcategory-missing", "subcategory-alone", "sentiment",
+         "compliance", "typo", "empty"],
+)
+def test_invalid_corrections_are_422_and_change_nothing(
+    client: httpx.Client, reviewable: dict[str, str], body: dict[str, Any], field: str, words: str
+) -> None:
+    call_id = reviewable["audited"]
+    before = client.get(f"/calls/{call_id}").json()
+    response = client.post(f"/calls/{call_id}/correction", json=body)
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert detail.startswith(f"{field}:") and words in detail, detail
+    assert client.get(f"/calls/{call_id}").json()["stored_at"] == before["stored_at"]
+
+
+def test_correction_of_an_unknown_or_untranscribed_call(client: httpx.Client, reviewable: dict[str, str]) -> None:
+    unknown = client.post("/calls/nope/correction", json={"category": "Uncertain"})
+    assert unknown.status_code == 404 and "'nope'" in unknown.json()["detail"]
+    silent = client.post(f"/calls/{reviewable['silent']}/correction", json={"category": "Uncertain"})
+    assert silent.status_code == 409 and "no transcript" in silent.json()["detail"]
+
+
+def test_taxonomy_lists_what_a_correction_may_use(client: httpx.Client) -> None:
+    taxonomy = client.get("/taxonomy").json()
+    categories = {c["name"]: c["subcategories"] for c in taxonomy["categories"]}
+    assert categories["Potential Customer"] == [] and "Complaint" in categories["Unnecessary Call"]
+    assert taxonomy["sentiments"] == ["positive", "neutral", "negative"]
+    assert "greeting" in {item["id"] for item in taxonomy["compliance"]}
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "post" in paths["/calls/{call_id}/correction"] and "get" in paths["/taxonomy"]
+
+
 # ---------------------------------------------------------------------- auth and CORS
 
 
@@ -533,6 +653,8 @@ def test_api_key_required_when_configured(secured: str) -> None:
         upload = http.post("/upload/audio/", files={"file": ("x.ogg", sample(SINGLE))})
         assert upload.status_code == 401
         assert http.get("/results/whatever/").status_code == 401
+        assert http.post("/calls/whatever/correction", json={"category": "Uncertain"}).status_code == 401
+        assert http.get("/taxonomy").status_code == 401
         # Probes and the pages themselves carry no data.
         assert http.get("/healthz").status_code == 200
         assert http.get("/").status_code == 200

@@ -139,6 +139,7 @@ def test_indexes_are_created_on_connect(store: CallStore) -> None:
         assert name in indexes
     assert indexes["audio_pipeline"].get("unique") is True
     assert "job_id" in indexes and "job_status" in store.job_files.index_information()
+    assert {"record_at", "at"} <= set(store.db["corrections"].index_information())
 
 
 def test_skip_logic_counts_finished_records_but_not_failed_ones(store: CallStore) -> None:

@@ -10,12 +10,14 @@ Screenshots go to ``test-artifacts/ui/``:
   the analysis panels are shown with data.
 * ``dashboard.png``: the dashboard over the uploaded calls plus a dozen seeded audited calls.
 * ``upload.png``: the upload page once the task is done (progress bar full, per-file status).
+* ``call-page-reviewed.png``: a call after a reviewer corrected its labels with the page's form.
 
 The app is the one tests/test_serve_api.py starts (shared when both run in one session).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 from collections.abc import Iterator
@@ -35,9 +37,10 @@ from pipeline.analysis_schema import (
     SentimentPoint,
     SentimentResult,
 )
-from pipeline.records import CallRecord
+from pipeline.records import CallRecord, make_record_id
 from pipeline.store.store import CallStore
 from serve_app.local import LocalServer
+from serve_app.uploads import UploadStore, upload_dir
 from tests.conftest import REPO, SAMPLES
 from tests.store_fixtures import make_analysis, make_record
 from tests.test_serve_api import serve_session
@@ -296,6 +299,42 @@ def test_dashboard(page: Any, ui_server: LocalServer, store: CallStore) -> None:
     agents = {scorecards.nth(i).locator("td").first.inner_text() for i in range(scorecards.count())}
     assert {"AG017", "AG023", "AG031"} <= agents
     shot(page, "dashboard.png")
+
+
+def test_reviewer_corrects_labels_on_the_call_page(page: Any, ui_server: LocalServer, store: CallStore) -> None:
+    sample = SAMPLES / "normal_service.ogg"
+    if not sample.exists():
+        pytest.skip("sample normal_service.ogg is missing")
+    # An audited call whose recording the server keeps (the page plays it), stored as the pipeline would.
+    data = sample.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    UploadStore(upload_dir(ui_server.settings)).save(sha, "ogg", data)
+    record = make_record("ui-review", agent="AG060", analysis=make_analysis(category="Potential Customer"))
+    record = record.model_copy(update={"audio_sha256": sha, "record_id": make_record_id(sha, record.pipeline_version)})
+    assert not store.save_batch([record]).failed
+
+    page.goto(f"{ui_server.url}/#/calls/{record.record_id}")
+    form = page.locator("form.correction")
+    form.locator("select[name=category]").wait_for()
+    assert page.locator("#call-review").inner_text() == "Not reviewed yet."
+    assert form.locator("select[name=subcategory]").is_disabled()  # Potential Customer has none
+    form.locator("select[name=category]").select_option("Unnecessary Call")
+    form.locator("select[name=subcategory]").select_option("Complaint")
+    form.locator("select[name=customer_sentiment]").select_option("negative")
+    form.locator("input[name=reviewer]").fill("Ayşe QA")
+    form.locator("button[type=submit]").click()
+
+    page.wait_for_selector("#call-review.reviewed")
+    assert page.locator("#call-review").inner_text().startswith("Reviewed by Ayşe QA at ")
+    assert page.locator("#call-category").inner_text() == "Unnecessary Call / Complaint"
+    assert "complaint" in page.locator("ul.flags").inner_text()
+    # The form shows the corrected labels, and remembers the reviewer for the next call.
+    assert page.locator("form.correction select[name=subcategory]").input_value() == "Complaint"
+    assert page.locator("form.correction input[name=reviewer]").input_value() == "Ayşe QA"
+    stored = store.get_record(record.record_id)
+    assert stored is not None and stored.analysis is not None and stored.analysis.review is not None
+    assert stored.analysis.review.reviewer == "Ayşe QA" and stored.analysis.subcategory == "Complaint"
+    shot(page, "call-page-reviewed.png")
 
 
 def test_api_docs_render_offline(page: Any, ui_server: LocalServer) -> None:

@@ -85,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "correct":
         from pipeline.analysis.classifier import record_correction
+        from pipeline.store.corrections import close_corrections, open_corrections
 
         labels: dict[str, object] = {}
         if args.category:
@@ -95,14 +96,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                 labels[key] = getattr(args, key)
         if args.callback_promised:
             labels["callback_promised"] = args.callback_promised == "true"
-        correction = record_correction(args.record_id, labels, home=settings.home, reviewer=args.reviewer)
+        store = open_corrections(settings)  # the file, or the cluster's MongoDB (analysis.corrections_store)
+        try:
+            correction = record_correction(args.record_id, labels, home=settings.home, reviewer=args.reviewer,
+                                           store=store)
+        finally:
+            close_corrections(store)
         print(json.dumps(correction.__dict__, default=str))
         return 0
-    from pipeline.analysis.classifier import CallClassifier, corrections_store
+    from pipeline.analysis.classifier import CallClassifier
     from pipeline.analysis.taxonomy import Taxonomy
+    from pipeline.store.corrections import close_corrections, open_corrections
 
-    classifier = CallClassifier(settings.home, Taxonomy.load(settings.analysis.taxonomy_file))
-    model = classifier.train(corrections_store(settings.home).all())
+    classifier = CallClassifier.from_settings(settings.home, Taxonomy.load(settings.analysis.taxonomy_file),
+                                           settings.analysis)
+    store = open_corrections(settings)
+    try:
+        model = classifier.train(store.all())
+    finally:
+        close_corrections(store)
     print(f"trained on {model.n_seed} seed examples and {model.n_corrections} corrections: {model.labels}")
     return 0
 

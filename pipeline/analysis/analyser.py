@@ -24,7 +24,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -33,17 +33,18 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from pipeline.analysis.callbacks import CallbackSettings, analyse_callback
 from pipeline.analysis.classifier import (
     CallClassifier,
+    CorrectionStore,
     classifier_text,
-    corrections_store,
     text_index,
 )
 from pipeline.analysis.compliance import CallFacts, Checklist, check_call
 from pipeline.analysis.flags import CallSignals, FlagConfig, evaluate_flags
 from pipeline.analysis.llm import LLMBackend, LLMError, LLMInvalidOutput, LLMUnavailable, LLMUsage, make_backend
+from pipeline.analysis.outcome import apply_outcomes
 from pipeline.analysis.pii import redact_turns
 from pipeline.analysis.prompts import Prompt
-from pipeline.analysis.sentiment import LABELS, agent_performance, build_sentiment, satisfaction
-from pipeline.analysis.taxonomy import EMPTY_CALL, Fact, Taxonomy
+from pipeline.analysis.sentiment import LABELS, ClosingCues, agent_performance, build_sentiment, satisfaction
+from pipeline.analysis.taxonomy import EMPTY_CALL, UNCERTAIN, Fact, Taxonomy
 from pipeline.analysis.text import AGENT, CUSTOMER, TurnView, canonical_role, compact_transcript, meaningful_words
 from pipeline.analysis_schema import (
     Analysis,
@@ -53,6 +54,8 @@ from pipeline.analysis_schema import (
     Evidence,
     LLMCallInfo,
     PiiSpan,
+    Review,
+    SentimentPoint,
     SentimentResult,
 )
 from pipeline.records import CallMetrics, CallRecord, Turn
@@ -141,6 +144,21 @@ def is_empty_call(
     return False, ""
 
 
+def is_unintelligible(
+    turns: Sequence[TurnView], metrics: CallMetrics | None, settings: AnalysisSettings
+) -> tuple[bool, str]:
+    """The caller's channel has speech but transcription found (almost) no words in it: a language the
+    model does not know, a very bad line. That is not an empty call: the purpose cannot be told."""
+    role = (metrics.per_role.get(CUSTOMER) if metrics is not None else None)
+    if role is None or role.talk_seconds < settings.unintelligible_min_speech_s:
+        return False, ""
+    caller_words = sum(len(t.text.split()) for t in turns if t.role == CUSTOMER)
+    if caller_words / role.talk_seconds >= settings.unintelligible_max_words_per_s:
+        return False, ""
+    return True, (f"the caller spoke for {role.talk_seconds:.0f} s but only {caller_words} words could be "
+                  "transcribed (unknown language or a very bad line)")
+
+
 def asr_confidence(turns: Sequence[Turn]) -> float | None:
     weighted = [(t.confidence, max(1, len(t.text.split()))) for t in turns if t.text.strip()]
     total = sum(w for _, w in weighted)
@@ -184,6 +202,7 @@ class Analyser(Stage):
         self.checklist = Checklist.load(cfg.compliance_file)
         self.flag_config = FlagConfig.load(cfg.flags_file)
         self.prompt = Prompt.load(cfg.prompts_dir, cfg.prompt)
+        self.cues = ClosingCues.load(cfg.sentiment_cues_file) if cfg.sentiment_cues_file else None
         self.callback_cfg = CallbackSettings(
             day_part_hours=dict(cfg.callback_day_part_hours), default_hour=cfg.callback_default_hour,
             later_today_hours=cfg.callback_later_today_hours, soon_minutes=cfg.callback_soon_minutes,
@@ -205,9 +224,12 @@ class Analyser(Stage):
                 log.warning("analysis LLM unavailable: %s", self.backend_error)
         self.classifier = classifier
         if self.classifier is None and cfg.enabled and cfg.classifier != "off":
-            self.classifier = CallClassifier(settings.home, self.taxonomy, features=cfg.classifier_features,
-                                             correction_weight=cfg.classifier_correction_weight)
-        self.corrections = corrections_store(settings.home)
+            self.classifier = CallClassifier.from_settings(settings.home, self.taxonomy, cfg)
+        # The corrections store the settings pick (file, or MongoDB shared by a cluster); imported here
+        # because pipeline.store.corrections imports this package.
+        from pipeline.store.corrections import open_corrections
+
+        self.corrections = open_corrections(settings)
         self.texts = text_index(settings.home)
 
     # Stage provenance -------------------------------------------------------------------------
@@ -245,6 +267,9 @@ class Analyser(Stage):
         turns = turn_views(record.turns)
         reference = local_reference(record, self.cfg.timezone)
         empty, empty_reason = is_empty_call(turns, record.metrics, self.cfg)
+        unintelligible, unintelligible_reason = (is_unintelligible(turns, record.metrics, self.cfg) if empty
+                                                 else (False, ""))
+        empty = empty and not unintelligible
 
         analysis = Analysis(
             empty_call=empty,
@@ -264,7 +289,15 @@ class Analyser(Stage):
         usage: list[LLMUsage] = []
         retries = 0
 
-        if empty:
+        if unintelligible:
+            analysis.classification = Classification(
+                category=UNCERTAIN, confidence=0.9, source="rule",
+                justification=f"Uncertain: {unintelligible_reason}.",
+                evidence=[t.evidence() for t in turns[:2]],
+            )
+            analysis.sentiment = build_sentiment(turns, "neutral", "neutral", "neutral")
+            analysis.summary = f"Purpose unknown: {unintelligible_reason}."
+        elif empty:
             analysis.classification = Classification(
                 category=EMPTY_CALL, confidence=1.0, source="rule", justification=f"Empty call: {empty_reason}.",
                 evidence=[t.evidence() for t in turns[:2]],
@@ -288,7 +321,7 @@ class Analyser(Stage):
             self._apply_answer(analysis, answer, usage, turns)
         callback_turn = answer.callback if (answer is not None and self.cfg.llm_callbacks) else None
         analysis.callback = analyse_callback(turns, reference, self.callback_cfg, callback_turn)
-        if answer is None and not empty:
+        if answer is None and not empty and not unintelligible:
             analysis.complete = False
         self._finish(analysis, record, turns)
         analysis.llm = _llm_info(self.backend, usage, retries)
@@ -296,7 +329,7 @@ class Analyser(Stage):
 
         correction = self.corrections.get(record.record_id) if hasattr(self.corrections, "get") else None
         if correction is not None:
-            apply_correction(analysis, correction.labels, self.taxonomy)
+            apply_correction(analysis, correction.labels, self.taxonomy, reviewer=correction.reviewer, at=correction.at)
             analysis.flags = evaluate_flags(self.flag_config, analysis, self._signals(record))
 
         record.analysis = analysis
@@ -394,6 +427,15 @@ class Analyser(Stage):
         llm = {name: float(llm_scores.get(name, 0.0)) for name in self.taxonomy.label_names}
         scores, source, rule_text, confidence = self._decide_label(llm, facts, turns)
         flat = max(scores, key=lambda k: scores[k])
+        outcome = apply_outcomes(self.taxonomy.outcomes, turns, scores) if self.cfg.outcome_rules else None
+        if outcome is not None and outcome[0] != flat:
+            # An exact statement of the outcome ("you're booked in for Tuesday") beats a guess.
+            flat, hit = outcome
+            source, rule_text = f"{source}+rule", f"outcome '{hit.rule.key}': agent said \"{hit.phrase.strip()}\""
+            confidence = _outcome_confidence
+            evidence = [*evidence, hit.turn.evidence()]
+        elif outcome is not None:
+            rule_text = f"outcome '{outcome[1].rule.key}' agrees"
         category, subcategory = self.taxonomy.split(flat)
         definition = self.taxonomy.label(flat).definition if self.taxonomy.label(flat) else ""  # type: ignore[union-attr]
         quote = f' Evidence (turn {evidence_turn.index}): "{evidence_turn.text[:160]}".' if evidence_turn else ""
@@ -412,8 +454,10 @@ class Analyser(Stage):
             llm_scores={k: round(v, 4) for k, v in llm_scores.items() if v >= 0.005},
         )
         analysis.customer_need = answer.need.strip() or _need_from_evidence(evidence_turn, turns)
+        cue, _ = self.cues.score(turns) if self.cues is not None else (0.0, [])
         analysis.sentiment = build_sentiment(turns, answer.customer_start, answer.customer_end, answer.agent, probs,
-                                             thresholds=self.cfg.sentiment_thresholds)
+                                             thresholds=self.cfg.sentiment_thresholds,
+                                             end_cue=self.cfg.sentiment_cue_weight * cue)
 
     @property
     def facts(self) -> list[Fact]:
@@ -512,6 +556,12 @@ def _need_from_evidence(evidence_turn: TurnView | None, turns: Sequence[TurnView
     return f'"{chosen[:157] + "..." if len(chosen) > 160 else chosen}"' if chosen else None
 
 
+def _outcome_confidence(_flat: str) -> float:
+    # Phrase rules are exact but not infallible (a booking can be for a different job than the one
+    # the call is about), so they do not claim certainty.
+    return 0.95
+
+
 def _margin(scores: Mapping[str, float], flat: str) -> float:
     """Confidence as the winner's share of the top two: a linear model over many labels spreads its
     probability thinly, so the margin over the runner-up says more than the raw probability."""
@@ -577,8 +627,13 @@ def _llm_info(backend: LLMBackend | None, usage: Sequence[LLMUsage], retries: in
     )
 
 
-def apply_correction(analysis: Analysis, labels: Mapping[str, Any], taxonomy: Taxonomy | None = None) -> Analysis:
-    """Put a reviewer's labels on an analysis (in place); the machine's answer stays in ``classification``."""
+def apply_correction(analysis: Analysis, labels: Mapping[str, Any], taxonomy: Taxonomy | None = None, *,
+                     reviewer: str | None = None, at: str | datetime | None = None) -> Analysis:
+    """Put a reviewer's labels on an analysis (in place); the machine's answer stays in ``classification``.
+
+    ``analysis.review`` records who (``reviewer``), when (``at``, the correction's time; now if not
+    given) and which fields.
+    """
     changed: list[str] = []
     if "category" in labels or "subcategory" in labels:
         category = labels.get("category", analysis.category)
@@ -598,15 +653,19 @@ def apply_correction(analysis: Analysis, labels: Mapping[str, Any], taxonomy: Ta
         analysis.sentiment = SentimentResult()
     if "customer_sentiment" in labels and analysis.sentiment is not None:
         label = labels["customer_sentiment"]
-        analysis.sentiment.customer.label = label
-        end = analysis.sentiment.customer.at("end")
+        customer = analysis.sentiment.customer
+        customer.label, customer.score = label, _score_for(label, customer.score)
+        end = customer.at("end")
         if end is not None:
-            end.label = label
+            end.label, end.score = label, _score_for(label, end.score)
+        else:  # the label is the customer's at the end of the call (what flags and the store read)
+            customer.trajectory.append(SentimentPoint(phase="end", label=label, score=_score_for(label, None)))
         changed.append("customer_sentiment")
     if "agent_sentiment" in labels and analysis.sentiment is not None:
-        analysis.sentiment.agent.label = labels["agent_sentiment"]
-        for point in analysis.sentiment.agent.trajectory:
-            point.label = labels["agent_sentiment"]
+        agent = analysis.sentiment.agent
+        agent.label, agent.score = labels["agent_sentiment"], _score_for(labels["agent_sentiment"], agent.score)
+        for point in agent.trajectory:
+            point.label, point.score = labels["agent_sentiment"], _score_for(labels["agent_sentiment"], point.score)
         changed.append("agent_sentiment")
     if "callback_promised" in labels or "callback_due" in labels:
         promised = bool(labels.get("callback_promised", analysis.callback.promised))
@@ -630,7 +689,27 @@ def apply_correction(analysis: Analysis, labels: Mapping[str, Any], taxonomy: Ta
         changed.append("compliance")
     analysis.reviewed = True
     analysis.corrected_fields = sorted(set(analysis.corrected_fields) | set(changed))
+    analysis.review = Review(reviewer=reviewer, at=_review_time(at), fields=sorted(labels))
     return analysis
+
+
+def _score_for(label: str, score: float | None) -> float:
+    """A score that agrees with a reviewer's label: the machine's when it does, else the label's own."""
+    if score is not None and ((label == "positive" and score > 0.25) or (label == "negative" and score < -0.25)
+                              or (label == "neutral" and abs(score) <= 0.25)):
+        return score
+    return {"positive": 1.0, "negative": -1.0}.get(label, 0.0)
+
+
+def _review_time(at: str | datetime | None) -> datetime:
+    when = at if isinstance(at, datetime) else None
+    if isinstance(at, str):
+        try:
+            when = datetime.fromisoformat(at)
+        except ValueError:
+            when = None
+    when = when or datetime.now(timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
 def reanalyse(record: CallRecord, analyser: Analyser) -> CallRecord:
@@ -640,18 +719,42 @@ def reanalyse(record: CallRecord, analyser: Analyser) -> CallRecord:
 
 
 def correct_record(record: CallRecord, labels: Mapping[str, Any], settings: Settings,
-                   reviewer: str | None = None, taxonomy: Taxonomy | None = None) -> CallRecord:
-    """Reviewer API: save the corrected labels (they train the classifier) and apply them to the record."""
+                   reviewer: str | None = None, taxonomy: Taxonomy | None = None, *,
+                   corrections: CorrectionStore | None = None) -> CallRecord:
+    """Reviewer API: save the corrected labels (they train the classifier) and apply them to the record.
+
+    The correction goes to ``corrections``, by default the store ``analysis.corrections_store`` picks
+    (a JSONL file, or MongoDB shared by a cluster; a database that does not answer raises
+    ``StoreUnavailable``). The copy returned has the labels applied, ``analysis.review`` (who, when,
+    which fields) and its review flags evaluated again; storing it is the caller's job.
+    """
     from pipeline.analysis.classifier import record_correction
+    from pipeline.store.corrections import close_corrections, open_corrections
 
     text = classifier_text(turn_views(record.turns))
-    record_correction(record.record_id, labels, home=settings.home, text=text or None, reviewer=reviewer)
+    store = corrections if corrections is not None else open_corrections(settings)
+    try:
+        correction = record_correction(record.record_id, labels, home=settings.home, text=text or None,
+                                       reviewer=reviewer, store=store)
+    finally:
+        if corrections is None:
+            close_corrections(store)
     updated = record.model_copy(deep=True)
     if updated.analysis is None:
         updated.analysis = Analysis(complete=False)
-    apply_correction(updated.analysis, labels, taxonomy)
+    apply_correction(updated.analysis, labels, taxonomy, reviewer=reviewer, at=correction.at)
     updated.analysis.category_confidence = 1.0 if "category" in labels else updated.analysis.category_confidence
+    updated.analysis.flags = evaluate_flags(FlagConfig.load(settings.analysis.flags_file), updated.analysis,
+                                            call_signals(updated))
     return updated
+
+
+def call_signals(record: CallRecord) -> CallSignals:
+    """What review flags read from a record besides its analysis (as ``Analyser._signals``)."""
+    return CallSignals(
+        asr_confidence=asr_confidence(record.turns),
+        longest_silence_s=record.metrics.longest_silence_s if record.metrics else None,
+    )
 
 
 def evidence_exists(evidence: Evidence, turns: Sequence[Turn]) -> bool:

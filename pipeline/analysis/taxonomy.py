@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from pipeline.analysis.outcome import OutcomeRule
 from pipeline.analysis.text import norm, phrase_pattern
 
 EMPTY_CALL = "Empty Call"
@@ -68,6 +69,7 @@ class Taxonomy:
     facts: list[Fact] = field(default_factory=list)
     decide_rules: list[DecideRule] = field(default_factory=list)
     fact_threshold: float = 0.5
+    outcomes: list[OutcomeRule] = field(default_factory=list)
 
     @classmethod
     def load(cls, path: Path) -> Taxonomy:
@@ -105,9 +107,14 @@ class Taxonomy:
                 raise ValueError(f"taxonomy decide rule {raw}: unknown facts {sorted(unknown_facts)} "
                                  f"or labels {sorted(unknown_labels)}")
             rules.append(rule)
+        outcomes = [OutcomeRule.from_dict(str(key), raw) for key, raw in (data.get("outcomes") or {}).items()]
+        for outcome in outcomes:
+            unknown_labels = ({outcome.label} | set(outcome.unless)) - set(names)
+            if unknown_labels:
+                raise ValueError(f"taxonomy outcome {outcome.key!r}: unknown labels {sorted(unknown_labels)}")
         return cls(version=str(data.get("version", "unversioned")), labels=labels, topics=topics,
                    category_definitions=definitions, facts=facts, decide_rules=rules,
-                   fact_threshold=float(data.get("fact_threshold", 0.5)))
+                   fact_threshold=float(data.get("fact_threshold", 0.5)), outcomes=outcomes)
 
     def decide(
         self, facts: Mapping[str, float], scores: Mapping[str, float]

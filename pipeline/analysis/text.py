@@ -38,6 +38,8 @@ _CONTRACTIONS = (
     (re.compile(r"[’']ll\b"), " will"),
     (re.compile(r"[’']re\b"), " are"),
     (re.compile(r"\bi[’']m\b"), "i am"),
+    # Only after pronouns: "John's van" is a possessive, "that's booked" is "that is booked".
+    (re.compile(r"\b(that|it|he|she|there|here|what|who|everything|everyone)[’']s\b"), r"\1 is"),
     (re.compile(r"[’']ve\b"), " have"),
     (re.compile(r"[’']d\b"), " would"),
 )

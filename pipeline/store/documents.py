@@ -77,6 +77,9 @@ JOB_SCHEMA_VERSION = 1
 CALLS = "calls"
 JOBS = "jobs"
 JOB_FILES = "job_files"
+# Reviewer corrections (pipeline/store/corrections.py): one document per correction, appended.
+CORRECTIONS = "corrections"
+CORRECTION_SCHEMA_VERSION = 1
 
 CALLBACK_OVERDUE_FLAG = "callback_overdue"
 CALLBACK_STATUSES = ("pending", "kept", "overdue", "unverifiable")

@@ -120,6 +120,11 @@ JOB_FILE_INDEXES = [
     IndexModel([("job_id", ASCENDING), ("status", ASCENDING)], name="job_status"),
     IndexModel([("record_id", ASCENDING)], name="record_id"),
 ]
+# Reviewer corrections: one record's corrections in order, and the newest overall (change detection).
+CORRECTION_INDEXES = [
+    IndexModel([("record_id", ASCENDING), ("at", ASCENDING)], name="record_at"),
+    IndexModel([("at", DESCENDING)], name="at"),
+]
 
 
 class CallStore:
@@ -228,6 +233,7 @@ class CallStore:
             (self.calls, CALL_INDEXES),
             (self.jobs, JOB_INDEXES),
             (self.job_files, JOB_FILE_INDEXES),
+            (self.db[D.CORRECTIONS], CORRECTION_INDEXES),
         ):
             for index in indexes:
                 self._create_index(collection, index)

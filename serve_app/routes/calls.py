@@ -1,17 +1,27 @@
-"""Stored calls: list with the store's filters and paging, one call, its audio, export, re-analysis."""
+"""Stored calls: list with the store's filters and paging, one call, its audio, export, re-analysis,
+reviewer corrections (and the taxonomy the correction form offers)."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.analysis.analyser import correct_record
+from pipeline.analysis.compliance import Checklist
+from pipeline.analysis.taxonomy import Taxonomy
+from pipeline.analysis_schema import ComplianceStatus, Sentiment
+from pipeline.settings import Settings
+from pipeline.store.migrations import record_from_stored
 from pipeline.store.queries import MAX_PAGE_SIZE, CallQuery, export_calls, find_calls
 from serve_app.deps import ApiKey, ContextDep, StoreDep
 from serve_app.errors import public_text
@@ -145,3 +155,188 @@ async def reanalyse(request: Request, ctx: ContextDep, call_id: str) -> JSONResp
     job_id = await asyncio.to_thread(ctx.jobs.create, "reanalyse", [name], (), {"record_id": call_id})
     ctx.processor.submit([WorkItem(job_id, name, str(doc.get("audio_sha256", "")), "", reanalyse=call_id)])
     return accepted_response(request, job_id, [AcceptedFile(file=name, status="queued")])
+
+
+# ---------------------------------------------------------------------- reviewer corrections
+
+SENTIMENTS = ["positive", "neutral", "negative"]
+COMPLIANCE_STATUSES = ["pass", "fail", "not_applicable"]
+
+
+class CorrectionRequest(BaseModel):
+    """A reviewer's labels for one call: send only the fields to set."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"category": "Unnecessary Call", "subcategory": "Complaint", "customer_sentiment": "negative",
+                          "reviewer": "qa-lead"}]
+        },
+    )
+
+    category: str | None = Field(None, description="A category of the taxonomy (GET /taxonomy)")
+    subcategory: str | None = Field(
+        None, description="One of the category's sub-categories (required when it has any); alone, implies the category"
+    )
+    customer_sentiment: Sentiment | None = None
+    agent_sentiment: Sentiment | None = None
+    callback_promised: bool | None = None
+    callback_due: datetime | None = Field(None, description="When the promised callback is due (ISO 8601)")
+    compliance: dict[str, ComplianceStatus] | None = Field(
+        None, description="Checklist item id -> pass / fail / not_applicable (ids from GET /taxonomy)"
+    )
+    reviewer: str | None = Field(None, max_length=200, description="Who corrected the call (shown on the call page)")
+
+
+class TaxonomyCategory(BaseModel):
+    name: str
+    subcategories: list[str]
+    definition: str = ""
+
+
+class ChecklistItem(BaseModel):
+    id: str
+    description: str = ""
+
+
+class TaxonomyView(BaseModel):
+    version: str
+    categories: list[TaxonomyCategory]
+    sentiments: list[str]
+    compliance_version: str
+    compliance: list[ChecklistItem]
+    compliance_statuses: list[str]
+
+
+@functools.lru_cache(maxsize=8)
+def _taxonomy(path: str, mtime_ns: int) -> Taxonomy:
+    return Taxonomy.load(Path(path))
+
+
+@functools.lru_cache(maxsize=8)
+def _checklist(path: str, mtime_ns: int) -> Checklist:
+    return Checklist.load(Path(path))
+
+
+def taxonomy_of(settings: Settings) -> Taxonomy:
+    """The configured taxonomy, read again when its file changes."""
+    path = settings.analysis.taxonomy_file
+    return _taxonomy(str(path), path.stat().st_mtime_ns)
+
+
+def checklist_of(settings: Settings) -> Checklist:
+    path = settings.analysis.compliance_file
+    return _checklist(str(path), path.stat().st_mtime_ns)
+
+
+def subcategories_of(taxonomy: Taxonomy, category: str) -> list[str]:
+    return [label.subcategory for label in taxonomy.labels if label.category == category and label.subcategory]
+
+
+def correction_labels(body: CorrectionRequest, taxonomy: Taxonomy, checklist: Checklist) -> dict[str, Any]:
+    """The labels to save, checked against the taxonomy and the checklist; 422 (per field) otherwise."""
+    given = body.model_dump(mode="json", exclude_unset=True, exclude={"reviewer"})
+    # An explicit null clears a sub-category or a due time; for the other fields it means "unchanged".
+    labels = {k: v for k, v in given.items() if v is not None or k in ("subcategory", "callback_due")}
+    errors: list[dict[str, Any]] = []
+
+    def refuse(field: str, message: str) -> None:
+        errors.append({"loc": ("body", field), "msg": message, "type": "value_error"})
+
+    if "category" in labels:
+        category = labels["category"]
+        subcategory = labels.get("subcategory")
+        subs = subcategories_of(taxonomy, category)
+        if category not in taxonomy.categories:
+            refuse("category", f"unknown category {category!r}; the taxonomy has: {', '.join(taxonomy.categories)}")
+        elif subs and subcategory is None:
+            refuse("subcategory", f"category {category!r} needs a sub-category: one of {', '.join(subs)}")
+        elif subs and subcategory not in subs:
+            refuse("subcategory", f"{subcategory!r} is not a sub-category of {category!r}; its sub-categories are: "
+                                  f"{', '.join(subs)}")
+        elif not subs and subcategory is not None:
+            refuse("subcategory", f"category {category!r} has no sub-categories (got {subcategory!r})")
+        labels["subcategory"] = subcategory
+    elif "subcategory" in labels:
+        subcategory = labels["subcategory"]
+        owner = next((label.category for label in taxonomy.labels if label.subcategory == subcategory), None)
+        if subcategory is None:
+            refuse("subcategory", "send the category to clear a sub-category")
+        elif owner is None:
+            known = [label.subcategory for label in taxonomy.labels if label.subcategory]
+            refuse("subcategory", f"unknown sub-category {subcategory!r}; the taxonomy has: {', '.join(known)}")
+        else:
+            labels["category"] = owner
+    if "compliance" in labels:
+        known_ids = [item.id for item in checklist.items]
+        unknown = sorted(set(labels["compliance"]) - set(known_ids))
+        if unknown:
+            refuse("compliance", f"unknown checklist item(s) {', '.join(unknown)}; the checklist has: "
+                                 f"{', '.join(known_ids)}")
+    if labels.get("callback_due") is not None:
+        if labels.get("callback_promised") is False:
+            refuse("callback_due", "a callback due time needs callback_promised true (or leave it out)")
+        labels["callback_promised"] = True
+    if not labels and not errors:
+        refuse("body", "nothing to correct: send at least one of category, subcategory, customer_sentiment, "
+                       "agent_sentiment, callback_promised, callback_due, compliance")
+    if errors:
+        raise RequestValidationError(errors)
+    return labels
+
+
+@router.get("/taxonomy", response_model=TaxonomyView, tags=["review"],
+            summary="Categories, sub-categories, sentiments and checklist items a correction may use")
+async def get_taxonomy(ctx: ContextDep) -> TaxonomyView:
+    taxonomy = taxonomy_of(ctx.settings)
+    checklist = checklist_of(ctx.settings)
+    return TaxonomyView(
+        version=taxonomy.version,
+        categories=[
+            TaxonomyCategory(name=name, subcategories=subcategories_of(taxonomy, name),
+                             definition=taxonomy.category_definitions.get(name, ""))
+            for name in taxonomy.categories
+        ],
+        sentiments=SENTIMENTS,
+        compliance_version=checklist.version,
+        compliance=[ChecklistItem(id=item.id, description=item.description) for item in checklist.items],
+        compliance_statuses=COMPLIANCE_STATUSES,
+    )
+
+
+@router.post(
+    "/calls/{call_id}/correction",
+    tags=["review"],
+    summary="Correct a call's labels as a reviewer (they also teach the classifier)",
+    responses={
+        404: {"description": "Unknown call"},
+        409: {"description": "The call has no transcript, or was re-processed meanwhile"},
+        422: {"description": "Unknown category, sub-category of another category, unknown checklist item..."},
+        503: {"description": "The database did not answer: the correction was not saved"},
+    },
+)
+async def correct_call(ctx: ContextDep, call_id: str, body: CorrectionRequest) -> JSONResponse:
+    """Saves the correction in the corrections store (the classifier retrains on it; a later
+    re-analysis of this call keeps it), applies it to the stored call (``analysis.review`` says who
+    and when; flags are evaluated again) and answers with the updated call, as GET /calls/{id}."""
+    labels = correction_labels(body, taxonomy_of(ctx.settings), checklist_of(ctx.settings))
+    doc = await _document(ctx.store, call_id)
+    record = record_from_stored(doc)
+    if not record.turns:
+        raise HTTPException(409, f"call {call_id!r} has no transcript (status {record.status}): nothing to correct")
+    reviewer = (body.reviewer or "").strip() or None
+    updated = await asyncio.to_thread(
+        correct_record, record, labels, ctx.settings, reviewer, taxonomy_of(ctx.settings), corrections=ctx.corrections
+    )
+    result = await asyncio.to_thread(ctx.store.save_batch, [updated], job_id=doc.get("job_id"))
+    if call_id in result.failed:
+        raise HTTPException(500, f"the correction is saved but the call could not be updated: {result.failed[call_id]}")
+    if call_id in result.stale:
+        raise HTTPException(409, "the call was processed again meanwhile; the correction is saved and applies when "
+                                 "it is analysed again: reload the call to see it")
+    if result.spooled:
+        raise HTTPException(
+            503, "the correction is saved; the updated call waits for the database and is written when it is back",
+            headers={"Retry-After": "30"},
+        )
+    return JSONResponse(public_doc(await _document(ctx.store, call_id)))

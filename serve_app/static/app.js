@@ -419,9 +419,103 @@
     );
   }
 
-  async function callView(callId) {
-    setView(h("p", { class: "muted" }, "Loading…"));
-    const doc = await api(`calls/${encodeURIComponent(callId)}`);
+  /* Reviewer corrections: category, sub-category, sentiments, callback; POST calls/{id}/correction. */
+
+  let taxonomyCache = null;
+
+  async function taxonomy() {
+    if (!taxonomyCache) taxonomyCache = await api("taxonomy");
+    return taxonomyCache;
+  }
+
+  function reviewBox(doc, callId) {
+    const review = doc.analysis && doc.analysis.review;
+    const fields = review && review.fields && review.fields.length ? ` (${review.fields.join(", ").replace(/_/g, " ")})` : "";
+    const form = h("form", { class: "correction" }, h("p", { class: "muted" }, "Loading the categories…"));
+    taxonomy()
+      .then((tax) => fillCorrectionForm(form, tax, doc, callId))
+      .catch((err) => form.replaceChildren(h("p", { class: "error" }, err.message)));
+    return h("div", { class: "review" },
+      review
+        ? h("p", { class: "reviewed", id: "call-review" }, `Reviewed by ${review.reviewer || "an unnamed reviewer"} at ${when(review.at)}${fields}`)
+        : h("p", { class: "muted", id: "call-review" }, "Not reviewed yet."),
+      form);
+  }
+
+  function options(values, selected, empty) {
+    return [h("option", { value: "" }, empty), ...values.map((v) => h("option", { value: v, selected: v === selected }, v))];
+  }
+
+  function fillCorrectionForm(form, tax, doc, callId) {
+    const a = doc.analysis || {};
+    const now = {
+      category: a.category || "", subcategory: a.subcategory || "",
+      customer: doc.customer_sentiment || "", agent: doc.agent_sentiment || "",
+      callback: Boolean(a.callback && a.callback.promised),
+    };
+    const subsOf = (name) => ((tax.categories.find((c) => c.name === name) || {}).subcategories || []);
+    const category = h("select", { name: "category" }, options(tax.categories.map((c) => c.name), now.category, "– choose –"));
+    const subcategory = h("select", { name: "subcategory" });
+    const fillSubs = (selected) => {
+      const subs = subsOf(category.value);
+      subcategory.replaceChildren(...options(subs, selected, subs.length ? "– choose –" : "none"));
+      subcategory.disabled = !subs.length;
+    };
+    fillSubs(now.subcategory);
+    category.addEventListener("change", () => fillSubs(""));
+    const customer = h("select", { name: "customer_sentiment" }, options(tax.sentiments, now.customer, "–"));
+    const agent = h("select", { name: "agent_sentiment" }, options(tax.sentiments, now.agent, "–"));
+    const callback = h("input", { type: "checkbox", name: "callback_promised", checked: now.callback });
+    const reviewer = h("input", { name: "reviewer", maxlength: 200, placeholder: "your name", value: localStorage.getItem("callaudit.reviewer") || "" });
+    const status = h("p", { class: "correction-status", role: "status" });
+    form.replaceChildren(
+      h("label", {}, "Category", category),
+      h("label", {}, "Sub-category", subcategory),
+      h("label", {}, "Customer sentiment", customer),
+      h("label", {}, "Agent sentiment", agent),
+      h("label", { class: "check" }, callback, "Callback promised"),
+      h("label", {}, "Reviewer", reviewer),
+      h("button", { type: "submit" }, "Save correction"),
+      status);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const body = {};
+      if (customer.value && customer.value !== now.customer) body.customer_sentiment = customer.value;
+      if (agent.value && agent.value !== now.agent) body.agent_sentiment = agent.value;
+      if (callback.checked !== now.callback) body.callback_promised = callback.checked;
+      const categoryChanged = category.value !== now.category || subcategory.value !== now.subcategory;
+      // The category goes when changed, or alone as a confirmation that the machine's label is right.
+      if (category.value && (categoryChanged || !Object.keys(body).length)) {
+        body.category = category.value;
+        body.subcategory = subcategory.value || null;
+      }
+      if (!Object.keys(body).length) {
+        status.className = "correction-status error";
+        status.textContent = "Choose a category or change a label first.";
+        return;
+      }
+      const name = reviewer.value.trim();
+      if (name) { body.reviewer = name; localStorage.setItem("callaudit.reviewer", name); }
+      status.className = "correction-status muted";
+      status.textContent = "Saving…";
+      try {
+        const updated = await api(`calls/${encodeURIComponent(callId)}/correction`, {
+          method: "POST",
+          headers: Object.assign({ "Content-Type": "application/json" }, headers()),
+          body: JSON.stringify(body),
+        });
+        say("Correction saved: it applies to this call and teaches the classifier.", "info");
+        await callView(callId, updated);
+      } catch (err) {
+        status.className = "correction-status error";
+        status.textContent = err.message;
+      }
+    });
+  }
+
+  async function callView(callId, loaded) {
+    if (!loaded) setView(h("p", { class: "muted" }, "Loading…"));
+    const doc = loaded || await api(`calls/${encodeURIComponent(callId)}`);
     const a = doc.analysis || null;
     const duration = (doc.metrics && doc.metrics.duration_s) || (doc.audio && doc.audio.duration_s) || 0;
     const audio = h("audio", { controls: true, preload: "metadata", class: "player" });
@@ -462,6 +556,7 @@
       h("div", { class: "grid call" },
         section("Transcript", Charts.timeline(turns, duration, roles.length ? roles : ["agent", "customer"], (t) => seek(t.start)), transcript),
         h("div", {},
+          section("Review", reviewBox(doc, callId)),
           section("Sentiment over the call", sentimentChart(a, duration)),
           section("Compliance", complianceList(doc, seek)),
           section("Callback", callbackBox(doc, seek)),

@@ -1,0 +1,75 @@
+"""Deterministic call outcomes that decide a label outright: a visit booked on the call.
+
+Whether a job was booked is the one fact that separates a Potential Customer from a caller who only
+mentioned prices, a fee or a warranty, and agents state it in a small set of fixed ways ("I've booked
+you in for Thursday", "you're all booked", "randevunuz oluşturuldu"). Offers ("shall I book you in?")
+are not bookings, and a customer who backs out in the next turn cancels it. The phrases and the label
+they lead to live in the taxonomy file (``outcomes``), so users adapt them to their scripts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pipeline.analysis.text import AGENT, CUSTOMER, TurnView, find_phrase
+
+
+@dataclass(frozen=True)
+class OutcomeRule:
+    """Agent phrases that state an outcome, and the label it decides unless another label is clear."""
+
+    key: str
+    label: str
+    agent_phrases: tuple[str, ...]
+    customer_cancels: tuple[str, ...] = ()
+    # Labels the classifier keeps against this outcome when it ranks them first (a revisit booked to
+    # put right a complaint is still a complaint).
+    unless: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, key: str, data: Mapping[str, Any]) -> OutcomeRule:
+        return cls(key=key, label=str(data["label"]),
+                   agent_phrases=tuple(str(p) for p in data.get("agent_phrases") or ()),
+                   customer_cancels=tuple(str(p) for p in data.get("customer_cancels") or ()),
+                   unless=tuple(str(label) for label in data.get("unless") or ()))
+
+
+@dataclass(frozen=True)
+class OutcomeHit:
+    rule: OutcomeRule
+    turn: TurnView
+    phrase: str
+
+
+def find_outcome(rule: OutcomeRule, turns: Sequence[TurnView]) -> OutcomeHit | None:
+    """The last agent turn stating the outcome that the customer did not take back."""
+    found: OutcomeHit | None = None
+    for i, turn in enumerate(turns):
+        if turn.role != AGENT:
+            continue
+        phrase = find_phrase(turn.normalised, rule.agent_phrases)
+        if phrase is None:
+            continue
+        reply = next((t for t in turns[i + 1:] if t.role == CUSTOMER), None)
+        if reply is not None and find_phrase(reply.normalised, rule.customer_cancels):
+            found = None  # backed out: an earlier booking does not stand either
+            continue
+        found = OutcomeHit(rule, turn, phrase)
+    return found
+
+
+def apply_outcomes(
+    rules: Sequence[OutcomeRule], turns: Sequence[TurnView], scores: Mapping[str, float]
+) -> tuple[str, OutcomeHit] | None:
+    """The label an outcome decides, unless the scores already make one of its exceptions clear."""
+    for rule in rules:
+        hit = find_outcome(rule, turns)
+        if hit is None:
+            continue
+        top = max(scores, key=lambda k: scores[k]) if scores else None
+        if top in rule.unless:
+            continue
+        return rule.label, hit
+    return None

@@ -1,0 +1,151 @@
+"""Label decisions that do not need the LLM: booking outcomes, whole-call seed data, closing-turn cues."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.analysis.classifier import CallClassifier, load_seed_calls
+from pipeline.analysis.outcome import apply_outcomes, find_outcome
+from pipeline.analysis.sentiment import ClosingCues, build_sentiment
+from pipeline.analysis.taxonomy import Taxonomy
+from pipeline.analysis.text import TurnView, norm
+from pipeline.settings import AnalysisSettings
+
+SETTINGS = AnalysisSettings()
+TAXONOMY = Taxonomy.load(SETTINGS.taxonomy_file)
+BOOKED = TAXONOMY.outcomes[0]
+
+
+def _turns(*lines: tuple[str, str]) -> list[TurnView]:
+    return [TurnView(index=i, role=role, text=text, start=i * 4.0, end=i * 4.0 + 3) for i, (role, text) in
+            enumerate(lines)]
+
+
+PRICE_THEN_BOOK = _turns(
+    ("agent", "Homefix, Priya speaking, how can I help?"),
+    ("customer", "How much do you charge to fix a dripping tap? Just want an idea of the cost."),
+    ("agent", "It's a forty pound call-out and most taps are done within that."),
+    ("customer", "Oh that's not bad. Go on then, Thursday morning if you can."),
+    ("agent", "That's booked for Thursday between eight and twelve, you'll get a text the day before."),
+    ("customer", "Great, thanks."),
+)
+
+
+def test_agent_confirming_a_booking_decides_potential_customer_over_a_price_guess() -> None:
+    decided = apply_outcomes(TAXONOMY.outcomes, PRICE_THEN_BOOK, {"Price Research": 0.4, "Potential Customer": 0.2})
+    assert decided is not None
+    label, hit = decided
+    assert label == "Potential Customer" and hit.turn.index == 4 and hit.phrase == "is booked for"
+
+
+def test_an_offer_to_book_is_not_a_booking() -> None:
+    turns = _turns(("customer", "How much is a boiler service?"),
+                   ("agent", "Ninety pounds. Shall I book you in for next week?"),
+                   ("customer", "No, I'm just comparing prices for now, thanks."))
+    assert find_outcome(BOOKED, turns) is None
+
+
+def test_a_customer_who_backs_out_right_after_the_booking_cancels_it() -> None:
+    turns = _turns(("customer", "Can someone look at my washing machine?"),
+                   ("agent", "I've booked you in for Monday at nine, the call-out is sixty pounds."),
+                   ("customer", "Sixty? Actually no, cancel that, it's too much."))
+    assert find_outcome(BOOKED, turns) is None
+
+
+def test_a_revisit_booked_for_a_complaint_stays_a_complaint_when_the_classifier_ranks_it_first() -> None:
+    turns = _turns(("customer", "Your plumber came yesterday and it's leaking worse than before, I'm furious."),
+                   ("agent", "I'm so sorry. I've booked you in for a free revisit tomorrow at ten."))
+    assert find_outcome(BOOKED, turns) is not None
+    assert apply_outcomes(TAXONOMY.outcomes, turns, {"Complaint": 0.3, "Potential Customer": 0.2}) is None
+
+
+def test_turkish_booking_confirmation_is_recognised() -> None:
+    turns = _turns(("customer", "Kombim arızalı, yarın biri gelebilir mi?"),
+                   ("agent", "Randevunuzu oluşturdum, yarın saat onda ustamız orada olacak."))
+    hit = find_outcome(BOOKED, turns)
+    assert hit is not None and hit.turn.index == 1
+
+
+def test_pronoun_contractions_are_expanded_but_possessives_are_not() -> None:
+    assert norm("That's booked, it's fine, John's van") == " that is booked it is fine johns van "
+
+
+def test_taxonomy_refuses_an_outcome_that_names_an_unknown_label() -> None:
+    with pytest.raises(ValueError, match="unknown labels"):
+        Taxonomy.from_dict({"categories": [{"name": "Potential Customer"}],
+                            "outcomes": {"booked": {"label": "Customer", "agent_phrases": ["booked"]}}})
+
+
+def test_seed_calls_file_is_validated_against_the_taxonomy(tmp_path: Path) -> None:
+    bad = tmp_path / "seed.yaml"
+    bad.write_text('calls:\n  - {label: "Not A Label", text: "hello"}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="Not A Label"):
+        load_seed_calls(bad, TAXONOMY)
+    pairs = load_seed_calls(SETTINGS.seed_calls_file, TAXONOMY)  # type: ignore[arg-type]
+    assert len(pairs) >= 10 * len(TAXONOMY.label_names)
+    assert {label for _, label in pairs} == set(TAXONOMY.label_names)
+
+
+def test_classifier_trains_on_seed_calls_and_retrains_when_the_file_changes(tmp_path: Path) -> None:
+    seed = tmp_path / "seed.yaml"
+    seed.write_text(Path(SETTINGS.seed_calls_file).read_text(encoding="utf-8"), encoding="utf-8")  # type: ignore[arg-type]
+    home = tmp_path / "home"
+    classifier = CallClassifier(home, TAXONOMY, seed_calls_file=seed)
+    model = classifier.train([])
+    examples = sum(len(label.examples) for label in TAXONOMY.llm_labels)
+    assert model.n_seed == examples + len(load_seed_calls(seed, TAXONOMY))
+    probs = classifier.predict("hi, I'm a plasterer with my own firm, how do I sign up to get jobs from you? "
+                               "what's the monthly fee for members?")
+    assert max(probs, key=lambda k: probs[k]) == "Platform Membership"
+    assert CallClassifier(home, TAXONOMY, seed_calls_file=seed).model is not None  # same seeds: reloaded
+    seed.write_text(seed.read_text(encoding="utf-8") + '  - {label: Others, text: "wrong number sorry"}\n',
+                    encoding="utf-8")
+    assert CallClassifier(home, TAXONOMY, seed_calls_file=seed).model is None  # stale: retrained on first use
+
+
+CUES = ClosingCues.load(SETTINGS.sentiment_cues_file)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("closing", "expected"),
+    [
+        ("Oh that's brilliant, thank you so much!", 1.0),
+        ("This is ridiculous, I've been waiting all week.", -1.0),
+        ("Okay, thanks, bye.", 0.0),
+        ("Well, that's not brilliant, is it.", 0.0),
+        ("Çok teşekkür ederim, harika.", 1.0),
+    ],
+)
+def test_closing_cues_score_the_customers_last_words(closing: str, expected: float) -> None:
+    turns = _turns(("agent", "Anything else?"), ("customer", closing))
+    assert CUES.score(turns)[0] == expected
+
+
+def test_a_grateful_goodbye_lifts_a_neutral_llm_reading_to_positive() -> None:
+    turns = _turns(("customer", "My boiler's broken."), ("agent", "Booked for tomorrow."),
+                   ("customer", "Thank you so much, you're a lifesaver."))
+    probs = {"customer_end": {"positive": 0.3, "neutral": 0.6, "negative": 0.1}}
+    plain = build_sentiment(turns, "neutral", "neutral", "positive", probs, thresholds={"customer": (-0.3, 0.4)})
+    cued = build_sentiment(turns, "neutral", "neutral", "positive", probs, thresholds={"customer": (-0.3, 0.4)},
+                           end_cue=0.4 * CUES.score(turns)[0])
+    assert plain.customer.at("end").label == "neutral"  # type: ignore[union-attr]
+    assert cued.customer.at("end").label == "positive"  # type: ignore[union-attr]
+
+
+def test_caller_speech_that_could_not_be_transcribed_is_uncertain_not_empty() -> None:
+    from pipeline.analysis.analyser import is_empty_call, is_unintelligible
+    from pipeline.records import CallMetrics, RoleMetrics
+
+    turns = _turns(("agent", "Evim Usta, merhaba, ben Elif."), ("agent", "Başka bir sorunuz var mı?"))
+    spoke = CallMetrics(duration_s=60, talk_seconds=50,
+                        per_role={"customer": RoleMetrics(talk_seconds=18.5), "agent": RoleMetrics(talk_seconds=31)})
+    assert is_empty_call(turns, spoke, SETTINGS)[0]
+    unintelligible, reason = is_unintelligible(turns, spoke, SETTINGS)
+    assert unintelligible and "18 s" in reason
+    silent = CallMetrics(duration_s=60, talk_seconds=20, per_role={"customer": RoleMetrics(talk_seconds=1.2)})
+    assert not is_unintelligible(turns, silent, SETTINGS)[0]
+    hello = [*turns, TurnView(index=2, role="customer", text="Hello? Hello? Can you hear me? Hello?", start=9, end=15)]
+    said_hello = CallMetrics(duration_s=20, talk_seconds=12, per_role={"customer": RoleMetrics(talk_seconds=6)})
+    assert not is_unintelligible(hello, said_hello, SETTINGS)[0]  # words were heard: a real empty call
