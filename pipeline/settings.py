@@ -192,6 +192,10 @@ class AnalysisSettings(BaseModel):
     # by this much per phrase (see pipeline/data/sentiment_cues.yaml); None to use the LLM alone.
     sentiment_cues_file: Path | None = PACKAGE_DATA / "sentiment_cues.yaml"
     sentiment_cue_weight: float = Field(0.4, ge=0.0, le=2.0)
+    # Sentiment labels from a small fitted model over the LLM's scores and words-based features
+    # (pipeline/analysis/sentiment_model.py); used only with the LLM and prompt it was fitted for, the
+    # thresholds below otherwise. None to always use the thresholds.
+    sentiment_calibration_file: Path | None = PACKAGE_DATA / "sentiment_calibration.json"
     sentiment_thresholds: dict[str, tuple[float, float]] = Field(
         default_factory=lambda: {"customer": (-0.35, 0.6), "agent": (-0.55, -0.15)}
     )

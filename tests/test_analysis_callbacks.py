@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from pipeline.analysis.callbacks import analyse_callback, resolve_due
+from pipeline.analysis.callbacks import analyse_callback, detect_promise, resolve_due
 from pipeline.analysis.text import TurnView
 
 FRIDAY_10_15 = datetime(2026, 11, 20, 10, 15)
@@ -109,3 +109,33 @@ def test_llm_turn_adds_a_promise_only_on_a_turn_about_calling() -> None:
     with_llm = analyse_callback(unusual_wording, FRIDAY_10_15, llm_turn=0)
     assert with_llm.promised and with_llm.source == "llm" and with_llm.by == "technician"
     assert with_llm.due == datetime(2026, 11, 27, 9, 0)
+
+
+def test_a_reported_past_request_is_not_a_new_callback_request() -> None:
+    turns = [
+        TurnView(0, "customer", "Nobody came. I rang you at half five and was told someone would ring me back. "
+                                "Nobody did.", 0, 5),
+        TurnView(1, "agent", "Okay. Name and postcode?", 6, 8),
+    ]
+    assert detect_promise(turns) is None
+    asked = [TurnView(0, "customer", "Would you call me back after six? I'm driving.", 0, 3),
+             TurnView(1, "agent", "Of course, I'll note that down.", 4, 6)]
+    assert detect_promise(asked) is not None
+
+
+def test_an_agent_who_cannot_promise_a_call_has_not_promised_one() -> None:
+    turns = [TurnView(0, "agent", "I'll pass it on. I can't promise anyone will call you though.", 0, 4)]
+    assert detect_promise(turns) is None
+
+
+def test_the_time_after_the_promise_wins_over_an_earlier_time_in_the_sentence() -> None:
+    turns = [TurnView(0, "agent", "I'll check with him this morning and ring you back before five today.", 0, 4),
+             TurnView(1, "customer", "Thanks.", 5, 6)]
+    result = analyse_callback(turns, datetime(2026, 11, 23, 8, 20))
+    assert result.promised and result.due is not None and result.due.hour == 17
+
+
+def test_turkish_promise_with_a_time_between_the_words_is_found() -> None:
+    turns = [TurnView(0, "agent", "Sizi bu akşam saat altıda arayacağız.", 0, 3)]
+    result = analyse_callback(turns, datetime(2026, 11, 5, 10, 30))
+    assert result.promised and result.due is not None and (result.due.day, result.due.hour) == (5, 18)

@@ -102,10 +102,14 @@ def test_the_greeting_is_never_counted_as_the_closing(checklist: Checklist) -> N
     assert result["closing"] == "fail"
 
 
-def test_empty_call_checks_only_the_greeting(checklist: Checklist) -> None:
+def test_empty_call_checks_only_what_the_agent_owes_a_silent_line(checklist: Checklist) -> None:
+    # Greeting, recording disclosure and prohibited phrases do not need a caller; the rest does.
+    owed = {"greeting", "disclosure", "prohibited_phrases"}
     result = statuses(checklist, _turns(GOOD_OPENING, ("agent", "Hello? I can't hear you.")), empty=True)
-    assert result["greeting"] == "pass"
-    assert {v for k, v in result.items() if k != "greeting"} == {"not_applicable"}
+    assert {k: result[k] for k in owed} == {"greeting": "pass", "disclosure": "pass", "prohibited_phrases": "pass"}
+    assert {v for k, v in result.items() if k not in owed} == {"not_applicable"}
+    silent = statuses(checklist, _turns(("agent", "Homefix, Tom speaking."), ("agent", "Hello?")), empty=True)
+    assert silent["disclosure"] == "fail"
 
 
 def test_agent_reading_back_a_card_number_fails(checklist: Checklist) -> None:

@@ -25,6 +25,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -43,7 +44,15 @@ from pipeline.analysis.llm import LLMBackend, LLMError, LLMInvalidOutput, LLMUna
 from pipeline.analysis.outcome import apply_outcomes
 from pipeline.analysis.pii import redact_turns
 from pipeline.analysis.prompts import Prompt
-from pipeline.analysis.sentiment import LABELS, ClosingCues, agent_performance, build_sentiment, satisfaction
+from pipeline.analysis.sentiment import (
+    LABELS,
+    ClosingCues,
+    agent_performance,
+    build_sentiment,
+    satisfaction,
+    score_of,
+)
+from pipeline.analysis.sentiment_model import AgentManner, SentimentCalibration, agent_features, customer_features
 from pipeline.analysis.taxonomy import EMPTY_CALL, UNCERTAIN, Fact, Taxonomy
 from pipeline.analysis.text import AGENT, CUSTOMER, TurnView, canonical_role, compact_transcript, meaningful_words
 from pipeline.analysis_schema import (
@@ -203,6 +212,10 @@ class Analyser(Stage):
         self.flag_config = FlagConfig.load(cfg.flags_file)
         self.prompt = Prompt.load(cfg.prompts_dir, cfg.prompt)
         self.cues = ClosingCues.load(cfg.sentiment_cues_file) if cfg.sentiment_cues_file else None
+        self.manner = AgentManner.load(cfg.sentiment_cues_file) if cfg.sentiment_cues_file else None
+        self.calibration = (SentimentCalibration.load(cfg.sentiment_calibration_file)
+                            if cfg.sentiment_calibration_file and Path(cfg.sentiment_calibration_file).exists()
+                            else None)
         self.callback_cfg = CallbackSettings(
             day_part_hours=dict(cfg.callback_day_part_hours), default_hour=cfg.callback_default_hour,
             later_today_hours=cfg.callback_later_today_hours, soon_minutes=cfg.callback_soon_minutes,
@@ -454,10 +467,26 @@ class Analyser(Stage):
             llm_scores={k: round(v, 4) for k, v in llm_scores.items() if v >= 0.005},
         )
         analysis.customer_need = answer.need.strip() or _need_from_evidence(evidence_turn, turns)
+        analysis.sentiment = self._sentiment(turns, answer, probs)
+
+    def _sentiment(self, turns: Sequence[TurnView], answer: AuditAnswer,
+                   probs: Mapping[str, Mapping[str, float]]) -> SentimentResult:
+        calibration = self.calibration
+        if (calibration is not None and self.cues is not None and self.manner is not None
+                and calibration.applies_to(self.model_name(), self.prompt.version)):
+            customer = calibration.customer.probabilities(customer_features(
+                turns, score_of(answer.customer_end, probs.get("customer_end")), self.cues))
+            agent = calibration.agent.probabilities(agent_features(
+                turns, score_of(answer.agent, probs.get("agent")), self.manner))
+            # Labels are the calibrated model's; scores become its P(positive) - P(negative).
+            return build_sentiment(turns, answer.customer_start, max(customer, key=lambda k: customer[k]),
+                                   max(agent, key=lambda k: agent[k]),
+                                   {**probs, "customer_end": customer, "agent": agent},
+                                   thresholds={"customer_start": self.cfg.sentiment_thresholds.get(
+                                       "customer_start", (-0.25, 0.25))})
         cue, _ = self.cues.score(turns) if self.cues is not None else (0.0, [])
-        analysis.sentiment = build_sentiment(turns, answer.customer_start, answer.customer_end, answer.agent, probs,
-                                             thresholds=self.cfg.sentiment_thresholds,
-                                             end_cue=self.cfg.sentiment_cue_weight * cue)
+        return build_sentiment(turns, answer.customer_start, answer.customer_end, answer.agent, probs,
+                               thresholds=self.cfg.sentiment_thresholds, end_cue=self.cfg.sentiment_cue_weight * cue)
 
     @property
     def facts(self) -> list[Fact]:

@@ -50,6 +50,7 @@ PROMISE_PHRASES = (
     "size donus saglayacag*",
     "sizi arayacak", "sizinle iletisime gececeg*", "sizinle iletisime gecilecek", "tekrar arayacag*",
     "sizi bilgilendirecegiz", "ben sizi _ ararim", "biz sizi _ arariz", "sizi _ arayacag*", "sizi _ arayacak",
+    "sizi __ arayacag*", "sizi __ arayacak", "sizi __ ararim", "sizi __ arariz", "size __ donus yapacag*",
     "let me give you a call", "let me give you a ring",
     "i will give you a ring", "we will give you a ring", "i will give you _ ring",
 )  # fmt: skip
@@ -77,6 +78,8 @@ REFUSE_PHRASES = (
     "we can not call", "we do not call", "i can not call", "unfortunately we can not", "no one will call",
     "nobody will call", "not able to call", "we will not call", "i will not call", "maalesef arayamiyoruz",
     "arayamayiz", "aramiyoruz", "no thanks", "no thank you", "no need", "gerek yok", "istemiyorum",
+    "can not promise", "cannot promise", "can not guarantee", "cannot guarantee", "no guarantee",
+    "garanti edemem", "soz veremem",
 )  # fmt: skip
 # A turn the LLM points at must at least talk about contacting someone later ("thanks for calling" and
 # "you called yesterday" do not count).
@@ -141,7 +144,8 @@ _CLOCK_RE = re.compile(
     r"(?:'?(?:te|ta|de|da|gibi))?\b"
 )
 _CLOCK_WORD_RE = re.compile(
-    r"\b(?:at|around|about|by|saat|between|after|from) (half past |quarter past |quarter to )?"
+    r"\b(?:at|around|about|by|saat|between|after|from|before|until|till|no later than) "
+    r"(half past |quarter past |quarter to )?"
     r"(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|bir|iki|uc|dort|bes|alti|yedi|"
     r"sekiz|dokuz|on bir|on iki|on)(?:de|da|te|ta)?( o'?clock| thirty| buçuk| bucuk)? ?(am|pm)?\b"
 )
@@ -346,7 +350,14 @@ class Promise:
         texts: list[str] = []
         if self.phrase:
             pattern = phrase_pattern(self.phrase)
-            texts += [s for s in re.split(r"(?<=[.!?;])\s+", self.turn.text) if pattern.search(norm(s))]
+            sentences = [s for s in re.split(r"(?<=[.!?;])\s+", self.turn.text) if pattern.search(norm(s))]
+            # The words after the promise first: "I'll check this morning and ring you back before five"
+            # is due at five, not in the morning.
+            for sentence in sentences:
+                match = pattern.search(norm(sentence))
+                if match is not None:
+                    texts.append(norm(sentence)[match.start():])
+            texts += sentences
         texts += [t.text for t in self.time_turns]
         return texts
 
@@ -393,7 +404,7 @@ def detect_promises(turns: Sequence[TurnView], llm_turn: int | None = None) -> l
             if promise and not find_phrase(text, REFUSE_PHRASES):
                 found.append(Promise(turn, _who(turn), "rule", _window(turns, i), promise))
         else:
-            request = find_phrase(text, REQUEST_PHRASES)
+            request = _live_request(turn.text)
             reply = _next_of(turns, i, AGENT) if request else None
             if reply and _agrees(reply):
                 j = by_index[reply.index]
@@ -412,6 +423,24 @@ def detect_promise(turns: Sequence[TurnView], llm_turn: int | None = None) -> Pr
     """The last promise in the call (the final deal), if any."""
     promises = detect_promises(turns, llm_turn)
     return promises[-1] if promises else None
+
+
+# A request reported from the past ("I was told someone would ring me back") is a complaint, not a request.
+REPORTED_PHRASES = (
+    "was told", "were told", "told me", "said", "someone would", "somebody would", "they would", "he would",
+    "she would", "you would", "supposed to", "promised", "never", "nobody", "no one",
+    "did not", "last time", "yesterday", "soylediniz", "denmisti", "aramadi", "aramadiniz", "donmediniz",
+)  # fmt: skip
+
+
+def _live_request(text: str) -> str | None:
+    """The request phrase of a sentence that asks for a call now, if any."""
+    for sentence in re.split(r"(?<=[.!?;])\s+", text):
+        normalised = norm(sentence)
+        request = find_phrase(normalised, REQUEST_PHRASES)
+        if request and not find_phrase(normalised, REPORTED_PHRASES):
+            return request
+    return None
 
 
 def _agrees(reply: TurnView) -> bool:

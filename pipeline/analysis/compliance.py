@@ -121,7 +121,7 @@ def check_call(checklist: Checklist, facts: CallFacts) -> list[ComplianceItemRes
     closing_phrases = [p for item in items if "within_last_agent_turns" in item.options for p in item.phrases()]
     cut_short = customer_left(facts.turns, checklist, closing_phrases) or line_lost(facts.turns, checklist)
     for i, (item, result) in enumerate(zip(items, results, strict=True)):
-        if (facts.empty and item.check != "greeting") or not facts.agent_turns:
+        if (facts.empty and not item.options.get("applies_to_empty_calls")) or not facts.agent_turns:
             results[i] = _na(item, "no conversation took place" if facts.empty else "the agent did not speak")
         elif cut_short and item.options.get("not_applicable_if_customer_hung_up") and result.status == "fail":
             results[i] = _na(item, "the call ended (hang-up or lost line) before the agent could")

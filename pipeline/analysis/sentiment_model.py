@@ -1,0 +1,117 @@
+"""Calibrated sentiment: the LLM's score plus a few words-based features, through a small fitted model.
+
+A 1.5B model's own sentiment labels disagree with human reviewers about half the time (its scores lean
+positive and hardly separate "polite" from "pleased"), and fixed thresholds on its score fitted on one
+labelled set did not carry over to another. A multinomial logistic regression over a handful of
+features did: the LLM's P(positive) - P(negative), the closing-turn cue counts, how short the
+customer's last turn is and whether they thanked us (customer at the end); the LLM's score, courtesy
+and curtness markers and the agent's turn length (agent). Its coefficients live in
+``pipeline/data/sentiment_calibration.json`` with the LLM and prompt version they were fitted for
+(``python -m bench.fit_sentiment --write``); with another model the stage falls back to thresholds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.analysis.sentiment import ClosingCues
+from pipeline.analysis.text import AGENT, CUSTOMER, TurnView, meaningful_words, phrase_pattern
+
+CUSTOMER_FEATURES = ("llm_score", "positive_cues", "negative_cues", "log_last_turn_words", "thanked")
+AGENT_FEATURES = ("llm_score", "courtesy_per_turn", "curt_phrases", "log_words_per_turn")
+
+
+@dataclass(frozen=True)
+class AgentManner:
+    polite: tuple[str, ...]
+    rude: tuple[str, ...]
+
+    @classmethod
+    def load(cls, path: Path) -> AgentManner:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        return cls(tuple(str(p) for p in data.get("agent_polite") or ()),
+                   tuple(str(p) for p in data.get("agent_rude") or ()))
+
+
+def customer_features(turns: Sequence[TurnView], llm_score: float, cues: ClosingCues) -> list[float]:
+    _, found = cues.score(turns)
+    positive = sum(1 for p in found if not p.startswith("-"))
+    negative = sum(1 for p in found if p.startswith("-"))
+    speaking = [t for t in turns if t.role == CUSTOMER and meaningful_words(t.text)] or [
+        t for t in turns if t.role == CUSTOMER]
+    last = speaking[-1].normalised.split() if speaking else []
+    closing = " ".join(t.normalised for t in speaking[-cues.closing_turns:])
+    thanked = 1.0 if phrase_pattern("thank*").search(closing) or phrase_pattern("tesekkur*").search(closing) else 0.0
+    return [llm_score, float(positive), float(negative), math.log1p(len(last)), thanked]
+
+
+def agent_features(turns: Sequence[TurnView], llm_score: float, manner: AgentManner) -> list[float]:
+    agent = [t for t in turns if t.role == AGENT]
+    text = " ".join(t.normalised for t in agent)
+    courtesy = sum(len(phrase_pattern(p).findall(text)) for p in manner.polite) / max(1, len(agent))
+    curt = sum(len(phrase_pattern(p).findall(text)) for p in manner.rude)
+    words = sum(len(t.text.split()) for t in agent) / max(1, len(agent))
+    return [llm_score, courtesy, float(curt), math.log1p(words)]
+
+
+@dataclass(frozen=True)
+class LinearModel:
+    """Multinomial logistic regression coefficients (as fitted by scikit-learn), applied without it."""
+
+    classes: tuple[str, ...]
+    features: tuple[str, ...]
+    coef: tuple[tuple[float, ...], ...]
+    intercept: tuple[float, ...]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LinearModel:
+        model = cls(tuple(data["classes"]), tuple(data["features"]),
+                    tuple(tuple(float(c) for c in row) for row in data["coef"]),
+                    tuple(float(b) for b in data["intercept"]))
+        if len(model.coef) != len(model.classes) or any(len(row) != len(model.features) for row in model.coef):
+            raise ValueError("sentiment calibration: coefficient shape does not match classes x features")
+        return model
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"classes": list(self.classes), "features": list(self.features),
+                "coef": [list(row) for row in self.coef], "intercept": list(self.intercept)}
+
+    def probabilities(self, x: Sequence[float]) -> dict[str, float]:
+        logits = [b + sum(c * v for c, v in zip(row, x, strict=True)) for row, b in
+                  zip(self.coef, self.intercept, strict=True)]
+        top = max(logits)
+        exps = [math.exp(v - top) for v in logits]
+        total = sum(exps)
+        return {label: e / total for label, e in zip(self.classes, exps, strict=True)}
+
+
+@dataclass(frozen=True)
+class SentimentCalibration:
+    model: str
+    prompt_version: str
+    customer: LinearModel
+    agent: LinearModel
+    trained_on: Mapping[str, Any]
+
+    @classmethod
+    def load(cls, path: Path) -> SentimentCalibration:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return cls(model=str(data["model"]), prompt_version=str(data["prompt_version"]),
+                   customer=LinearModel.from_dict(data["customer"]), agent=LinearModel.from_dict(data["agent"]),
+                   trained_on=dict(data.get("trained_on") or {}))
+
+    def to_json(self) -> str:
+        return json.dumps({"model": self.model, "prompt_version": self.prompt_version,
+                           "customer": self.customer.to_dict(), "agent": self.agent.to_dict(),
+                           "trained_on": dict(self.trained_on)}, indent=2)
+
+    def applies_to(self, model: str | None, prompt_version: str) -> bool:
+        """Coefficients only mean something for the LLM and prompt whose scores they were fitted on."""
+        return model == self.model and prompt_version == self.prompt_version
