@@ -149,3 +149,50 @@ def test_caller_speech_that_could_not_be_transcribed_is_uncertain_not_empty() ->
     hello = [*turns, TurnView(index=2, role="customer", text="Hello? Hello? Can you hear me? Hello?", start=9, end=15)]
     said_hello = CallMetrics(duration_s=20, talk_seconds=12, per_role={"customer": RoleMetrics(talk_seconds=6)})
     assert not is_unintelligible(hello, said_hello, SETTINGS)[0]  # words were heard: a real empty call
+
+
+def test_shipped_sentiment_calibration_is_for_the_default_model_and_prompt() -> None:
+    # A prompt or default-model change without `python -m bench.fit_sentiment --write` would silently
+    # switch the stage back to thresholds: this keeps the two in step.
+    from pipeline.analysis.prompts import Prompt
+    from pipeline.analysis.sentiment_model import SentimentCalibration
+    from pipeline.settings import Settings
+
+    settings = Settings()
+    calibration = SentimentCalibration.load(settings.analysis.sentiment_calibration_file)  # type: ignore[arg-type]
+    prompt = Prompt.load(settings.analysis.prompts_dir, settings.analysis.prompt)
+    assert calibration.applies_to(settings.llm.embedded_model, prompt.version)
+    assert not calibration.applies_to("gemma3:4b", prompt.version)
+    assert set(calibration.customer.classes) == set(calibration.agent.classes) == {"positive", "neutral", "negative"}
+
+
+def test_calibration_coefficients_reproduce_scikit_learn_probabilities() -> None:
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    from pipeline.analysis.sentiment_model import LinearModel
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(60, 3))
+    y = np.where(x[:, 0] > 0.5, "positive", np.where(x[:, 0] < -0.5, "negative", "neutral"))
+    fitted = LogisticRegression(max_iter=2000).fit(x, y)
+    model = LinearModel(tuple(fitted.classes_), ("a", "b", "c"), tuple(tuple(r) for r in fitted.coef_),
+                        tuple(fitted.intercept_))
+    ours = model.probabilities(list(x[0]))
+    theirs = dict(zip(fitted.classes_, fitted.predict_proba(x[:1])[0], strict=True))
+    assert all(abs(ours[k] - theirs[k]) < 1e-9 for k in theirs)
+
+
+def test_calibrated_customer_sentiment_reads_a_grateful_and_a_curt_ending_apart() -> None:
+    from pipeline.analysis.sentiment_model import SentimentCalibration, customer_features
+
+    calibration = SentimentCalibration.load(SETTINGS.sentiment_calibration_file)  # type: ignore[arg-type]
+    grateful = _turns(("agent", "That's booked for Monday."),
+                      ("customer", "Brilliant, thank you so much, you've been really helpful."))
+    curt = _turns(("agent", "The call-out fee is ninety pounds."),
+                  ("customer", "That's ridiculous, I'm not paying that."), ("agent", "Anything else?"),
+                  ("customer", "No."))
+    happy = calibration.customer.probabilities(customer_features(grateful, 0.3, CUES))
+    unhappy = calibration.customer.probabilities(customer_features(curt, 0.3, CUES))
+    assert max(happy, key=lambda k: happy[k]) == "positive"
+    assert max(unhappy, key=lambda k: unhappy[k]) == "negative"
