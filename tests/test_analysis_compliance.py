@@ -140,3 +140,21 @@ def test_a_reply_opening_with_no_declines_an_offered_callback() -> None:
     turns = _turns(("agent", "Would you like us to call you with a written quote?"),
                    ("customer", "No, I'm fine thanks, I'll look online."))
     assert not analyse_callback(turns, datetime(2026, 11, 18, 13, 0)).promised
+
+
+@pytest.mark.parametrize(
+    ("opening", "expected"),
+    [
+        # Whisper output: full stops inside the opening, a garbled name after the company.
+        ("Good afternoon. Call a pro. Megan speaking. Calls are recorded. How can I help?", "pass"),
+        ("Hi, Fixed Ride Home Services. So he's speaking. How can I help?", "pass"),
+        # No company at all: a capitalised word starting a later sentence is not one.
+        ("Hello, Raj speaking, calls are recorded. How can I help?", "fail"),
+    ],
+)
+def test_greeting_check_survives_asr_punctuation_but_still_needs_a_company(
+    checklist: Checklist, opening: str, expected: str
+) -> None:
+    turns = _turns(("agent", opening), ("customer", "My boiler has stopped."),
+                   ("agent", "Do you know if it came with a guarantee? New boilers usually have five years."))
+    assert statuses(checklist, turns)["greeting"] == expected

@@ -35,7 +35,11 @@ _GENERIC_CAPS = frozenset(
     [
         "good", "hello", "hi", "thank", "thanks", "welcome", "how", "this", "my", "i", "you", "we", "it", "morning",
         "afternoon", "evening", "speaking", "can", "may", "what", "who", "please", "is", "are", "merhaba", "iyi",
-        "gunaydin", "hos", "tesekkur", "ben", "nasil"
+        "gunaydin", "hos", "tesekkur", "ben", "nasil",
+        # words that start an agent's sentence without being a name (ASR adds full stops mid-opening)
+        "calls", "your", "just", "so", "oh", "yes", "yeah", "sorry", "and", "but", "if", "as", "hey", "hiya",
+        "ok", "okay", "right", "sure", "of", "to", "for", "the", "a", "an", "our", "us", "that", "there", "here",
+        "today", "hold", "one", "moment", "go", "ahead", "bu", "size", "sizi", "buyurun", "kayit", "gorusmemiz",
     ]
 )
 
@@ -164,7 +168,8 @@ def _greeting(item: ComplianceItem, facts: CallFacts, checklist: Checklist) -> C
         find_phrase(normalised, item.phrases("company_intro_phrases")) is not None
     )
     if not company and not companies:
-        company = _proper_noun_besides(text, facts.agent_names)
+        company = _proper_noun_besides(text, facts.agent_names) or _proper_noun_besides(
+            opening[0].text, facts.agent_names, initial_in_first=2)
     agents = [n for n in facts.agent_names if n.strip()]
     named = any(f" {norm(n).strip()} " in normalised for n in agents)
     if not named:
@@ -179,18 +184,22 @@ def _greeting(item: ComplianceItem, facts: CallFacts, checklist: Checklist) -> C
     return _result(item, "pass", "greeted with company and own name", opening[:1])
 
 
-def _proper_noun_besides(text: str, agent_names: Sequence[str]) -> bool:
-    """A capitalised word mid-sentence other than the agent's name: most likely the company's name."""
+def _proper_noun_besides(text: str, agent_names: Sequence[str], initial_in_first: int = 0) -> bool:
+    """A capitalised word mid-sentence other than the agent's name: most likely the company's name.
+
+    ``initial_in_first``: sentence-initial words count too in that many first sentences, because ASR puts
+    full stops inside openings ("Good afternoon. Call a pro. Megan speaking."); generic starters are
+    still skipped."""
     skip = {n.strip().lower() for n in agent_names} | _GENERIC_CAPS
-    for sentence in re.split(r"[.!?]\s*", text):
+    for number, sentence in enumerate(re.split(r"[.!?]\s*", text)):
         tokens = re.findall(r"[A-Za-zÇĞİÖŞÜçğıöşü']+", sentence)
         for i, token in enumerate(tokens):
-            if i == 0 or not token[0].isupper():
+            if not token[0].isupper() or (i == 0 and number >= initial_in_first):
                 continue
             if token.lower().strip("'") in skip or (token.isupper() and len(token) == 1):
                 continue
             after = " ".join(tokens[i + 1 : i + 2]).lower()
-            before = tokens[i - 1].lower()
+            before = tokens[i - 1].lower() if i else ""
             # "... my name is Sarah" / "Sarah speaking" / "this is Sarah": a person, not a company.
             if before in {"is", "am", "ben", "adim", "ismim"} or after in {"speaking", "here"}:
                 continue
