@@ -139,3 +139,8 @@ def test_turkish_promise_with_a_time_between_the_words_is_found() -> None:
     turns = [TurnView(0, "agent", "Sizi bu akşam saat altıda arayacağız.", 0, 3)]
     result = analyse_callback(turns, datetime(2026, 11, 5, 10, 30))
     assert result.promised and result.due is not None and (result.due.day, result.due.hour) == (5, 18)
+
+
+def test_british_half_two_is_half_past_two_in_the_afternoon() -> None:
+    due = resolve_due("I'll ring you back at half two", datetime(2026, 12, 1, 10, 0))
+    assert due is not None and (due.due.hour, due.due.minute) == (14, 30)

@@ -158,3 +158,25 @@ def test_greeting_check_survives_asr_punctuation_but_still_needs_a_company(
     turns = _turns(("agent", opening), ("customer", "My boiler has stopped."),
                    ("agent", "Do you know if it came with a guarantee? New boilers usually have five years."))
     assert statuses(checklist, turns)["greeting"] == expected
+
+
+@pytest.mark.parametrize(
+    ("opening", "expected"),
+    [
+        ("ProNest Home Services, Gary speaking. Calls are recorded.", "pass"),  # company + name is a greeting
+        ("Good afternoon, Move and Mend Home Services, Ryan here. How can I help?", "pass"),
+        ("Yeah, Brightline, Gary here, calls are recorded.", "fail"),  # a casual opener is not
+    ],
+)
+def test_greeting_is_company_and_own_name_without_a_casual_opener(
+    checklist: Checklist, opening: str, expected: str
+) -> None:
+    assert statuses(checklist, _turns(("agent", opening)))["greeting"] == expected
+
+
+def test_checklist_can_require_a_greeting_word(checklist: Checklist) -> None:
+    from dataclasses import replace
+
+    strict = replace(checklist, items=[replace(i, options={**i.options, "require_greeting_word": True})
+                                       if i.id == "greeting" else i for i in checklist.items])
+    assert statuses(strict, _turns(("agent", "ProNest Home Services, Gary speaking.")))["greeting"] == "fail"

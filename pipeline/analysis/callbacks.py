@@ -145,7 +145,7 @@ _CLOCK_RE = re.compile(
 )
 _CLOCK_WORD_RE = re.compile(
     r"\b(?:at|around|about|by|saat|between|after|from|before|until|till|no later than) "
-    r"(half past |quarter past |quarter to )?"
+    r"(half past |quarter past |quarter to |half )?"
     r"(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|bir|iki|uc|dort|bes|alti|yedi|"
     r"sekiz|dokuz|on bir|on iki|on)(?:de|da|te|ta)?( o'?clock| thirty| buçuk| bucuk)? ?(am|pm)?\b"
 )
@@ -301,7 +301,8 @@ def _clock(t: str) -> tuple[int, int, bool, str] | None:
             continue
         minute = 0
         prefix = (m.group(1) or "").strip()
-        if prefix == "half past" or (m.group(3) or "").strip() in {"thirty", "buçuk", "bucuk"}:
+        # "half two" is British for half past two.
+        if prefix in {"half past", "half"} or (m.group(3) or "").strip() in {"thirty", "buçuk", "bucuk"}:
             minute = 30
         elif prefix == "quarter past":
             minute = 15

@@ -177,8 +177,16 @@ def _greeting(item: ComplianceItem, facts: CallFacts, checklist: Checklist) -> C
             for match in re.finditer(pattern, normalised):
                 if match.group(1) not in _NOT_NAMES:
                     named = True
-    missing = [what for what, ok in (("a greeting", greeted), ("the company name", company),
-                                     ("the agent's name", named)) if not ok]  # fmt: skip
+    # "HomeCall Services, Dean speaking" is a full telephone greeting; a hello on top is optional unless
+    # the checklist asks for it.
+    wanted = [("the company name", company), ("the agent's name", named)]
+    first_word = normalised.split()[:1]
+    casual = bool(first_word) and first_word[0] in set(item.phrases("casual_openers"))
+    if item.options.get("require_greeting_word", False) or casual:
+        # Opening with "Yeah, ..." is not a greeting, however the rest goes.
+        wanted.insert(0, ("a greeting" if not casual else f"a greeting (opened with '{first_word[0]}')",
+                          greeted and not casual))
+    missing = [what for what, ok in wanted if not ok]
     if missing:
         return _result(item, "fail", "opening lacks " + " and ".join(missing), opening[:1])
     return _result(item, "pass", "greeted with company and own name", opening[:1])
