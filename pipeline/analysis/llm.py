@@ -307,6 +307,8 @@ class EmbeddedLLM(LLMBackend):
         self.http_api_key = secrets.token_urlsafe(16)
         params.api_keys = [self.http_api_key]
         self._server = xllamacpp.Server(params)
+        with _LIVE_LOCK:
+            _LIVE_SERVERS.add(id(self._server))
         self._lock = threading.Lock()
         self._grammars: dict[str, str] = {}
 
@@ -515,7 +517,23 @@ class EmbeddedLLM(LLMBackend):
         return choice, probs, steps, response
 
     def close(self) -> None:
-        self._server = None
+        server, self._server = self._server, None
+        if server is None:
+            return
+        with _LIVE_LOCK:
+            _LIVE_SERVERS.discard(id(server))
+            if _LIVE_SERVERS:
+                # Destroying an xllamacpp Server while another one runs in the same process can hang
+                # in its thread join (seen with xllamacpp 2026.10); park it until the process exits.
+                _PARKED_SERVERS.append(server)
+                return
+        del server
+
+
+# Ids of the xllamacpp servers alive in this process, and servers closed while others were alive.
+_LIVE_LOCK = threading.Lock()
+_LIVE_SERVERS: set[int] = set()
+_PARKED_SERVERS: list[Any] = []
 
 
 # ---------------------------------------------------------------------------------------------
