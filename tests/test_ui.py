@@ -20,7 +20,8 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,14 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = REPO / "test-artifacts" / "ui"
 UPLOAD = "angry_complaint.mp3"
+
+
+def poll_until(condition: Callable[[], bool], timeout_s: float, every_s: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s} s")
+        time.sleep(every_s)
 
 
 @pytest.fixture(scope="session")
@@ -244,7 +253,9 @@ def test_upload_follow_and_open_call(page: Any, ui_server: LocalServer, store: C
     assert "Agent: AG017" in page.locator(".call-head .facts").inner_text()
 
     # The audio element streams from the app and can play.
-    page.wait_for_function("document.querySelector('audio.player').readyState >= 1", timeout=20_000)
+    # Polled from Python: wait_for_function evaluates its predicate with eval() in the page, which the
+    # app's Content-Security-Policy (script-src 'self') forbids once the first check fails.
+    poll_until(lambda: page.locator("audio.player").evaluate("a => a.readyState") >= 1, timeout_s=20)
     duration = page.locator("audio.player").evaluate("a => a.duration")
     assert 70 < duration < 90
     page.locator("ol.transcript li.turn").nth(2).locator("a.time").click()
@@ -277,7 +288,7 @@ def test_jobs_and_calls_views(page: Any, ui_server: LocalServer) -> None:
     page.wait_for_selector("table.list tbody tr")
     page.locator("form.filters input[name=agent_id]").fill("AG017")
     page.locator("form.filters button[type=submit]").click()
-    page.wait_for_function("location.hash.includes('agent_id=AG017')")
+    poll_until(lambda: "agent_id=AG017" in page.evaluate("() => location.hash"), timeout_s=30)
     page.wait_for_selector(f"tr:has-text('{UPLOAD}')")
     rows = page.locator("table.list tbody tr")
     assert all("AG017" in rows.nth(i).inner_text() for i in range(rows.count()))
