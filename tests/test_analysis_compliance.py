@@ -180,3 +180,14 @@ def test_checklist_can_require_a_greeting_word(checklist: Checklist) -> None:
     strict = replace(checklist, items=[replace(i, options={**i.options, "require_greeting_word": True})
                                        if i.id == "greeting" else i for i in checklist.items])
     assert statuses(strict, _turns(("agent", "ProNest Home Services, Gary speaking.")))["greeting"] == "fail"
+
+
+def test_asking_for_a_reference_is_verifying_not_discussing_the_account(checklist: Checklist) -> None:
+    redirect = _turns(GOOD_OPENING, ("customer", "Who fits my new dishwasher?"),
+                      ("agent", "Call the retailer's customer services with the order number and they'll book it."))
+    assert statuses(checklist, redirect)["identity_verification"] == "not_applicable"
+    checked = _turns(GOOD_OPENING, ("customer", "Your decorator ruined my carpet."),
+                     ("agent", "I'm sorry. Can I take your booking reference and your full name?"),
+                     ("customer", "HH-40721, Gillian Parkes."),
+                     ("agent", "Thanks. Let me pull up the job."))
+    assert statuses(checklist, checked)["identity_verification"] == "pass"
