@@ -196,3 +196,10 @@ def test_calibrated_customer_sentiment_reads_a_grateful_and_a_curt_ending_apart(
     unhappy = calibration.customer.probabilities(customer_features(curt, 0.3, CUES))
     assert max(happy, key=lambda k: happy[k]) == "positive"
     assert max(unhappy, key=lambda k: unhappy[k]) == "negative"
+
+
+def test_whisper_spelling_of_youre_booked_still_counts_as_a_booking() -> None:
+    turns = _turns(("customer", "Can we book the survey?"),
+                   ("agent", "Thank you, Emma, your book for our site visit on Tuesday at 10."))
+    hit = find_outcome(BOOKED, turns)
+    assert hit is not None and hit.phrase == "your book for"
