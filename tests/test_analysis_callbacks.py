@@ -144,3 +144,10 @@ def test_turkish_promise_with_a_time_between_the_words_is_found() -> None:
 def test_british_half_two_is_half_past_two_in_the_afternoon() -> None:
     due = resolve_due("I'll ring you back at half two", datetime(2026, 12, 1, 10, 0))
     assert due is not None and (due.due.hour, due.due.minute) == (14, 30)
+
+
+@pytest.mark.parametrize("said", ["I'll give you a bell first thing tomorrow to confirm the slot.",
+                                  "Tabii, yarın öğlen sizi bu numaradan arıyorum."])
+def test_idiomatic_promises_to_call_are_found(said: str) -> None:
+    result = analyse_callback([TurnView(0, "agent", said, 0, 4)], datetime(2026, 12, 7, 10, 0))
+    assert result.promised and result.due is not None and result.due.day == 8

@@ -53,6 +53,9 @@ PROMISE_PHRASES = (
     "sizi __ arayacag*", "sizi __ arayacak", "sizi __ ararim", "sizi __ arariz", "size __ donus yapacag*",
     "let me give you a call", "let me give you a ring",
     "i will give you a ring", "we will give you a ring", "i will give you _ ring",
+    # British idioms for a phone call
+    "give you a bell", "give you a buzz", "give you a shout", "give you a tinkle", "give you a quick call",
+    "yarin __ sizi __ ariyorum", "yarin __ sizi __ arayacag*",
 )  # fmt: skip
 # The customer asking to be called (a promise once the agent agrees).
 REQUEST_PHRASES = (
