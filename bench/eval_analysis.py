@@ -47,7 +47,7 @@ from pipeline.analysis.prompts import Prompt
 from pipeline.analysis.taxonomy import Taxonomy
 from pipeline.analysis.text import compact_transcript
 from pipeline.records import CallMetadata, CallRecord, Turn, make_record_id
-from pipeline.settings import Settings
+from pipeline.settings import AnalysisSettings, Settings
 from pipeline.stage import CallState
 
 REPO = Path(__file__).resolve().parent.parent
@@ -450,13 +450,10 @@ def learning_curve(scripts: Sequence[Script], predictions: Sequence[Prediction],
     truth = {s.id: taxonomy.flat(s.labels["category"], s.labels.get("subcategory")) for s in usable}
     cfg = settings.analysis
 
-    def classifier(home: Path) -> CallClassifier:
-        return CallClassifier.from_settings(home, taxonomy, cfg)
-
     counts = {"llm": 0, "seed": 0, "corrected": 0, "cat_seed": 0, "cat_corrected": 0, "sub_n": 0,
               "sub_seed": 0, "sub_corrected": 0}
     with tempfile.TemporaryDirectory() as tmp:
-        seed_only = classifier(Path(tmp))
+        seed_only = CallClassifier.from_settings(Path(tmp), taxonomy, cfg)
         seed_only.train([])
         seed_pred = {s.id: _top(seed_only.predict(texts[s.id])) for s in usable}
     corrected_pred: dict[str, str] = {}
@@ -464,13 +461,7 @@ def learning_curve(scripts: Sequence[Script], predictions: Sequence[Prediction],
         test = [s for i, s in enumerate(usable) if i % folds == k]
         train = [s for i, s in enumerate(usable) if i % folds != k]
         with tempfile.TemporaryDirectory() as tmp:
-            home = Path(tmp)
-            for s in train:
-                record_correction(script_to_record(s).record_id,
-                                  {"category": s.labels["category"], "subcategory": s.labels.get("subcategory")},
-                                  home=home, text=texts[s.id])
-            trained = classifier(home)
-            trained.retrain_if_stale(corrections_store(home))
+            trained = corrected_classifier(train, Path(tmp), taxonomy, cfg)
             for s in test:
                 corrected_pred[s.id] = _top(trained.predict(texts[s.id]))
     for s in usable:
@@ -496,6 +487,20 @@ def learning_curve(scripts: Sequence[Script], predictions: Sequence[Prediction],
         "subcategory_accuracy_with_corrections": (counts["sub_corrected"] / counts["sub_n"]
                                                   if counts["sub_n"] else 0.0),
     }
+
+
+def corrected_classifier(reviewed: Iterable[Script], home: Path, taxonomy: Taxonomy,
+                         cfg: AnalysisSettings) -> CallClassifier:
+    """A classifier under ``home`` retrained after a reviewer corrected the category of every script in
+    ``reviewed`` (through record_correction, as the API does)."""
+    for script in reviewed:
+        record = script_to_record(script)
+        record_correction(record.record_id, {"category": script.labels["category"],
+                                             "subcategory": script.labels.get("subcategory")},
+                          home=home, text=classifier_text(turn_views(record.turns)))
+    classifier = CallClassifier.from_settings(home, taxonomy, cfg)
+    classifier.retrain_if_stale(corrections_store(home))
+    return classifier
 
 
 def _top(probs: dict[str, float]) -> str:

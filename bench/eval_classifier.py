@@ -23,9 +23,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.eval_analysis import Script, load_devset, script_to_record
+from bench.eval_analysis import Script, corrected_classifier, load_devset, script_to_record
 from pipeline.analysis.analyser import turn_views
-from pipeline.analysis.classifier import CallClassifier, classifier_text, corrections_store, record_correction
+from pipeline.analysis.classifier import CallClassifier, classifier_text
 from pipeline.analysis.outcome import apply_outcomes
 from pipeline.analysis.taxonomy import Taxonomy
 from pipeline.settings import Settings
@@ -78,13 +78,7 @@ def learning(sets: dict[str, list[Script]], weights: Sequence[float]) -> dict[st
             with tempfile.TemporaryDirectory() as tmp:
                 settings = Settings(home=Path(tmp), analysis={"classifier_correction_weight": weight})
                 taxonomy = Taxonomy.load(settings.analysis.taxonomy_file)
-                for script in reviewed:
-                    record = script_to_record(script)
-                    record_correction(record.record_id, {"category": script.labels["category"],
-                                                         "subcategory": script.labels.get("subcategory")},
-                                      home=settings.home, text=classifier_text(turn_views(record.turns)))
-                classifier = CallClassifier.from_settings(settings.home, taxonomy, settings.analysis)
-                classifier.retrain_if_stale(corrections_store(settings.home))
+                classifier = corrected_classifier(reviewed, settings.home, taxonomy, settings.analysis)
                 scored = evaluate(classifier, taxonomy, sets[target])
                 result[f"{len(reviewed)} corrections from {source} (weight {weight}) -> {target}"] = {
                     k: scored[k] for k in ("label_accuracy", "category_accuracy", "subcategory_accuracy")}

@@ -29,7 +29,7 @@ from typing import Any
 from bench.eval_analysis import load_devset, script_to_record
 from pipeline.analysis.analyser import turn_views
 from pipeline.analysis.prompts import Prompt
-from pipeline.analysis.sentiment import ClosingCues
+from pipeline.analysis.sentiment import ClosingCues, label_of
 from pipeline.analysis.sentiment_model import (
     AGENT_FEATURES,
     CUSTOMER_FEATURES,
@@ -38,6 +38,7 @@ from pipeline.analysis.sentiment_model import (
     SentimentCalibration,
     agent_features,
     customer_features,
+    load_cues,
 )
 from pipeline.settings import Settings
 
@@ -54,8 +55,7 @@ class Example:
     cue: float
 
 
-def examples_of(report_path: Path, scripts_dir: Path, cues: ClosingCues, manner: AgentManner) -> list[Example]:
-    report = json.loads(report_path.read_text(encoding="utf-8"))
+def examples_of(report: dict[str, Any], scripts_dir: Path, cues: ClosingCues, manner: AgentManner) -> list[Example]:
     predictions = next(iter(report["details"].values()))["predictions"]
     by_id = {p["id"]: p for p in predictions}
     out = []
@@ -96,10 +96,7 @@ def threshold_fit(train: Sequence[Example]) -> tuple[float, float, float]:
 
 
 def threshold_accuracy(rows: Sequence[Example], weight: float, low: float, high: float) -> float:
-    ok = 0
-    for e in rows:
-        score = max(-1.0, min(1.0, e.llm_end + weight * e.cue))
-        ok += ("positive" if score >= high else "negative" if score <= low else "neutral") == e.customer_label
+    ok = sum(label_of(max(-1.0, min(1.0, e.llm_end + weight * e.cue)), low, high) == e.customer_label for e in rows)
     return ok / len(rows) if rows else 0.0
 
 
@@ -109,14 +106,14 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--write", default="", help="write the calibration fitted on all sets here")
     args = parser.parse_args(list(argv) if argv is not None else None)
     settings = Settings()
-    cues = ClosingCues.load(settings.analysis.sentiment_cues_file)  # type: ignore[arg-type]
-    manner = AgentManner.load(settings.analysis.sentiment_cues_file)  # type: ignore[arg-type]
+    cues, manner = load_cues(settings.analysis.sentiment_cues_file)  # type: ignore[arg-type]
     sets: dict[str, list[Example]] = {}
     model_name = ""
     for spec in args.sets:
-        report, scripts = spec.split("=", 1)
-        sets[Path(scripts).name] = examples_of(Path(report), Path(scripts), cues, manner)
-        model_name = next(iter(json.loads(Path(report).read_text(encoding="utf-8"))["results"])).split(":", 1)[1]
+        report_path, scripts = spec.split("=", 1)
+        report = json.loads(Path(report_path).read_text(encoding="utf-8"))
+        sets[Path(scripts).name] = examples_of(report, Path(scripts), cues, manner)
+        model_name = next(iter(report["results"])).split(":", 1)[1]
 
     summary: dict[str, Any] = {}
     for name, rows in sets.items():

@@ -52,7 +52,13 @@ from pipeline.analysis.sentiment import (
     satisfaction,
     score_of,
 )
-from pipeline.analysis.sentiment_model import AgentManner, SentimentCalibration, agent_features, customer_features
+from pipeline.analysis.sentiment_model import (
+    AgentManner,
+    SentimentCalibration,
+    agent_features,
+    customer_features,
+    load_cues,
+)
 from pipeline.analysis.taxonomy import EMPTY_CALL, UNCERTAIN, Fact, Taxonomy
 from pipeline.analysis.text import AGENT, CUSTOMER, TurnView, canonical_role, compact_transcript, meaningful_words
 from pipeline.analysis_schema import (
@@ -211,8 +217,10 @@ class Analyser(Stage):
         self.checklist = Checklist.load(cfg.compliance_file)
         self.flag_config = FlagConfig.load(cfg.flags_file)
         self.prompt = Prompt.load(cfg.prompts_dir, cfg.prompt)
-        self.cues = ClosingCues.load(cfg.sentiment_cues_file) if cfg.sentiment_cues_file else None
-        self.manner = AgentManner.load(cfg.sentiment_cues_file) if cfg.sentiment_cues_file else None
+        self.cues: ClosingCues | None = None
+        self.manner: AgentManner | None = None
+        if cfg.sentiment_cues_file:
+            self.cues, self.manner = load_cues(cfg.sentiment_cues_file)
         self.calibration = (SentimentCalibration.load(cfg.sentiment_calibration_file)
                             if cfg.sentiment_calibration_file and Path(cfg.sentiment_calibration_file).exists()
                             else None)

@@ -354,7 +354,7 @@ class Promise:
         texts: list[str] = []
         if self.phrase:
             pattern = phrase_pattern(self.phrase)
-            sentences = [s for s in re.split(r"(?<=[.!?;])\s+", self.turn.text) if pattern.search(norm(s))]
+            sentences = [s for s in _sentences(self.turn.text) if pattern.search(norm(s))]
             # The words after the promise first: "I'll check this morning and ring you back before five"
             # is due at five, not in the morning.
             for sentence in sentences:
@@ -364,6 +364,10 @@ class Promise:
             texts += sentences
         texts += [t.text for t in self.time_turns]
         return texts
+
+
+def _sentences(text: str) -> list[str]:
+    return re.split(r"(?<=[.!?;])\s+", text)
 
 
 def _clauses_with(text: str, phrases: Sequence[str]) -> bool:
@@ -439,7 +443,7 @@ REPORTED_PHRASES = (
 
 def _live_request(text: str) -> str | None:
     """The request phrase of a sentence that asks for a call now, if any."""
-    for sentence in re.split(r"(?<=[.!?;])\s+", text):
+    for sentence in _sentences(text):
         normalised = norm(sentence)
         request = find_phrase(normalised, REQUEST_PHRASES)
         if request and not find_phrase(normalised, REPORTED_PHRASES):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -32,20 +33,28 @@ class ClosingCues:
 
     @classmethod
     def load(cls, path: Path) -> ClosingCues:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        return cls.from_mapping(yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {})
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> ClosingCues:
         return cls(version=str(data.get("version", "unversioned")),
                    positive=tuple(str(p) for p in data.get("positive") or ()),
                    negative=tuple(str(p) for p in data.get("negative") or ()),
                    closing_turns=int(data.get("closing_turns", 2)))
 
-    def score(self, turns: Sequence[TurnView]) -> tuple[float, list[str]]:
-        """+1 per positive phrase, -1 per negative one in the customer's last turns, clipped to [-1, 1]."""
+    def phrases(self, turns: Sequence[TurnView]) -> tuple[list[str], list[str]]:
+        """The positive and the negative phrases found in the customer's last turns."""
         closing = [t for t in turns if t.role == CUSTOMER and meaningful_words(t.text)][-self.closing_turns:]
         text = " ".join(t.normalised for t in closing)
         found = [p for p in self.positive if phrase_pattern(p).search(text)]
         against = [p for p in self.negative if phrase_pattern(p).search(text)]
         # "not brilliant", "no thanks to you": a negated positive is not praise.
         found = [p for p in found if not find_phrase(text, [f"not {p}", f"no {p}"])]
+        return found, against
+
+    def score(self, turns: Sequence[TurnView]) -> tuple[float, list[str]]:
+        """+1 per positive phrase, -1 per negative one in the customer's last turns, clipped to [-1, 1]."""
+        found, against = self.phrases(turns)
         value = max(-1.0, min(1.0, float(len(found) - len(against))))
         return value, [*found, *(f"-{p}" for p in against)]
 
@@ -56,11 +65,12 @@ def score_of(label: str, probs: Mapping[str, float] | None) -> float:
     return _FIXED_SCORE.get(label, 0.0)
 
 
-def _label_of(score: float, low: float = -0.25, high: float = 0.25) -> Sentiment:
+def label_of(score: float, low: float = -0.25, high: float = 0.25) -> Sentiment:
     return "positive" if score >= high else "negative" if score <= low else "neutral"
 
 
-def _speaking(turns: Sequence[TurnView], role: str) -> list[TurnView]:
+def speaking_turns(turns: Sequence[TurnView], role: str) -> list[TurnView]:
+    """The role's turns with real words in them (greetings and fillers left out), else all its turns."""
     return [t for t in turns if t.role == role and meaningful_words(t.text)] or [t for t in turns if t.role == role]
 
 
@@ -81,16 +91,16 @@ def build_sentiment(
     # The fitted customer thresholds come from end-of-call labels (the dev set labels only the end);
     # the start keeps symmetric bounds unless settings give it its own ("customer_start").
     if probs.get(keys[0]) and thresholds:
-        customer_start = _label_of(
+        customer_start = label_of(
             score_of(customer_start, probs[keys[0]]), *thresholds.get("customer_start", (-0.25, 0.25))
         )
     end_score = max(-1.0, min(1.0, score_of(customer_end, probs.get(keys[1])) + end_cue))
     if (probs.get(keys[1]) or end_cue) and "customer" in thresholds:
-        customer_end = _label_of(end_score, *thresholds["customer"])
+        customer_end = label_of(end_score, *thresholds["customer"])
     if probs.get(keys[2]) and "agent" in thresholds:
-        agent = _label_of(score_of(agent, probs[keys[2]]), *thresholds["agent"])
-    customer_turns = _speaking(turns, CUSTOMER)
-    agent_turns = _speaking(turns, AGENT)
+        agent = label_of(score_of(agent, probs[keys[2]]), *thresholds["agent"])
+    customer_turns = speaking_turns(turns, CUSTOMER)
+    agent_turns = speaking_turns(turns, AGENT)
     start_score = score_of(customer_start, probs.get(keys[0]))
     agent_score = score_of(agent, probs.get(keys[2]))
     trajectory = [
@@ -112,7 +122,7 @@ def build_sentiment(
     overall_label = (
         _as_label(customer_end)
         if customer_start == customer_end
-        else _label_of(overall, *thresholds.get("customer", (-0.25, 0.25)))
+        else label_of(overall, *thresholds.get("customer", (-0.25, 0.25)))
     )
     customer = RoleSentiment(label=overall_label, score=overall, trajectory=trajectory)
     agent_sentiment = RoleSentiment(

@@ -21,8 +21,8 @@ from typing import Any
 
 import yaml
 
-from pipeline.analysis.sentiment import ClosingCues
-from pipeline.analysis.text import AGENT, CUSTOMER, TurnView, meaningful_words, phrase_pattern
+from pipeline.analysis.sentiment import ClosingCues, speaking_turns
+from pipeline.analysis.text import AGENT, CUSTOMER, TurnView, phrase_pattern
 
 CUSTOMER_FEATURES = ("llm_score", "positive_cues", "negative_cues", "log_last_turn_words", "thanked")
 AGENT_FEATURES = ("llm_score", "courtesy_per_turn", "curt_phrases", "log_words_per_turn")
@@ -34,18 +34,21 @@ class AgentManner:
     rude: tuple[str, ...]
 
     @classmethod
-    def load(cls, path: Path) -> AgentManner:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    def from_mapping(cls, data: Mapping[str, Any]) -> AgentManner:
         return cls(tuple(str(p) for p in data.get("agent_polite") or ()),
                    tuple(str(p) for p in data.get("agent_rude") or ()))
 
 
+def load_cues(path: Path) -> tuple[ClosingCues, AgentManner]:
+    """Both phrase sets of the sentiment cues file, read once."""
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    return ClosingCues.from_mapping(data), AgentManner.from_mapping(data)
+
+
 def customer_features(turns: Sequence[TurnView], llm_score: float, cues: ClosingCues) -> list[float]:
-    _, found = cues.score(turns)
-    positive = sum(1 for p in found if not p.startswith("-"))
-    negative = sum(1 for p in found if p.startswith("-"))
-    speaking = [t for t in turns if t.role == CUSTOMER and meaningful_words(t.text)] or [
-        t for t in turns if t.role == CUSTOMER]
+    found, against = cues.phrases(turns)
+    positive, negative = len(found), len(against)
+    speaking = speaking_turns(turns, CUSTOMER)
     last = speaking[-1].normalised.split() if speaking else []
     closing = " ".join(t.normalised for t in speaking[-cues.closing_turns:])
     thanked = 1.0 if phrase_pattern("thank*").search(closing) or phrase_pattern("tesekkur*").search(closing) else 0.0
