@@ -10,7 +10,7 @@ import unicodedata
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, ValidationError
 
@@ -69,15 +69,20 @@ def _clean(value: str | None) -> str | None:
     return value or None
 
 
+MetaForm = Annotated[str | None, Form(max_length=200)]
+
+
 def form_metadata(
-    agent_id: str | None,
-    customer_id: str | None,
-    customer_phone: str | None,
-    call_time: str | None,
-    direction: str | None,
-    queue: str | None,
+    agent_id: MetaForm = None,
+    customer_id: MetaForm = None,
+    customer_phone: MetaForm = None,
+    call_time: Annotated[str | None, Form(description="ISO 8601, e.g. 2026-11-20T10:15:00+03:00; for a ZIP it "
+                                                      "applies to every recording")] = None,
+    direction: Annotated[str | None, Form(description="inbound or outbound")] = None,
+    queue: MetaForm = None,
 ) -> dict[str, Any]:
-    """Metadata given with the upload; empty form fields mean "not given" (browsers send them as "")."""
+    """Metadata given with the upload (a dependency shared by both upload routes); empty form fields mean
+    "not given" (browsers send them as "")."""
     values = {
         "agent_id": _clean(agent_id),
         "customer_id": _clean(customer_id),
@@ -118,7 +123,7 @@ def accepted_response(request: Request, task_id: str, files: list[AcceptedFile])
     return JSONResponse(body.model_dump(mode="json"), status_code=202, headers={"Location": url})
 
 
-MetaForm = Annotated[str | None, Form(max_length=200)]
+UploadMetadata = Annotated[dict[str, Any], Depends(form_metadata)]
 
 
 @router.post(
@@ -132,15 +137,9 @@ async def upload_audio(
     request: Request,
     ctx: ContextDep,
     file: Annotated[UploadFile, File(description="A call recording: wav, mp3, m4a, ogg/opus, flac, ...")],
-    agent_id: MetaForm = None,
-    customer_id: MetaForm = None,
-    customer_phone: MetaForm = None,
-    call_time: Annotated[str | None, Form(description="ISO 8601, e.g. 2026-11-20T10:15:00+03:00")] = None,
-    direction: Annotated[str | None, Form(description="inbound or outbound")] = None,
-    queue: MetaForm = None,
+    given: UploadMetadata,
 ) -> JSONResponse:
     """Answers 202 with a task id as soon as the file is checked and saved; poll ``status_url``."""
-    given = form_metadata(agent_id, customer_id, customer_phone, call_time, direction, queue)
     name = display_name(file.filename, "recording")
     data = await file.read()
     kind = check_audio(data[:SNIFF_BYTES], name)
@@ -169,17 +168,11 @@ async def upload_zip(
     request: Request,
     ctx: ContextDep,
     file: Annotated[UploadFile, File(description="A ZIP archive of call recordings (folders allowed)")],
-    agent_id: MetaForm = None,
-    customer_id: MetaForm = None,
-    customer_phone: MetaForm = None,
-    call_time: Annotated[str | None, Form(description="Applies to every recording of the archive")] = None,
-    direction: Annotated[str | None, Form()] = None,
-    queue: MetaForm = None,
+    given: UploadMetadata,
 ) -> JSONResponse:
     """Every entry is checked (traversal, links, nesting, ratio, content) without unpacking first;
     refused entries are listed with their reason, the rest are queued. Metadata given here applies
     to every recording; ``store.filename_pattern`` fills it per file when configured."""
-    given = form_metadata(agent_id, customer_id, customer_phone, call_time, direction, queue)
     limits = zip_limits(ctx.settings)
     check = await asyncio.to_thread(check_zip, file.file, limits)
 
