@@ -24,15 +24,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         overrides.setdefault("transcribe", {})["language"] = args.language
     if getattr(args, "enhance", None):
         overrides.setdefault("enhance", {})["backend"] = args.enhance
-    if args.config:
-        return Settings.from_yaml(args.config, **overrides)
-    base = Settings()
-    if not overrides:
-        return base
-    merged = base.model_dump()
-    for section, values in overrides.items():
-        merged[section].update(values)
-    return Settings(**merged)
+    return Settings.with_overrides(overrides, args.config)
 
 
 def _emit(record: CallRecord, out_dir: Path | None) -> None:

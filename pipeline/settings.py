@@ -9,6 +9,7 @@ then the defaults below, which run fully offline on a small CPU machine.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -379,6 +380,18 @@ class Settings(BaseSettings):
         if not isinstance(data, dict):
             raise ValueError(f"{path}: expected a mapping at the top level")
         merged = {**data, **overrides}
+        return cls(**merged)
+
+    @classmethod
+    def with_overrides(cls, overrides: Mapping[str, Mapping[str, Any]], config: str | Path | None = None) -> Settings:
+        """Settings (from ``config`` when given, else the environment) with some section fields replaced,
+        as the command lines' flags do; the rest of each section is kept."""
+        base = cls.from_yaml(config) if config else cls()
+        if not overrides:
+            return base
+        merged = base.model_dump()
+        for section, values in overrides.items():
+            merged[section].update(values)
         return cls(**merged)
 
     # Derived locations, so every component agrees on where things live.

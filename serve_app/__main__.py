@@ -37,13 +37,7 @@ def load_settings(args: argparse.Namespace) -> Settings:
         overrides.setdefault("transcribe", {})["model"] = args.model
     if args.no_analysis:
         overrides.setdefault("analysis", {})["enabled"] = False
-    base = Settings.from_yaml(args.config) if args.config else Settings()
-    if not overrides:
-        return base
-    merged = base.model_dump()
-    for section, values in overrides.items():
-        merged[section].update(values)
-    return Settings(**merged)
+    return Settings.with_overrides(overrides, args.config)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -165,3 +165,12 @@ def test_settings_are_used_not_globals(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path, audio={"sample_rate": 8000})  # type: ignore[arg-type]
     state = Decoder(settings).decode("call.wav", encode(tones(), 16000, "wav_pcm16"))
     assert state.tracks is not None and state.tracks.shape[1] == 16000
+
+
+def test_command_line_overrides_replace_one_field_and_keep_the_rest_of_the_config_section(tmp_path: Path) -> None:
+    config = tmp_path / "settings.yaml"
+    config.write_text("transcribe:\n  model: tiny.en\n  beam_size: 3\n", encoding="utf-8")
+    settings = Settings.with_overrides({"transcribe": {"language": "en"}}, config)
+    assert (settings.transcribe.model, settings.transcribe.beam_size, settings.transcribe.language) == (
+        "tiny.en", 3, "en")
+    assert Settings.with_overrides({}, config).transcribe.beam_size == 3
