@@ -1,8 +1,9 @@
 """The Ray Data batch job: recordings → audit records in MongoDB.
 
-    read rows (path, metadata) → decode+split (tasks) → diarize/VAD/enhance (actor pool)
-      → transcribe + turns/metrics (actor pool, GPUs when present) → analyse (actor pool)
-      → batched upserts from the driver, which also keeps the job document current.
+    read rows (path, metadata) → decode+split (tasks) → one actor pool per stage group
+      (``pipeline.stage_groups``: audio, transcript on GPUs when present, analysis)
+      → the driver saves each batch through the one save path (``pipeline.save.CallWriter``:
+        upsert, reviews kept, callbacks of the batch's customers, job-file status).
 
 Writing from the driver keeps each record written exactly once even when Ray retries a task
 on a lost worker (a retried batch is recomputed, not re-written), and lets a database outage
@@ -24,15 +25,12 @@ from typing import Any
 from batch.inputs import InputFile, hash_files, plan_inputs
 from pipeline import PIPELINE_VERSION
 from pipeline.audio import Decoder
-from pipeline.conversation import ConversationBuilder
-from pipeline.diarize import Diarizer
-from pipeline.enhance import Enhancer
 from pipeline.records import CallRecord, make_record_id
+from pipeline.save import CallWriter, SaveResult
 from pipeline.settings import Settings
 from pipeline.stage import StageChain
+from pipeline.stage_groups import StageGroup, stage_groups
 from pipeline.store.store import CallStore
-from pipeline.transcribe import Transcriber
-from pipeline.vad import VoiceActivityDetector
 
 log = logging.getLogger(__name__)
 
@@ -120,16 +118,45 @@ def retry_args(actor: bool, retries: int) -> dict[str, Any]:
     return {"max_retries": retries}
 
 
+def pool_options(group: StageGroup, settings: Settings, gpus: float) -> dict[str, Any]:
+    """Ray Data ``map_batches`` arguments for one stage group's actor pool (settings.batch)."""
+    from ray.data import ActorPoolStrategy
+
+    opts = settings.batch
+    sizes = {
+        "audio": (opts.audio_batch_size, opts.audio_pool, opts.audio_cpus),
+        "transcript": (opts.transcribe_batch_size, opts.transcribe_pool, opts.transcribe_cpus),
+        "analysis": (opts.analyse_batch_size, opts.analyse_pool, opts.analyse_cpus),
+    }
+    batch_size, (low, high), cpus = sizes[group.name]
+    options: dict[str, Any] = {
+        "batch_size": batch_size,
+        "compute": ActorPoolStrategy(min_size=low, max_size=high),
+        "num_cpus": cpus,
+        # Bounded, not Ray Data's infinite default: a file that kills its worker every time must end
+        # up reported as failed instead of hanging the job.
+        "ray_remote_args_fn": partial(retry_args, True, opts.max_task_retries),
+    }
+    if group.name == "transcript" and gpus:
+        options.update(num_cpus=1.0, num_gpus=gpus)
+    return options
+
+
+def add_group(ds: Any, group: StageGroup, settings: Settings, gpus: float = 0.0) -> Any:
+    """The dataset with one stage group run on it in its own actor pool."""
+    return ds.map_batches(
+        StageChain,
+        fn_constructor_kwargs={"settings": settings, "stages": group.stages, "drop_audio": group.drop_audio},
+        **pool_options(group, settings, gpus),
+    )
+
+
 def build_dataset(files: list[InputFile], settings: Settings) -> Any:
     import ray
-    from ray.data import ActorPoolStrategy
 
     opts = settings.batch
     ctx = ray.data.DataContext.get_current()
     ctx.max_errored_blocks = opts.max_errored_blocks
-    # Bounded, not Ray Data's infinite default: a file that kills its worker every time must end
-    # up reported as failed instead of hanging the job.
-    retry: dict[str, Any] = {"ray_remote_args_fn": partial(retry_args, True, opts.max_task_retries)}
 
     gpus = opts.transcribe_gpus
     if gpus == "auto":
@@ -150,38 +177,11 @@ def build_dataset(files: list[InputFile], settings: Settings) -> Any:
         num_cpus=opts.decode_cpus,
         ray_remote_args_fn=partial(retry_args, False, opts.max_task_retries),
     )
-    ds = ds.map_batches(
-        StageChain,
-        fn_constructor_kwargs={"settings": settings, "stages": [Diarizer, VoiceActivityDetector, Enhancer]},
-        batch_size=opts.audio_batch_size,
-        compute=ActorPoolStrategy(min_size=opts.audio_pool[0], max_size=opts.audio_pool[1]),
-        num_cpus=opts.audio_cpus,
-        **retry,
-    )
-    ds = ds.map_batches(
-        StageChain,
-        fn_constructor_kwargs={
-            "settings": transcribe_settings,
-            "stages": [Transcriber, ConversationBuilder],
-            "drop_audio": True,
-        },
-        batch_size=opts.transcribe_batch_size,
-        compute=ActorPoolStrategy(min_size=opts.transcribe_pool[0], max_size=opts.transcribe_pool[1]),
-        num_cpus=opts.transcribe_cpus if not gpus else 1.0,
-        num_gpus=gpus,
-        **retry,
-    )
-    if settings.analysis.enabled:
-        from pipeline.analysis.analyser import Analyser
-
-        ds = ds.map_batches(
-            StageChain,
-            fn_constructor_kwargs={"settings": settings, "stages": [Analyser]},
-            batch_size=opts.analyse_batch_size,
-            compute=ActorPoolStrategy(min_size=opts.analyse_pool[0], max_size=opts.analyse_pool[1]),
-            num_cpus=opts.analyse_cpus,
-            **retry,
-        )
+    for group in stage_groups(settings):
+        if group.name == "transcript":
+            ds = add_group(ds, group, transcribe_settings, gpus)
+        else:
+            ds = add_group(ds, group, settings)
     return ds.select_columns(["record"])
 
 
@@ -229,7 +229,6 @@ class BatchJob:
         summary.wall_seconds = round(time.perf_counter() - started, 2)
         if summary.wall_seconds:
             summary.audio_hours_per_hour = round(summary.audio_hours / (summary.wall_seconds / 3600), 2)
-        summary.callbacks = self._verify_callbacks()
         summary.results = f"MongoDB {self.store.uri}, database {self.settings.store.database!r}, collection 'calls'"
         self.store.finish_job(job_id, asdict(summary))
         return summary
@@ -251,31 +250,30 @@ class BatchJob:
         seen: set[str] = set()
         stage_seconds: dict[str, float] = defaultdict(float)
         analysis: Counter[str] = Counter()
-        size = self.settings.store.write_batch_size
-        for batch in ds.iter_batches(batch_size=size, batch_format="numpy"):
-            records = [CallRecord.model_validate_json(str(text)) for text in batch["record"]]
-            outcome = self.store.upsert_records(records, job_id=job_id)
-            summary.spooled += outcome.spooled
-            updates = []
-            for record in records:
-                name = record.source
-                seen.add(name)
-                status = {"ok": "done", "empty": "done", "failed": "failed"}[record.status]
-                reason = "; ".join(e.message for e in record.errors) or None
-                updates.append((name, status, reason, record.record_id))
-                summary.audio_hours += record.audio.duration_s / 3600
-                if record.status == "ok":
-                    summary.ok += 1
-                elif record.status == "empty":
-                    summary.empty += 1
-                else:
-                    summary.failed += 1
-                    summary.failures[name] = reason or "failed"
-                analysis[record.analysis_status] += 1
-                for stage in record.stages:
-                    stage_seconds[stage.stage] += stage.seconds
-            self.store.update_job_files(job_id, updates)
-            self.on_progress(f"{job_id}: {len(seen)}/{len(todo)} done")
+        callbacks: Counter[str] = Counter()
+        writer = CallWriter(self.settings, self.store)
+        try:
+            for batch in ds.iter_batches(batch_size=self.settings.store.write_batch_size, batch_format="numpy"):
+                records = [CallRecord.model_validate_json(str(text)) for text in batch["record"]]
+                saved = writer.save(records, job_id=job_id)
+                summary.spooled += saved.write.spooled
+                callbacks.update(callback_counts(saved))
+                for record, (name, status, reason, _) in zip(records, saved.files, strict=True):
+                    seen.add(name)
+                    summary.audio_hours += record.audio.duration_s / 3600
+                    if status == "failed":
+                        summary.failed += 1
+                        summary.failures[name] = reason or "failed"
+                    elif record.status == "empty":
+                        summary.empty += 1
+                    else:
+                        summary.ok += 1
+                    analysis[record.analysis_status] += 1
+                    for stage in record.stages:
+                        stage_seconds[stage.stage] += stage.seconds
+                self.on_progress(f"{job_id}: {len(seen)}/{len(todo)} done")
+        finally:
+            writer.close()
         # Files whose blocks were dropped after every retry (a worker kept dying on them).
         for item in todo:
             if item.name not in seen:
@@ -286,7 +284,9 @@ class BatchJob:
         summary.audio_hours = round(summary.audio_hours, 4)
         summary.stage_seconds = {k: round(v, 2) for k, v in stage_seconds.items()}
         summary.analysis = dict(analysis)
+        summary.callbacks = dict(callbacks)
 
-    def _verify_callbacks(self) -> dict[str, int]:
-        report = self.store.verify_callbacks()
-        return {k: v for k, v in asdict(report).items() if isinstance(v, int)}
+
+def callback_counts(saved: SaveResult) -> dict[str, int]:
+    """The callback check of one save as counts (summed over a job's batches for its summary)."""
+    return {k: v for k, v in asdict(saved.callbacks).items() if isinstance(v, int)}

@@ -91,8 +91,7 @@ class TranscriberDeployment:
     """Decoded call (a CallState row: record JSON + 16-bit PCM) -> record JSON with segments, turns, metrics."""
 
     def __init__(self, settings: Settings) -> None:
-        from pipeline.conversation import ConversationBuilder
-        from pipeline.runner import audio_stages
+        from pipeline.stage_groups import stage_groups
 
         self.settings = settings
         if settings.transcribe.device == "auto" and not _replica_gpu_ids():
@@ -100,8 +99,8 @@ class TranscriberDeployment:
             settings = settings.model_copy(
                 update={"transcribe": settings.transcribe.model_copy(update={"device": "cpu"})}
             )
-        self.stages = audio_stages(settings)
-        self.conversation = ConversationBuilder(settings)
+        # Every group before analysis: the analysis group runs in its own deployment.
+        self.chains = [group.chain(settings) for group in stage_groups(settings, analyse=False)]
         self.transcribe.set_max_batch_size(settings.serve.transcriber_batch_size)  # type: ignore[attr-defined]
         log.info("transcriber ready (model %s)", settings.transcribe.model)
 
@@ -111,11 +110,8 @@ class TranscriberDeployment:
 
     def _run(self, rows: list[dict[str, Any]]) -> list[str]:
         states = [CallState.from_row(row) for row in rows]
-        for stage in self.stages:
-            states = stage.process_many(states)
-        for state in states:
-            state.tracks = None  # audio is not needed past transcription
-        states = self.conversation.process_many(states)
+        for chain in self.chains:
+            states = chain.process_many(states)
         return [state.record.model_dump_json() for state in states]
 
     async def ready(self) -> dict[str, Any]:
@@ -127,19 +123,20 @@ class AnalyserDeployment:
     """Record JSON -> record JSON with its LLM audit (sentiment, compliance, callback, category, flags)."""
 
     def __init__(self, settings: Settings) -> None:
-        from pipeline.runner import make_analyser
+        from pipeline.stage_groups import analysis_group
 
         self.settings = settings
-        self.stage = make_analyser(settings)
+        self.chain = analysis_group().chain(settings) if settings.analysis.enabled else None
+        self.stage = self.chain.stages[0] if self.chain is not None else None  # the Analyser, for health()
         self._lock = threading.Lock()
 
     def _analyse(self, record_json: str) -> str:
         record = CallRecord.model_validate_json(record_json)
-        if self.stage is None:
+        if self.chain is None:
             record.analysis_status = "skipped"
             return record.model_dump_json()
         with self._lock:  # one LLM call at a time per replica: the model is not thread-safe
-            state = self.stage.run(CallState(record=record))
+            state = self.chain.run(CallState(record=record))
         return state.record.model_dump_json()
 
     async def analyse(self, record_json: str) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+from pipeline.save import CallWriter
 from pipeline.store.corrections import MongoCorrectionStore, close_corrections, open_corrections
 from pipeline.store.embedded import free_port
 from pipeline.store.store import CallStore
@@ -534,7 +535,7 @@ def reviewable(server: LocalServer) -> Iterator[dict[str, str]]:
         "silent": make_record(f"review-{tag}-c", agent="AG950", customer="CU952", turns=(), status="empty"),
     }
     try:
-        assert not store.save_batch(list(records.values())).failed
+        assert not CallWriter(store.settings, store).save(list(records.values())).failed
         yield {name: record.record_id for name, record in records.items()}
     finally:
         store.close()

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from uuid import uuid4
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, MongoClient, ReplaceOne, UpdateOne
@@ -42,9 +42,6 @@ from pipeline.store import documents as D
 from pipeline.store.embedded import EmbeddedMongo
 from pipeline.store.migrations import record_from_stored, upgrade_job_document
 from pipeline.store.spool import ReplayReport, Spool
-
-if TYPE_CHECKING:
-    from pipeline.store.callbacks import CallbackReport
 
 log = logging.getLogger(__name__)
 
@@ -420,16 +417,6 @@ class CallStore:
     def _replace_op(doc: Doc) -> ReplaceOne[Doc]:
         return ReplaceOne({"_id": doc["_id"], "created_at": {"$lte": doc["created_at"]}}, doc, upsert=True)
 
-    def save_batch(self, records: Sequence[CallRecord], *, job_id: str | None = None) -> WriteResult:
-        """``upsert_records`` then the callback check for the customers in the batch (what the batch job runs)."""
-        result = self.upsert_records(records, job_id=job_id)
-        if result.customer_keys and not self._in_outage():
-            try:
-                self.verify_callbacks(customers=result.customer_keys)
-            except StoreUnavailable as err:
-                log.warning("callback check skipped: %s", err)
-        return result
-
     def has_record(self, audio_sha256: str, pipeline_version: str, *, statuses: Sequence[str] = DONE_STATUSES) -> bool:
         """Whether this audio was already processed by this pipeline version (failed records do not count)."""
         query = {"audio_sha256": audio_sha256, "pipeline_version": pipeline_version, "status": {"$in": list(statuses)}}
@@ -585,7 +572,7 @@ class CallStore:
             return len(errors) - len(refused)
         return 0
 
-    # ------------------------------------------------------------------ spool, callbacks
+    # ------------------------------------------------------------------ spool
 
     def replay_spool(self) -> ReplayReport:
         """Write every spooled entry to the database; stops (keeping the rest) if it goes down again."""
@@ -626,10 +613,3 @@ class CallStore:
                 report.ops += 1 - moot
                 report.stale += moot
         flush()
-
-    def verify_callbacks(
-        self, *, now: datetime | None = None, customers: Iterable[str] | None = None
-    ) -> CallbackReport:
-        from pipeline.store.callbacks import verify_callbacks
-
-        return verify_callbacks(self, now=now, customers=customers)
