@@ -13,7 +13,6 @@ spool results instead of failing the job.
 from __future__ import annotations
 
 import logging
-import os
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -25,6 +24,7 @@ from typing import Any
 from batch.inputs import InputFile, hash_files, plan_inputs
 from pipeline import PIPELINE_VERSION
 from pipeline.audio import Decoder
+from pipeline.cluster import cluster_gpus, init_ray
 from pipeline.records import CallRecord, make_record_id
 from pipeline.save import CallWriter, SaveResult
 from pipeline.settings import Settings
@@ -90,28 +90,6 @@ def decode_batch(batch: Any, settings: Settings) -> Any:
     return Decoder(settings)(batch)
 
 
-def init_ray(settings: Settings) -> None:
-    import ray
-
-    if ray.is_initialized():
-        return
-    address = os.environ.get("RAY_ADDRESS")
-    # Workers import pipeline/ and batch/ from this checkout; on a cluster they are installed.
-    runtime_env = {
-        "env_vars": {"CALLAUDIT_HOME": str(settings.home), "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")}
-    }
-    if address:
-        ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
-    else:
-        ray.init(runtime_env=runtime_env, log_to_driver=False, include_dashboard=True)
-
-
-def _cluster_gpus() -> float:
-    import ray
-
-    return float(ray.cluster_resources().get("GPU", 0.0))
-
-
 def retry_args(actor: bool, retries: int) -> dict[str, Any]:
     if actor:
         return {"max_restarts": retries, "max_task_retries": retries}
@@ -160,7 +138,7 @@ def build_dataset(files: list[InputFile], settings: Settings) -> Any:
 
     gpus = opts.transcribe_gpus
     if gpus == "auto":
-        gpus = 1.0 if _cluster_gpus() > 0 else 0.0
+        gpus = 1.0 if cluster_gpus() > 0 else 0.0
     transcribe_settings = settings
     if settings.transcribe.cpu_threads == 0 and not gpus:
         transcribe_settings = settings.model_copy(deep=True)
@@ -244,7 +222,7 @@ class BatchJob:
                 item.metadata = resolver.resolve(item.name)
 
     def _process(self, job_id: str, todo: list[InputFile], summary: JobSummary) -> None:
-        init_ray(self.settings)
+        init_ray(self.settings, dashboard=True)
         self.store.update_job_files(job_id, [(f.name, "queued", None, None) for f in todo])
         ds = build_dataset(todo, self.settings)
         seen: set[str] = set()

@@ -13,8 +13,9 @@ import uuid
 from collections import Counter
 
 from batch.inputs import hash_files, plan_inputs
-from batch.job import JobSummary, add_group, callback_counts, init_ray
+from batch.job import JobSummary, add_group, callback_counts
 from pipeline import PIPELINE_VERSION
+from pipeline.cluster import init_ray
 from pipeline.records import CallRecord, make_record_id
 from pipeline.save import CallWriter
 from pipeline.settings import Settings

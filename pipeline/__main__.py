@@ -86,8 +86,8 @@ def cmd_correct(args: argparse.Namespace) -> int:
     import json
 
     from pipeline.save import CallWriter
-    from pipeline.store.migrations import record_from_stored
     from pipeline.store.store import CallStore
+    from pipeline.store.upgrades import record_from_stored
 
     labels: dict[str, object] = {}
     if args.category:

@@ -19,25 +19,12 @@ from typing import Any
 
 from ray import serve
 
+from pipeline.cluster import cluster_gpus
 from pipeline.records import CallRecord
 from pipeline.settings import Settings
 from pipeline.stage import CallState
 
 log = logging.getLogger(__name__)
-
-
-def cluster_has_gpu() -> bool:
-    """Whether the Ray cluster this process is attached to (else this machine) has a GPU."""
-    try:
-        import ray
-
-        if ray.is_initialized():
-            return float(ray.cluster_resources().get("GPU", 0)) > 0
-    except Exception:  # no cluster to ask: fall back to the local check
-        pass
-    from pipeline.transcribe import cuda_available
-
-    return cuda_available()
 
 
 def _replica_gpu_ids() -> list[Any]:
@@ -46,7 +33,7 @@ def _replica_gpu_ids() -> list[Any]:
 
         return list(ray.get_gpu_ids())
     except Exception:  # outside Ray (tests of the class itself): decide as the stage would
-        return [0] if cluster_has_gpu() else []
+        return [0] if cluster_gpus() > 0 else []
 
 
 def _scaling(replicas: int, autoscaling: tuple[int, int] | None, target: float) -> dict[str, Any]:
@@ -65,7 +52,7 @@ def _scaling(replicas: int, autoscaling: tuple[int, int] | None, target: float) 
 def transcriber_options(settings: Settings) -> dict[str, Any]:
     serve_opts = settings.serve
     gpus = serve_opts.transcriber_gpus
-    num_gpus = (1.0 if cluster_has_gpu() else 0.0) if gpus == "auto" else float(gpus)
+    num_gpus = (1.0 if cluster_gpus() > 0 else 0.0) if gpus == "auto" else float(gpus)
     batch = serve_opts.transcriber_batch_size
     return {
         "ray_actor_options": {"num_cpus": serve_opts.transcriber_cpus, "num_gpus": num_gpus},

@@ -40,8 +40,8 @@ from pipeline.records import CallRecord
 from pipeline.settings import Settings
 from pipeline.store import documents as D
 from pipeline.store.embedded import EmbeddedMongo
-from pipeline.store.migrations import record_from_stored, upgrade_job_document
 from pipeline.store.spool import ReplayReport, Spool
+from pipeline.store.upgrades import record_from_stored, upgrade_job_document
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from pipeline.analysis.compliance import Checklist
 from pipeline.analysis.taxonomy import Taxonomy
 from pipeline.analysis_schema import ComplianceStatus, Sentiment
 from pipeline.settings import Settings
-from pipeline.store.migrations import record_from_stored
 from pipeline.store.queries import MAX_PAGE_SIZE, CallQuery, export_calls, find_calls
+from pipeline.store.upgrades import record_from_stored
 from serve_app.deps import ApiKey, ContextDep, StoreDep
 from serve_app.errors import public_text
 from serve_app.processing import WorkItem
