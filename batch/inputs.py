@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.archive import ArchiveError, ZipLimits, inspect_zip, read_entries
+from pipeline.formats import AUDIO_SUFFIXES
 from pipeline.metadata import MetadataResolver, load_manifest
 from pipeline.records import CallMetadata
-from pipeline.runner import AUDIO_SUFFIXES
 from pipeline.settings import Settings
 
 _GLOB_CHARS = set("*?[")
@@ -37,11 +37,7 @@ class InputPlan:
 
 def plan_inputs(inputs: list[str], settings: Settings, work_dir: Path) -> InputPlan:
     plan = InputPlan()
-    limits = ZipLimits(
-        max_entries=settings.serve.zip_max_entries,
-        max_total_bytes=settings.serve.zip_max_total_bytes,
-        max_ratio=settings.serve.zip_max_ratio,
-    )
+    limits = ZipLimits.from_settings(settings)
     for item in inputs:
         if _GLOB_CHARS & set(item):
             matches = sorted(glob.glob(item, recursive=True))

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from pipeline.audio import Decoder
+from pipeline.formats import AUDIO_SUFFIXES
 from pipeline.records import CallMetadata, CallRecord
 from pipeline.settings import Settings
 from pipeline.stage import CallState, Stage, StageChain
@@ -17,21 +18,6 @@ from pipeline.stage_groups import stage_groups
 
 log = logging.getLogger(__name__)
 
-AUDIO_SUFFIXES = {
-    ".wav",
-    ".mp3",
-    ".m4a",
-    ".aac",
-    ".ogg",
-    ".opus",
-    ".oga",
-    ".flac",
-    ".wma",
-    ".amr",
-    ".webm",
-    ".mp4",
-    ".gsm",
-}
 
 
 class CallPipeline:

@@ -12,7 +12,7 @@ Screenshots go to ``test-artifacts/ui/``:
 * ``upload.png``: the upload page once the task is done (progress bar full, per-file status).
 * ``call-page-reviewed.png``: a call after a reviewer corrected its labels with the page's form.
 
-The app is the one tests/test_serve_api.py starts (shared when both run in one session).
+The app is the one tests/test_serve_ray.py starts (shared when both run in one session).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from serve_app.local import LocalServer
 from serve_app.uploads import UploadStore, upload_dir
 from tests.conftest import REPO, SAMPLES
 from tests.store_fixtures import make_analysis, make_record
-from tests.test_serve_api import serve_session
+from tests.test_serve_ray import serve_session
 
 pytestmark = pytest.mark.slow
 

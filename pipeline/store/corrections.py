@@ -25,7 +25,6 @@ import contextlib
 import json
 import logging
 import os
-import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -41,7 +40,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from pipeline.settings import Settings
 from pipeline.store import documents as D
-from pipeline.store.store import CORRECTION_INDEXES, StoreUnavailable, is_transient, redact_uri
+from pipeline.store.store import CORRECTION_INDEXES, StoreUnavailable, redact_uri, retry_transient
 
 if TYPE_CHECKING:
     from pipeline.store.store import CallStore
@@ -176,24 +175,6 @@ def _when(at: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
-def retrying(what: str, fn: Callable[[], T], *, attempts: int, backoff_s: float, uri: str) -> T:
-    """``fn()`` retried with backoff on transient errors; StoreUnavailable when they persist (as CallStore.retry)."""
-    last: BaseException | None = None
-    for attempt in range(1, attempts + 1):
-        try:
-            return fn()
-        except PyMongoError as err:
-            if not is_transient(err):
-                raise
-            last = err
-            if attempt < attempts:
-                time.sleep(backoff_s * 2 ** (attempt - 1) * (1 + 0.25 * random.random()))
-    raise StoreUnavailable(
-        f"{what}: the database at {uri} did not answer after {attempts} attempts "
-        f"({type(last).__name__}: {str(last).split(' (configured timeouts')[0][:200]})"
-    ) from last
-
-
 class MongoCorrectionStore:
     """Corrections as documents in ``corrections``: ``{record_id, labels, text, reviewer, at, schema_version}``.
 
@@ -240,7 +221,7 @@ class MongoCorrectionStore:
         uri = redact_uri(opts.mongo_uri)
 
         def retry(what: str, fn: Callable[[], Any]) -> Any:
-            return retrying(what, fn, attempts=opts.retry_attempts, backoff_s=opts.retry_backoff_s, uri=uri)
+            return retry_transient(what, fn, attempts=opts.retry_attempts, backoff_s=opts.retry_backoff_s, uri=uri)
 
         return cls(db[D.CORRECTIONS], retry=retry, mirror=_mirror_path(settings.home, db.name),
                    cooldown_s=opts.outage_cooldown_s, client=client)

@@ -67,6 +67,32 @@ def is_transient(err: BaseException) -> bool:
     return False
 
 
+def retry_transient(what: str, fn: Callable[[], T], *, attempts: int, backoff_s: float, uri: str) -> T:
+    """``fn()``, retried with exponential backoff (and jitter) on transient database errors.
+
+    Other errors are raised at once; StoreUnavailable, naming ``what`` and the server, when the
+    transient ones persist. The one retry loop of the store (calls, jobs, corrections).
+    """
+    last: BaseException | None = None
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except PyMongoError as err:
+            if not is_transient(err):
+                raise
+            last = err
+            if attempt == attempts:
+                break
+            delay = backoff_s * 2 ** (attempt - 1) * (1 + 0.25 * random.random())
+            log.warning("%s: database error (%s), retry %d/%d in %.2f s", what, err, attempt, attempts - 1, delay)
+            time.sleep(delay)
+    raise StoreUnavailable(
+        f"{what}: the database at {uri} did not answer after {attempts} attempts "
+        f"({type(last).__name__}: {str(last).split(' (configured timeouts')[0][:200]}). "
+        "Is it running and reachable?"
+    ) from last
+
+
 def redact_uri(uri: str) -> str:
     return re.sub(r"//[^@/]*@", "//***@", uri)
 
@@ -247,25 +273,9 @@ class CallStore:
 
     def retry(self, what: str, fn: Callable[[], T]) -> T:
         """``fn()``, retried with exponential backoff on transient errors; StoreUnavailable when they persist."""
-        attempts = self.options.retry_attempts
-        last: BaseException | None = None
-        for attempt in range(1, attempts + 1):
-            try:
-                return fn()
-            except PyMongoError as err:
-                if not is_transient(err):
-                    raise
-                last = err
-                if attempt == attempts:
-                    break
-                delay = self.options.retry_backoff_s * 2 ** (attempt - 1) * (1 + 0.25 * random.random())
-                log.warning("%s: database error (%s), retry %d/%d in %.2f s", what, err, attempt, attempts - 1, delay)
-                time.sleep(delay)
-        raise StoreUnavailable(
-            f"{what}: the database at {self.uri} did not answer after {attempts} attempts "
-            f"({type(last).__name__}: {str(last).split(' (configured timeouts')[0][:200]}). "
-            "Is it running and reachable?"
-        ) from last
+        return retry_transient(
+            what, fn, attempts=self.options.retry_attempts, backoff_s=self.options.retry_backoff_s, uri=self.uri
+        )
 
     def _enter_outage(self) -> None:
         self._down_until = time.monotonic() + self.options.outage_cooldown_s
