@@ -28,7 +28,9 @@ from pipeline.store.store import StoreUnavailable
 from serve_app.context import AppContext
 from serve_app.deployments import AnalyserDeployment, TranscriberDeployment, analyser_options, transcriber_options
 from serve_app.errors import install_error_handlers
+from serve_app.openapi import install_openapi
 from serve_app.routes import calls, health, results, stats, ui, uploads
+from serve_app.routes.calls import checklist_of, taxonomy_of
 from serve_app.routes.ui import STATIC_DIR
 
 log = logging.getLogger(__name__)
@@ -167,6 +169,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     for module in (ui, uploads, results, calls, stats, health):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    install_openapi(app, lambda: taxonomy_of(ctx.settings), lambda: checklist_of(ctx.settings))
     return app
 
 

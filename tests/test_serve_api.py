@@ -251,6 +251,20 @@ def test_chunked_upload_over_the_limit_is_413(client: InProcessApp) -> None:
     assert response.status_code == 413
 
 
+def test_typed_form_fields_as_the_document_says(client: InProcessApp) -> None:
+    """call_time is a date-time and direction an enum in the OpenAPI document; an empty field (what a
+    browser sends for an untouched input) means "not given"."""
+    spec = client.get("/openapi.json").json()["components"]["schemas"]["Body_upload_audio_upload_audio__post"]
+    assert spec["properties"]["call_time"]["format"] == "date-time"
+    assert spec["properties"]["direction"]["enum"] == ["inbound", "outbound"]
+    wrong = client.post("/upload/audio/", files={"file": ("x.ogg", sample(SINGLE))}, data={"direction": "sideways"})
+    assert wrong.status_code == 422 and wrong.json()["detail"].startswith("direction:")
+    blank = client.post(
+        "/upload/audio/", files={"file": ("blank.ogg", sample(SINGLE))}, data={"call_time": "", "direction": ""}
+    )
+    assert blank.status_code == 202, blank.text
+
+
 def test_bad_metadata_is_422_with_a_readable_detail(client: InProcessApp) -> None:
     response = client.post(
         "/upload/audio/", files={"file": ("x.ogg", sample(SINGLE))}, data={"call_time": "next tuesday-ish"}

@@ -30,12 +30,15 @@ from serve_app.uploads import MEDIA_TYPES
 
 router = APIRouter(tags=["calls"], dependencies=[ApiKey])
 
+# Far past any real page, and small enough that the skip it makes stays a 64-bit integer.
+MAX_PAGE = 1_000_000_000
+
 # Store bookkeeping a client has no use for.
 _HIDDEN = ("_id", "store_layout")
 
 
 class ListParams(CallQuery):
-    page: int = Field(1, ge=1)
+    page: int = Field(1, ge=1, le=MAX_PAGE)
     page_size: int = Field(50, ge=1, le=MAX_PAGE_SIZE)
     sort: str = Field("-created_at", description='Fields, "-" for descending, e.g. "-call_time,agent_id"')
 

@@ -49,7 +49,7 @@ class UploadRejected(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Empty file or bad form"},
+    400: {"description": "Empty file or a form that is not multipart"},
     401: {"description": "API key missing or wrong"},
     413: {"description": "Over the upload size, entry count or unpacked size limit"},
     415: {"description": "Not audio (or not a ZIP), judged by content"},
@@ -76,19 +76,20 @@ def form_metadata(
     agent_id: MetaForm = None,
     customer_id: MetaForm = None,
     customer_phone: MetaForm = None,
-    call_time: Annotated[str | None, Form(description="ISO 8601, e.g. 2026-11-20T10:15:00+03:00; for a ZIP it "
-                                                      "applies to every recording")] = None,
-    direction: Annotated[str | None, Form(description="inbound or outbound")] = None,
+    call_time: Annotated[datetime | None, Form(description="ISO 8601, e.g. 2026-11-20T10:15:00+03:00; "
+                                                           "for a ZIP it applies to every recording")] = None,
+    direction: Annotated[Literal["inbound", "outbound"] | None, Form()] = None,
     queue: MetaForm = None,
 ) -> dict[str, Any]:
     """Metadata given with the upload (a dependency shared by both upload routes); empty form fields mean
     "not given" (browsers send them as "")."""
+    # Typed fields are checked by FastAPI (422 per field, as the schema says); an empty one is "not given".
     values = {
         "agent_id": _clean(agent_id),
         "customer_id": _clean(customer_id),
         "customer_phone": _clean(customer_phone),
-        "call_time": _clean(call_time),
-        "direction": _clean(direction),
+        "call_time": call_time,
+        "direction": direction,
         "queue": _clean(queue),
     }
     given = {k: v for k, v in values.items() if v is not None}
@@ -136,7 +137,8 @@ UploadMetadata = Annotated[dict[str, Any], Depends(form_metadata)]
 async def upload_audio(
     request: Request,
     ctx: ContextDep,
-    file: Annotated[UploadFile, File(description="A call recording: wav, mp3, m4a, ogg/opus, flac, ...")],
+    file: Annotated[UploadFile, File(description="A call recording: wav, mp3, m4a, ogg/opus, flac, ... (judged by "
+                                                 "content, not name; 415 otherwise)")],
     given: UploadMetadata,
 ) -> JSONResponse:
     """Answers 202 with a task id as soon as the file is checked and saved; poll ``status_url``."""
