@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         if url is None:
             from pipeline.settings import Settings
             from pipeline.store.embedded import free_port
-            from serve_app.local import start_local
+            from serve_app.launcher import start_local
 
             settings = Settings(
                 home=Path(home),

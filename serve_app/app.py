@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import pipeline
 from pipeline.settings import Settings
 from pipeline.store.store import StoreUnavailable
-from serve_app.context import AppContext
+from serve_app.app_context import AppContext
 from serve_app.deployments import AnalyserDeployment, TranscriberDeployment, analyser_options, transcriber_options
 from serve_app.errors import install_error_handlers
 from serve_app.openapi import install_openapi
@@ -139,11 +139,11 @@ def create_app(ctx: AppContext) -> FastAPI:
         # Runs on the loop that serves requests, so the workers it starts live on that loop too.
         if ctx.settings.serve.ingress_replicas == 1:
             try:
-                await ctx.processor.resume()
+                await ctx.work_queue.resume()
             except StoreUnavailable as err:
                 log.error("unfinished tasks not resumed: %s", err)
         yield
-        await ctx.processor.stop()
+        await ctx.work_queue.stop()
 
     app = FastAPI(
         lifespan=lifespan,

@@ -19,7 +19,7 @@ from pipeline.settings import Settings
 from pipeline.stage import CallState, StageChain
 from pipeline.store.store import CallStore
 from serve_app.app import create_app
-from serve_app.context import AppContext
+from serve_app.app_context import AppContext
 
 T = TypeVar("T")
 
@@ -86,7 +86,7 @@ class InProcessApp:
 
     def close(self) -> None:
         self.call(self._client.aclose())
-        self.call(self.ctx.processor.stop())
+        self.call(self.ctx.work_queue.stop())
         if self._own_store:
             self.store.close()
         self.loop.call_soon_threadsafe(self.loop.stop)

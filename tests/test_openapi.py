@@ -24,7 +24,7 @@ from schemathesis.core.failures import FailureGroup
 
 from pipeline.store.store import CallStore
 from serve_app.app import create_app
-from serve_app.context import AppContext
+from serve_app.app_context import AppContext
 from tests.conftest import make_settings
 from tests.store_fixtures import make_analysis, make_record
 

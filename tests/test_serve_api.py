@@ -442,13 +442,13 @@ def test_reanalyse_needs_analysis_on(client: InProcessApp, uploaded: dict[str, A
 
 def test_unfinished_uploads_are_taken_up_after_a_restart(mongo_server: str, tmp_path: Path) -> None:
     """A task left queued/running by a replica that died is resumed by the next one (its lifespan
-    calls Processor.resume); a file whose upload is gone is failed with a reason instead."""
+    calls WorkQueue.resume); a file whose upload is gone is failed with a reason instead."""
     from pipeline.records import CallMetadata
     from pipeline.stage import CallState
     from pipeline.store.store import CallStore
+    from serve_app.intake import UploadStore
     from serve_app.jobs import JobTracker
-    from serve_app.processing import Processor, WorkItem
-    from serve_app.uploads import UploadStore
+    from serve_app.work_queue import WorkItem, WorkQueue
 
     settings = make_settings(tmp_path, store={"mongo_uri": mongo_server, "database": f"resume_{uuid.uuid4().hex[:8]}"})
     store = CallStore(settings).connect()
@@ -470,14 +470,14 @@ def test_unfinished_uploads_are_taken_up_after_a_restart(mongo_server: str, tmp_
 
     async def restart() -> int:
         writer = CallWriter(settings, store)
-        processor = Processor(settings, uploads, jobs, writer, fake_transcribe, None)
-        resumed = await processor.resume()
+        work_queue = WorkQueue(settings, uploads, jobs, writer, fake_transcribe, None)
+        resumed = await work_queue.resume()
         for _ in range(200):
             view = jobs.view(job_id)
             if view is not None and view.status in ("done", "failed"):
                 break
             await asyncio.sleep(0.1)
-        await processor.stop()
+        await work_queue.stop()
         return resumed
 
     try:

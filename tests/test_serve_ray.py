@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from pipeline.store.embedded import free_port
-from serve_app.local import LocalServer, start_local
+from serve_app.launcher import LocalServer, start_local
 from tests.conftest import make_settings
 from tests.test_serve_api import IN_ZIP, LIMITS, SINGLE, make_zip, sample, wait_task
 

@@ -41,8 +41,8 @@ from pipeline.analysis_schema import (
 from pipeline.records import CallRecord, make_record_id
 from pipeline.save import CallWriter
 from pipeline.store.store import CallStore
-from serve_app.local import LocalServer
-from serve_app.uploads import UploadStore, upload_dir
+from serve_app.intake import UploadStore, upload_dir
+from serve_app.launcher import LocalServer
 from tests.conftest import REPO, SAMPLES
 from tests.store_fixtures import make_analysis, make_record
 from tests.test_serve_ray import serve_session

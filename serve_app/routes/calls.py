@@ -24,9 +24,9 @@ from pipeline.store.queries import MAX_PAGE_SIZE, CallQuery, export_calls, find_
 from pipeline.store.upgrades import record_from_stored
 from serve_app.deps import ApiKey, ContextDep, StoreDep
 from serve_app.errors import public_text
-from serve_app.processing import WorkItem
+from serve_app.intake import MEDIA_TYPES
 from serve_app.routes.uploads import AcceptedFile, accepted_response
-from serve_app.uploads import MEDIA_TYPES
+from serve_app.work_queue import WorkItem
 
 router = APIRouter(tags=["calls"], dependencies=[ApiKey])
 
@@ -151,11 +151,11 @@ async def reanalyse(request: Request, ctx: ContextDep, call_id: str) -> JSONResp
     """No audio work: the stored transcript goes through the Analyser again (new prompts, taxonomy or
     model), and the record is updated in place. Answers with a task id like an upload."""
     doc = await _document(ctx.store, call_id)
-    if not ctx.settings.analysis.enabled or ctx.processor.analyse is None:
+    if not ctx.settings.analysis.enabled or ctx.work_queue.analyse is None:
         raise HTTPException(409, "analysis is turned off on this server (analysis.enabled is false)")
     name = str(doc.get("file_name") or call_id)
     job_id = await asyncio.to_thread(ctx.jobs.create, "reanalyse", [name], (), {"record_id": call_id})
-    ctx.processor.submit([WorkItem(job_id, name, str(doc.get("audio_sha256", "")), "", reanalyse=call_id)])
+    ctx.work_queue.submit([WorkItem(job_id, name, str(doc.get("audio_sha256", "")), "", reanalyse=call_id)])
     return accepted_response(request, job_id, [AcceptedFile(file=name, status="queued")])
 
 

@@ -16,11 +16,11 @@ from pydantic import BaseModel, Field, ValidationError
 
 from pipeline.metadata import MetadataResolver
 from pipeline.records import CallMetadata
-from serve_app.context import AppContext
+from serve_app.app_context import AppContext
 from serve_app.deps import ApiKey, ContextDep
 from serve_app.errors import public_text, validation_message
-from serve_app.processing import WorkItem
-from serve_app.uploads import SNIFF_BYTES, UploadRefused, check_audio, check_zip, iter_zip_audio, zip_limits
+from serve_app.intake import SNIFF_BYTES, UploadRefused, check_audio, check_zip, iter_zip_audio, zip_limits
+from serve_app.work_queue import WorkItem
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ async def upload_audio(
     item = WorkItem(job_id="", file=name, sha256=sha, kind=kind, metadata=metadata_for(ctx, name, given))
     job_id = await asyncio.to_thread(ctx.jobs.create, "upload", [name], (), {"files": [item.to_meta()], "via": "api"})
     item.job_id = job_id
-    ctx.processor.submit([item])
+    ctx.work_queue.submit([item])
     return accepted_response(
         request, job_id, [AcceptedFile(file=name, status="queued", size_bytes=len(data), format=kind)]
     )
@@ -205,6 +205,6 @@ async def upload_zip(
     )
     for item in items:
         item.job_id = job_id
-    ctx.processor.submit(items)
+    ctx.work_queue.submit(items)
     queued = [AcceptedFile(file=n, status="queued", size_bytes=size, format=k) for n, _, k, size in saved]
     return accepted_response(request, job_id, queued + refused)

@@ -1,11 +1,11 @@
-"""Background processing of accepted uploads: decode here, transcribe and analyse in their deployments.
+"""The work queue of accepted uploads: decode here, transcribe and analyse in their deployments, save.
 
 An upload answers 202 as soon as its files are saved and queued; workers on the ingress replica's
 event loop then take each file through decode (in a thread: PyAV releases the GIL), the Transcriber
-deployment, the Analyser deployment (when analysis is on), and an idempotent upsert into the store,
-moving the file's status in the task as they go. The number of files in flight per replica is
-bounded (``serve.max_concurrent_files``) because each holds its decoded audio in memory; the rest
-wait in the queue, which is what the task's "queued" means.
+deployment, the Analyser deployment (when analysis is on), and the one save path
+(``pipeline.save.CallWriter``), moving the file's status in the job as they go. The number of files
+in flight per replica is bounded (``serve.max_concurrent_files``) because each holds its decoded
+audio in memory; the rest wait in the queue, which is what a file's "queued" means.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from pipeline.records import CallMetadata, CallRecord, make_record_id
 from pipeline.save import CallWriter
 from pipeline.settings import Settings
 from pipeline.store.store import StoreUnavailable
+from serve_app.intake import UploadStore
 from serve_app.jobs import JobTracker
-from serve_app.uploads import UploadStore
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class WorkItem:
         }
 
 
-class Processor:
+class WorkQueue:
     def __init__(
         self,
         settings: Settings,
