@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 MULTIPART_SLACK_BYTES = 64 * 1024
 
 DESCRIPTION = """
-Audit customer-service calls: upload recordings (one file or a ZIP), follow the task, and read
+Audit customer-service calls: upload recordings (one file or a ZIP), follow the job, and read
 transcripts by speaker, metrics, the LLM audit (sentiment, compliance, callback, category, flags)
 and aggregate statistics. The web UI is at `/`.
 
@@ -141,7 +141,7 @@ def create_app(ctx: AppContext) -> FastAPI:
             try:
                 await ctx.work_queue.resume()
             except StoreUnavailable as err:
-                log.error("unfinished tasks not resumed: %s", err)
+                log.error("unfinished jobs not resumed: %s", err)
         yield
         await ctx.work_queue.stop()
 
@@ -183,7 +183,7 @@ def _remote(handle: DeploymentHandle, method: str) -> Any:
 @serve.deployment(name="Ingress")
 @serve.ingress()
 class Ingress:
-    """The HTTP front: uploads, task tracking, queries, UI. Holds no models; decoding runs here in threads."""
+    """The HTTP front: uploads, job tracking, queries, UI. Holds no models; decoding runs here in threads."""
 
     def __init__(
         self, settings: Settings, transcriber: DeploymentHandle, analyser: DeploymentHandle | None = None

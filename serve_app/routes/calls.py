@@ -149,7 +149,7 @@ async def get_audio(ctx: ContextDep, call_id: str) -> FileResponse:
 )
 async def reanalyse(request: Request, ctx: ContextDep, call_id: str) -> JSONResponse:
     """No audio work: the stored transcript goes through the Analyser again (new prompts, taxonomy or
-    model), and the record is updated in place. Answers with a task id like an upload."""
+    model), and the record is updated in place. Answers with a job id like an upload."""
     doc = await _document(ctx.store, call_id)
     if not ctx.settings.analysis.enabled or ctx.work_queue.analyse is None:
         raise HTTPException(409, "analysis is turned off on this server (analysis.enabled is false)")

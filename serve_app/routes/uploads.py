@@ -1,4 +1,4 @@
-"""POST /upload/audio/ and /upload/zip/: check, keep, queue, and answer 202 with a task id at once."""
+"""POST /upload/audio/ and /upload/zip/: check, keep, queue, and answer 202 with a job id at once."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from serve_app.app_context import AppContext
 from serve_app.deps import ApiKey, ContextDep
 from serve_app.errors import public_text, validation_message
 from serve_app.intake import SNIFF_BYTES, UploadRefused, check_audio, check_zip, iter_zip_audio, zip_limits
+from serve_app.jobs import JobIdentity
 from serve_app.work_queue import WorkItem
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,7 @@ class AcceptedFile(BaseModel):
     format: str | None = Field(None, description="Container found by content sniffing")
 
 
-class UploadAccepted(BaseModel):
-    task_id: str
+class UploadAccepted(JobIdentity):
     status_url: str = Field(description="Poll this for per-file progress and results")
     files: list[AcceptedFile]
 
@@ -114,13 +114,13 @@ def metadata_for(ctx: AppContext, name: str, given: dict[str, Any]) -> CallMetad
     return CallMetadata(**base)
 
 
-def status_url(request: Request, task_id: str) -> str:
-    return f"{request.scope.get('root_path', '').rstrip('/')}/results/{task_id}/"
+def status_url(request: Request, job_id: str) -> str:
+    return f"{request.scope.get('root_path', '').rstrip('/')}/jobs/{job_id}"
 
 
-def accepted_response(request: Request, task_id: str, files: list[AcceptedFile]) -> JSONResponse:
-    url = status_url(request, task_id)
-    body = UploadAccepted(task_id=task_id, status_url=url, files=files)
+def accepted_response(request: Request, job_id: str, files: list[AcceptedFile]) -> JSONResponse:
+    url = status_url(request, job_id)
+    body = UploadAccepted(job_id=job_id, status_url=url, files=files)
     return JSONResponse(body.model_dump(mode="json"), status_code=202, headers={"Location": url})
 
 
@@ -141,7 +141,7 @@ async def upload_audio(
                                                  "content, not name; 415 otherwise)")],
     given: UploadMetadata,
 ) -> JSONResponse:
-    """Answers 202 with a task id as soon as the file is checked and saved; poll ``status_url``."""
+    """Answers 202 with a job id as soon as the file is checked and saved; poll ``status_url``."""
     name = display_name(file.filename, "recording")
     data = await file.read()
     kind = check_audio(data[:SNIFF_BYTES], name)
