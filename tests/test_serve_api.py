@@ -25,6 +25,7 @@ import pytest
 
 from pipeline.save import CallWriter
 from pipeline.store.corrections import MongoCorrectionStore, close_corrections, open_corrections
+from pipeline.store.embedded import free_port
 from pipeline.store.store import CallStore
 from tests.conftest import SAMPLES, make_settings
 from tests.inprocess_app import InProcessApp
@@ -602,6 +603,36 @@ def test_correction_of_an_unknown_or_untranscribed_call(client: InProcessApp, re
     assert unknown.status_code == 404 and "'nope'" in unknown.json()["detail"]
     silent = client.post(f"/calls/{reviewable['silent']}/correction", json={"category": "Uncertain"})
     assert silent.status_code == 409 and "no transcript" in silent.json()["detail"]
+
+
+def test_a_correction_survives_reanalysis_through_the_api(server: InProcessApp, reviewable: dict[str, str]) -> None:
+    """POST /calls/{id}/reanalyse rewrites the call through the work queue and the one save path: the
+    reviewer's labels stay. The app here runs the real analysis group; its LLM address answers
+    nothing, so the analysis is rules only ("pending"), as after an outage."""
+    from pipeline.stage_groups import analysis_group
+
+    settings = server.settings.model_copy(
+        update={
+            "analysis": server.settings.analysis.model_copy(update={"enabled": True, "classifier": "off"}),
+            "llm": server.settings.llm.model_copy(
+                update={"backend": "ollama", "ollama_host": f"http://127.0.0.1:{free_port()}"}
+            ),
+        }
+    )
+    app = InProcessApp(settings, [], store=server.store, analysis=analysis_group().chain(settings))
+    try:
+        call_id = reviewable["plain"]
+        corrected = app.post(f"/calls/{call_id}/correction", json={"category": "Uncertain", "reviewer": "qa-3"})
+        assert corrected.status_code == 200, corrected.text
+        queued = app.post(f"/calls/{call_id}/reanalyse")
+        assert queued.status_code == 202, queued.text
+        job = wait_job(app, queued.json()["job_id"], timeout_s=60)
+        assert job["status"] == "done", job
+        call = app.get(f"/calls/{call_id}").json()
+        assert call["analysis_status"] == "pending" and call["category"] == "Uncertain"
+        assert call["analysis"]["reviewed"] and call["analysis"]["review"]["reviewer"] == "qa-3"
+    finally:
+        app.close()
 
 
 def test_taxonomy_lists_what_a_correction_may_use(client: InProcessApp) -> None:
