@@ -29,7 +29,14 @@ def init_ray(
     if address:
         ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
     else:
-        ray.init(num_cpus=num_cpus, runtime_env=runtime_env, log_to_driver=False, include_dashboard=dashboard)
+        # "local": a Ray of our own, as documented, never whichever `ray start` cluster this machine runs.
+        ray.init(
+            address="local",
+            num_cpus=num_cpus,
+            runtime_env=runtime_env,
+            log_to_driver=False,
+            include_dashboard=dashboard,
+        )
     return True
 
 

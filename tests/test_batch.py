@@ -146,7 +146,7 @@ def test_killing_a_transcription_worker_mid_job_loses_nothing(mongo_server: str,
     folder = tmp_path / "many"
     _distinct_calls(folder, 6)
     settings = _settings(tmp_path / "home", mongo_server, "batch_kill", batch={"transcribe_batch_size": 1})
-    init_ray(settings)
+    init_ray(settings, dashboard=True)  # list_actors below asks the dashboard
     result: dict[str, Any] = {}
     runner = threading.Thread(
         target=lambda: result.update(zip(("summary", "docs", "files"), _run(settings, [str(folder)]), strict=True))
