@@ -35,12 +35,11 @@ from batch.storage import (
     locate,
     read_recording,
     read_text,
-    zip_limits,
 )
 from pipeline.archive import ArchiveError, ZipLimits, inspect_zip
+from pipeline.formats import AUDIO_SUFFIXES
 from pipeline.metadata import MetadataResolver, load_manifest
 from pipeline.records import CallMetadata
-from pipeline.runner import AUDIO_SUFFIXES
 from pipeline.settings import Settings
 
 
@@ -97,7 +96,7 @@ def _suffix(path: str) -> str:
 class _Planner:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.limits: ZipLimits = zip_limits(settings)
+        self.limits = ZipLimits.from_settings(settings)
         self.plan = InputPlan()
 
     def add_input(self, item: str) -> None:

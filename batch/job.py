@@ -1,9 +1,10 @@
 """The Ray Data batch job: recordings → audit records in MongoDB.
 
     list inputs (driver: names, sizes, mtimes; no audio) → skip fingerprints already stored
-      → read + hash + skip-if-stored + decode+split (tasks on the workers) → diarize/VAD/enhance (actor pool)
-      → transcribe + turns/metrics (actor pool, GPUs when present) → analyse (actor pool)
-      → batched upserts from the driver, which also keeps the job document current.
+      → read + hash + skip-if-stored + decode+split (tasks on the workers) → one actor pool per stage group
+      (``pipeline.stage_groups``: audio, transcript on GPUs when present, analysis)
+      → the driver saves each batch through the one save path (``pipeline.save.CallWriter``:
+        upsert, reviews kept, callbacks of the batch's customers, job-file status).
 
 Writing from the driver keeps each record written exactly once even when Ray retries a task
 on a lost worker (a retried batch is recomputed, not re-written), and lets a database outage
@@ -13,7 +14,6 @@ spool results instead of failing the job.
 from __future__ import annotations
 
 import logging
-import os
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -27,15 +27,13 @@ from batch.inputs import InputFile, plan_inputs
 from batch.ledger import SourceLedger, job_file_statuses
 from batch.progress import ProgressReporter
 from batch.resume import find_interrupted, inputs_key, mark_interrupted
-from pipeline.conversation import ConversationBuilder
-from pipeline.diarize import Diarizer
-from pipeline.enhance import Enhancer
+from pipeline.cluster import cluster_gpus, init_ray
 from pipeline.records import CallRecord
+from pipeline.save import CallWriter, SaveResult
 from pipeline.settings import Settings
 from pipeline.stage import StageChain
+from pipeline.stage_groups import StageGroup, stage_groups
 from pipeline.store.store import CallStore
-from pipeline.transcribe import Transcriber
-from pipeline.vad import VoiceActivityDetector
 
 log = logging.getLogger(__name__)
 
@@ -87,32 +85,43 @@ def record_ids_of_job(store: CallStore, job_id: str) -> list[str]:
     return sorted({d["record_id"] for d in docs})
 
 
-def init_ray(settings: Settings) -> None:
-    import ray
-
-    if ray.is_initialized():
-        return
-    address = os.environ.get("RAY_ADDRESS")
-    # Workers import pipeline/ and batch/ from this checkout; on a cluster they are installed.
-    runtime_env = {
-        "env_vars": {"CALLAUDIT_HOME": str(settings.home), "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1")}
-    }
-    if address:
-        ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
-    else:
-        ray.init(runtime_env=runtime_env, log_to_driver=False, include_dashboard=True)
-
-
-def _cluster_gpus() -> float:
-    import ray
-
-    return float(ray.cluster_resources().get("GPU", 0.0))
-
-
 def retry_args(actor: bool, retries: int) -> dict[str, Any]:
     if actor:
         return {"max_restarts": retries, "max_task_retries": retries}
     return {"max_retries": retries}
+
+
+def pool_options(group: StageGroup, settings: Settings, gpus: float) -> dict[str, Any]:
+    """Ray Data ``map_batches`` arguments for one stage group's actor pool (settings.batch)."""
+    from ray.data import ActorPoolStrategy
+
+    opts = settings.batch
+    sizes = {
+        "audio": (opts.audio_batch_size, opts.audio_pool, opts.audio_cpus),
+        "transcript": (opts.transcribe_batch_size, opts.transcribe_pool, opts.transcribe_cpus),
+        "analysis": (opts.analyse_batch_size, opts.analyse_pool, opts.analyse_cpus),
+    }
+    batch_size, (low, high), cpus = sizes[group.name]
+    options: dict[str, Any] = {
+        "batch_size": batch_size,
+        "compute": ActorPoolStrategy(min_size=low, max_size=high),
+        "num_cpus": cpus,
+        # Bounded, not Ray Data's infinite default: a file that kills its worker every time must end
+        # up reported as failed instead of hanging the job.
+        "ray_remote_args_fn": partial(retry_args, True, opts.max_task_retries),
+    }
+    if group.name == "transcript" and gpus:
+        options.update(num_cpus=1.0, num_gpus=gpus)
+    return options
+
+
+def add_group(ds: Any, group: StageGroup, settings: Settings, gpus: float = 0.0) -> Any:
+    """The dataset with one stage group run on it in its own actor pool."""
+    return ds.map_batches(
+        StageChain,
+        fn_constructor_kwargs={"settings": settings, "stages": group.stages, "drop_audio": group.drop_audio},
+        **pool_options(group, settings, gpus),
+    )
 
 
 # One block per file keeps a poison file's retries to itself; past this many files, blocks hold
@@ -129,18 +138,14 @@ def build_dataset(
     reprocess: bool = False,
 ) -> Any:
     import ray
-    from ray.data import ActorPoolStrategy
 
     opts = settings.batch
     ctx = ray.data.DataContext.get_current()
     ctx.max_errored_blocks = opts.max_errored_blocks
-    # Bounded, not Ray Data's infinite default: a file that kills its worker every time must end
-    # up reported as failed instead of hanging the job.
-    retry: dict[str, Any] = {"ray_remote_args_fn": partial(retry_args, True, opts.max_task_retries)}
 
     gpus = opts.transcribe_gpus
     if gpus == "auto":
-        gpus = 1.0 if _cluster_gpus() > 0 else 0.0
+        gpus = 1.0 if cluster_gpus() > 0 else 0.0
     transcribe_settings = settings
     if settings.transcribe.cpu_threads == 0 and not gpus:
         transcribe_settings = settings.model_copy(deep=True)
@@ -166,38 +171,11 @@ def build_dataset(
         num_cpus=opts.decode_cpus,
         ray_remote_args_fn=partial(retry_args, False, opts.max_task_retries),
     )
-    ds = ds.map_batches(
-        StageChain,
-        fn_constructor_kwargs={"settings": settings, "stages": [Diarizer, VoiceActivityDetector, Enhancer]},
-        batch_size=opts.audio_batch_size,
-        compute=ActorPoolStrategy(min_size=opts.audio_pool[0], max_size=opts.audio_pool[1]),
-        num_cpus=opts.audio_cpus,
-        **retry,
-    )
-    ds = ds.map_batches(
-        StageChain,
-        fn_constructor_kwargs={
-            "settings": transcribe_settings,
-            "stages": [Transcriber, ConversationBuilder],
-            "drop_audio": True,
-        },
-        batch_size=opts.transcribe_batch_size,
-        compute=ActorPoolStrategy(min_size=opts.transcribe_pool[0], max_size=opts.transcribe_pool[1]),
-        num_cpus=opts.transcribe_cpus if not gpus else 1.0,
-        num_gpus=gpus,
-        **retry,
-    )
-    if settings.analysis.enabled:
-        from pipeline.analysis.analyser import Analyser
-
-        ds = ds.map_batches(
-            StageChain,
-            fn_constructor_kwargs={"settings": settings, "stages": [Analyser]},
-            batch_size=opts.analyse_batch_size,
-            compute=ActorPoolStrategy(min_size=opts.analyse_pool[0], max_size=opts.analyse_pool[1]),
-            num_cpus=opts.analyse_cpus,
-            **retry,
-        )
+    for group in stage_groups(settings):
+        if group.name == "transcript":
+            ds = add_group(ds, group, transcribe_settings, gpus)
+        else:
+            ds = add_group(ds, group, settings)
     return ds.select_columns(["record"])
 
 
@@ -261,7 +239,6 @@ class BatchJob:
         summary.wall_seconds = round(time.perf_counter() - started, 2)
         if summary.wall_seconds:
             summary.audio_hours_per_hour = round(summary.audio_hours / (summary.wall_seconds / 3600), 2)
-        summary.callbacks = self._verify_callbacks()
         summary.results = f"MongoDB {self.store.uri}, database {self.settings.store.database!r}, collection 'calls'"
         self.store.finish_job(job_id, asdict(summary))
         return summary
@@ -279,66 +256,51 @@ class BatchJob:
     def _process(
         self, job_id: str, todo: list[InputFile], summary: JobSummary, progress: ProgressReporter, reprocess: bool
     ) -> None:
-        init_ray(self.settings)
+        init_ray(self.settings, dashboard=True)
         self.store.update_job_files(job_id, [(f.name, "queued", None, None) for f in todo])
         ds = build_dataset(todo, self.settings, store_uri=self.store.connection_uri, job_id=job_id, reprocess=reprocess)
         by_name = {f.name: f for f in todo}
         seen: set[str] = set()
         stage_seconds: dict[str, float] = defaultdict(float)
         analysis: Counter[str] = Counter()
+        callbacks: Counter[str] = Counter()
         ledger = SourceLedger(self.store)
-        size = self.settings.store.write_batch_size
-        for batch in ds.iter_batches(batch_size=size, batch_format="numpy"):
-            records = [CallRecord.model_validate_json(str(text)) for text in batch["record"]]
-            # A file that could not be read has no audio, so no record to store: the job file says
-            # why, and the next run reads it again.
-            unreadable = [r for r in records if any(e.code == UNREADABLE for e in r.errors)]
-            records = [r for r in records if not any(e.code == UNREADABLE for e in r.errors)]
-            outcome = self.store.upsert_records(records, job_id=job_id)
-            summary.spooled += outcome.spooled
-            updates: list[tuple[str, str, str | None, str | None]] = []
-            for record in unreadable:
-                seen.add(record.source)
-                why = "; ".join(e.message for e in record.errors)
-                updates.append((record.source, "failed", why, None))
-                summary.failed += 1
-                summary.unreadable += 1
-                summary.failures[record.source] = why
-            progress.count(failed=len(unreadable))
-            for record in records:
-                name = record.source
-                seen.add(name)
-                status = {"ok": "done", "empty": "done", "failed": "failed"}[record.status]
-                reason = "; ".join(e.message for e in record.errors) or None
-                updates.append((name, status, reason, record.record_id))
-                summary.audio_hours += record.audio.duration_s / 3600
-                if record.status == "ok":
-                    summary.ok += 1
-                elif record.status == "empty":
-                    summary.empty += 1
-                else:
-                    summary.failed += 1
-                    summary.failures[name] = reason or "failed"
-                analysis[record.analysis_status] += 1
-                for stage in record.stages:
-                    stage_seconds[stage.stage] += stage.seconds
-                progress.count(
-                    done=int(status == "done"),
-                    failed=int(status == "failed"),
-                    audio_hours=record.audio.duration_s / 3600,
-                )
-            self.store.update_job_files(job_id, updates)
-            # Only once the record is stored: a driver killed before this line re-reads the file
-            # next time and the worker's audio-hash check skips it.
-            ledger.remember(
-                [
-                    (by_name[r.source].fingerprint, r.record_id)
-                    for r in records
-                    if r.status != "failed" and r.source in by_name
-                ]
-            )
-        # Files skipped by the workers (audio already stored), and files whose blocks were dropped
-        # after every retry (a worker kept dying on them).
+        writer = CallWriter(self.settings, self.store)
+        try:
+            for batch in ds.iter_batches(batch_size=self.settings.store.write_batch_size, batch_format="numpy"):
+                records = [CallRecord.model_validate_json(str(text)) for text in batch["record"]]
+                # A file that could not be read has no audio, so no call to save: the job file says
+                # why, and the next run reads it again.
+                unreadable = [r for r in records if any(e.code == UNREADABLE for e in r.errors)]
+                records = [r for r in records if not any(e.code == UNREADABLE for e in r.errors)]
+                self._report_unreadable(job_id, unreadable, summary, progress)
+                seen.update(r.source for r in unreadable)
+                saved = writer.save(records, job_id=job_id)
+                summary.spooled += saved.write.spooled
+                callbacks.update(callback_counts(saved))
+                for record, (name, status, reason, _) in zip(records, saved.files, strict=True):
+                    seen.add(name)
+                    hours = record.audio.duration_s / 3600
+                    summary.audio_hours += hours
+                    if status == "failed":
+                        summary.failed += 1
+                        summary.failures[name] = reason or "failed"
+                    elif record.status == "empty":
+                        summary.empty += 1
+                    else:
+                        summary.ok += 1
+                    progress.count(done=int(status != "failed"), failed=int(status == "failed"), audio_hours=hours)
+                    analysis[record.analysis_status] += 1
+                    for stage in record.stages:
+                        stage_seconds[stage.stage] += stage.seconds
+                # Only once the call is saved: a driver killed before this line re-reads the file
+                # next time, and the worker's audio-hash check skips it.
+                stored = [r for r in records if r.status != "failed" and r.source in by_name]
+                ledger.remember([(by_name[r.source].fingerprint, r.record_id) for r in stored])
+        finally:
+            writer.close()
+        # Files skipped by the workers (audio already stored, marked on the job there), and files
+        # whose blocks were dropped after every retry (a worker kept dying on them).
         missing = [item.name for item in todo if item.name not in seen]
         marked = job_file_statuses(self.store, job_id, missing) if missing else {}
         for name in missing:
@@ -350,7 +312,7 @@ class BatchJob:
             summary.failures[name] = reason
             progress.count(failed=1)
         if summary.unreadable:
-            first = next(r for n, r in summary.failures.items() if r.startswith("cannot read"))
+            first = next(r for r in summary.failures.values() if r.startswith("cannot read"))
             self.on_progress(
                 f"{job_id}: {summary.unreadable} files could not be read from where they are stored and were "
                 f"not processed (nothing was written for them; run the job again once they are back). First: {first}"
@@ -358,7 +320,23 @@ class BatchJob:
         summary.audio_hours = round(summary.audio_hours, 4)
         summary.stage_seconds = {k: round(v, 2) for k, v in stage_seconds.items()}
         summary.analysis = dict(analysis)
+        summary.callbacks = dict(callbacks)
 
-    def _verify_callbacks(self) -> dict[str, int]:
-        report = self.store.verify_callbacks()
-        return {k: v for k, v in asdict(report).items() if isinstance(v, int)}
+    def _report_unreadable(
+        self, job_id: str, records: list[CallRecord], summary: JobSummary, progress: ProgressReporter
+    ) -> None:
+        updates: list[tuple[str, str, str | None, str | None]] = []
+        for record in records:
+            why = "; ".join(e.message for e in record.errors)
+            updates.append((record.source, "failed", why, None))
+            summary.failed += 1
+            summary.unreadable += 1
+            summary.failures[record.source] = why
+        if updates:
+            self.store.update_job_files(job_id, updates)
+            progress.count(failed=len(updates))
+
+
+def callback_counts(saved: SaveResult) -> dict[str, int]:
+    """The callback check of one save as counts (summed over a job's batches for its summary)."""
+    return {k: v for k, v in asdict(saved.callbacks).items() if isinstance(v, int)}

@@ -36,15 +36,6 @@ def is_uri(text: str) -> bool:
     return len(scheme) > 1 and scheme.isidentifier() and scheme != "file"
 
 
-def zip_limits(settings: Settings) -> ZipLimits:
-    return ZipLimits(
-        max_entries=settings.serve.zip_max_entries,
-        max_total_bytes=settings.serve.zip_max_total_bytes,
-        max_ratio=settings.serve.zip_max_ratio,
-        max_entry_bytes=min(settings.audio.max_file_bytes, ZipLimits.max_entry_bytes),
-    )
-
-
 @dataclass(frozen=True)
 class Location:
     """A filesystem and a path inside it; ``uri`` is how the place is written for people and workers."""
@@ -214,4 +205,4 @@ def _read(location: Location, member: str | None, settings: Settings) -> bytes:
         return data
     # A ZIP is read with ranged requests: its directory, then this entry only.
     with location.fs.open_input_file(location.path) as handle:
-        return read_entry(cast(IO[bytes], handle), member, zip_limits(settings))
+        return read_entry(cast(IO[bytes], handle), member, ZipLimits.from_settings(settings))

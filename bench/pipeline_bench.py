@@ -146,8 +146,8 @@ def run_interleaved(model: str, threads: int, rounds: int) -> dict[str, Any]:
 
     plain_pipe = CallPipeline(settings("none"), analyse=False)
     dfn_pipe = CallPipeline(settings("deepfilternet"), analyse=False)
-    dfn_pipe.audio_stages[-1] = plain_pipe.audio_stages[-1]  # the same Transcriber and model
-    whisper = plain_pipe.audio_stages[-1].model  # type: ignore[attr-defined]
+    dfn_pipe.replace_stage("transcribe", plain_pipe.stage("transcribe"))  # the same Transcriber and model
+    whisper = plain_pipe.stage("transcribe").model  # type: ignore[attr-defined]
     rows: list[dict[str, Any]] = []
     for _ in range(rounds):
         for path in sample_files():

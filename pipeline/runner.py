@@ -1,6 +1,6 @@
-"""The whole pipeline for plain Python: load every stage once, run calls through them in order.
+"""The whole pipeline for plain Python: load every stage group once, run calls through them in order.
 
-The batch job and the Serve app use the same stage classes, wired through Ray instead.
+The batch job and the Serve app run the same groups (``pipeline.stage_groups``), wired through Ray.
 """
 
 from __future__ import annotations
@@ -10,62 +10,41 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from pipeline.audio import Decoder
-from pipeline.conversation import ConversationBuilder
-from pipeline.diarize import Diarizer
-from pipeline.enhance import Enhancer
+from pipeline.formats import AUDIO_SUFFIXES
 from pipeline.records import CallMetadata, CallRecord
 from pipeline.settings import Settings
-from pipeline.stage import CallState, Stage
-from pipeline.transcribe import Transcriber
-from pipeline.vad import VoiceActivityDetector
+from pipeline.stage import CallState, Stage, StageChain
+from pipeline.stage_groups import stage_groups
 
 log = logging.getLogger(__name__)
 
-AUDIO_SUFFIXES = {
-    ".wav",
-    ".mp3",
-    ".m4a",
-    ".aac",
-    ".ogg",
-    ".opus",
-    ".oga",
-    ".flac",
-    ".wma",
-    ".amr",
-    ".webm",
-    ".mp4",
-    ".gsm",
-}
-
-
-def audio_stages(settings: Settings) -> list[Stage]:
-    """Stages that need the audio, in order (decode excluded: it makes the state)."""
-    return [Diarizer(settings), VoiceActivityDetector(settings), Enhancer(settings), Transcriber(settings)]
-
-
-def make_analyser(settings: Settings) -> Stage | None:
-    if not settings.analysis.enabled:
-        return None
-    from pipeline.analysis.analyser import Analyser
-
-    return Analyser(settings)
 
 
 class CallPipeline:
+    """Decode, then every stage group of ``pipeline.stage_groups`` in order, in this process."""
+
     def __init__(self, settings: Settings, analyse: bool = True) -> None:
         self.settings = settings
         self.decoder = Decoder(settings)
-        self.audio_stages = audio_stages(settings)
-        self.conversation = ConversationBuilder(settings)
-        self.analyser = make_analyser(settings) if analyse else None
+        self.groups = stage_groups(settings, analyse=analyse)
+        self.chains: list[StageChain] = [group.chain(settings) for group in self.groups]
+
+    def stage(self, name: str) -> Stage:
+        """The loaded stage of that name (e.g. ``"transcribe"``), to share its model or inspect it."""
+        for chain in self.chains:
+            for stage in chain.stages:
+                if stage.name == name:
+                    return stage
+        raise KeyError(f"no stage {name!r} in this pipeline")
+
+    def replace_stage(self, name: str, stage: Stage) -> None:
+        """Use an already loaded stage in place of this pipeline's own (benchmarks share one Whisper)."""
+        for chain in self.chains:
+            chain.stages = [stage if s.name == name else s for s in chain.stages]
 
     def run_state(self, state: CallState) -> CallRecord:
-        for stage in self.audio_stages:
-            state = stage.run(state)
-        state.tracks = None  # audio is not needed past transcription; free it early
-        state = self.conversation.run(state)
-        if self.analyser is not None:
-            state = self.analyser.run(state)
+        for chain in self.chains:
+            state = chain.run(state)
         return state.record
 
     def process_file(self, path: str | Path, metadata: CallMetadata | None = None) -> CallRecord:

@@ -11,6 +11,7 @@ binary column (half the size of float32, and far below Whisper's own precision n
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -169,6 +170,10 @@ class StageChain:
         self.drop_audio = drop_audio
         self.node = _ray_node_ip()
 
+    def run(self, state: CallState) -> CallState:
+        """One call through every stage of the chain (plain Python)."""
+        return self.process_many([state])[0]
+
     def process_many(self, states: Sequence[CallState]) -> list[CallState]:
         out = list(states)
         for stage in self.stages:
@@ -190,9 +195,10 @@ class StageChain:
 
 
 def _ray_node_ip() -> str | None:
+    ray = sys.modules.get("ray")  # not imported here: plain Python runs must not pay for importing Ray
+    if ray is None:
+        return None
     try:
-        import ray
-
         if ray.is_initialized():
             return str(ray.util.get_node_ip_address())
     except Exception:  # outside Ray, or Ray not importable: no node to name

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.analysis.classifier import CorrectionStore
+from pipeline.save import CallWriter
 from pipeline.settings import Settings
-from pipeline.store.corrections import open_corrections
+from pipeline.store.corrections import CorrectionStore, open_corrections
 from pipeline.store.store import CallStore
+from serve_app.errors import public_text
 from serve_app.jobs import JobTracker
 from serve_app.processing import AnalyseFn, Processor, TranscribeFn
 from serve_app.uploads import UploadStore, upload_dir
@@ -23,6 +24,8 @@ class AppContext:
     uploads: UploadStore
     jobs: JobTracker
     processor: Processor
+    # The one save path (uploads, re-analysis, corrections), with the corrections it keeps on the calls.
+    writer: CallWriter
     llm_health: HealthFn | None = None
     # Reviewer corrections (POST /calls/{id}/correction): the file, or the calls database on a cluster.
     corrections: CorrectionStore | None = None
@@ -40,8 +43,10 @@ class AppContext:
         uploads = UploadStore(upload_dir(settings))
         uploads.root.mkdir(parents=True, exist_ok=True)
         jobs = JobTracker(store)
-        processor = Processor(settings, store, uploads, jobs, transcribe, analyse)
-        return cls(settings, store, uploads, jobs, processor, llm_health, open_corrections(settings, store=store))
+        corrections = open_corrections(settings, store=store)
+        writer = CallWriter(settings, store, corrections=corrections, public=public_text)
+        processor = Processor(settings, uploads, jobs, writer, transcribe, analyse)
+        return cls(settings, store, uploads, jobs, processor, writer, llm_health, corrections)
 
     async def close(self) -> None:
         await self.processor.stop()

@@ -19,25 +19,12 @@ from typing import Any
 
 from ray import serve
 
+from pipeline.cluster import cluster_gpus
 from pipeline.records import CallRecord
 from pipeline.settings import Settings
 from pipeline.stage import CallState
 
 log = logging.getLogger(__name__)
-
-
-def cluster_has_gpu() -> bool:
-    """Whether the Ray cluster this process is attached to (else this machine) has a GPU."""
-    try:
-        import ray
-
-        if ray.is_initialized():
-            return float(ray.cluster_resources().get("GPU", 0)) > 0
-    except Exception:  # no cluster to ask: fall back to the local check
-        pass
-    from pipeline.transcribe import cuda_available
-
-    return cuda_available()
 
 
 def _replica_gpu_ids() -> list[Any]:
@@ -46,7 +33,7 @@ def _replica_gpu_ids() -> list[Any]:
 
         return list(ray.get_gpu_ids())
     except Exception:  # outside Ray (tests of the class itself): decide as the stage would
-        return [0] if cluster_has_gpu() else []
+        return [0] if cluster_gpus() > 0 else []
 
 
 def _scaling(replicas: int, autoscaling: tuple[int, int] | None, target: float) -> dict[str, Any]:
@@ -65,7 +52,7 @@ def _scaling(replicas: int, autoscaling: tuple[int, int] | None, target: float) 
 def transcriber_options(settings: Settings) -> dict[str, Any]:
     serve_opts = settings.serve
     gpus = serve_opts.transcriber_gpus
-    num_gpus = (1.0 if cluster_has_gpu() else 0.0) if gpus == "auto" else float(gpus)
+    num_gpus = (1.0 if cluster_gpus() > 0 else 0.0) if gpus == "auto" else float(gpus)
     batch = serve_opts.transcriber_batch_size
     return {
         "ray_actor_options": {"num_cpus": serve_opts.transcriber_cpus, "num_gpus": num_gpus},
@@ -91,8 +78,7 @@ class TranscriberDeployment:
     """Decoded call (a CallState row: record JSON + 16-bit PCM) -> record JSON with segments, turns, metrics."""
 
     def __init__(self, settings: Settings) -> None:
-        from pipeline.conversation import ConversationBuilder
-        from pipeline.runner import audio_stages
+        from pipeline.stage_groups import stage_groups
 
         self.settings = settings
         if settings.transcribe.device == "auto" and not _replica_gpu_ids():
@@ -100,8 +86,8 @@ class TranscriberDeployment:
             settings = settings.model_copy(
                 update={"transcribe": settings.transcribe.model_copy(update={"device": "cpu"})}
             )
-        self.stages = audio_stages(settings)
-        self.conversation = ConversationBuilder(settings)
+        # Every group before analysis: the analysis group runs in its own deployment.
+        self.chains = [group.chain(settings) for group in stage_groups(settings, analyse=False)]
         self.transcribe.set_max_batch_size(settings.serve.transcriber_batch_size)  # type: ignore[attr-defined]
         log.info("transcriber ready (model %s)", settings.transcribe.model)
 
@@ -111,11 +97,8 @@ class TranscriberDeployment:
 
     def _run(self, rows: list[dict[str, Any]]) -> list[str]:
         states = [CallState.from_row(row) for row in rows]
-        for stage in self.stages:
-            states = stage.process_many(states)
-        for state in states:
-            state.tracks = None  # audio is not needed past transcription
-        states = self.conversation.process_many(states)
+        for chain in self.chains:
+            states = chain.process_many(states)
         return [state.record.model_dump_json() for state in states]
 
     async def ready(self) -> dict[str, Any]:
@@ -127,19 +110,20 @@ class AnalyserDeployment:
     """Record JSON -> record JSON with its LLM audit (sentiment, compliance, callback, category, flags)."""
 
     def __init__(self, settings: Settings) -> None:
-        from pipeline.runner import make_analyser
+        from pipeline.stage_groups import analysis_group
 
         self.settings = settings
-        self.stage = make_analyser(settings)
+        self.chain = analysis_group().chain(settings) if settings.analysis.enabled else None
+        self.stage = self.chain.stages[0] if self.chain is not None else None  # the Analyser, for health()
         self._lock = threading.Lock()
 
     def _analyse(self, record_json: str) -> str:
         record = CallRecord.model_validate_json(record_json)
-        if self.stage is None:
+        if self.chain is None:
             record.analysis_status = "skipped"
             return record.model_dump_json()
         with self._lock:  # one LLM call at a time per replica: the model is not thread-safe
-            state = self.stage.run(CallState(record=record))
+            state = self.chain.run(CallState(record=record))
         return state.record.model_dump_json()
 
     async def analyse(self, record_json: str) -> str:

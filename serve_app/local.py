@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from pipeline.cluster import init_ray
 from pipeline.settings import Settings
 from pipeline.store.embedded import EmbeddedMongo
 
@@ -61,23 +62,6 @@ def with_store_uri(settings: Settings) -> tuple[Settings, EmbeddedMongo | None]:
     return settings.model_copy(update=update), embedded
 
 
-def init_ray(settings: Settings) -> bool:
-    """Join the configured Ray cluster, or start a local one; True if this call started it."""
-    import ray
-
-    if ray.is_initialized():
-        return False
-    address = settings.serve.ray_address or os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address, log_to_driver=False)
-        return True
-    # Logical CPUs are a budget for placing replicas, not cores: fractional replicas on a 2-core
-    # machine fit in it while leaving room for Serve's own actors.
-    num_cpus = settings.serve.ray_num_cpus or max(2, os.cpu_count() or 2)
-    ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
-    return True
-
-
 def start_local(
     settings: Settings, *, name: str | None = None, route_prefix: str | None = None, ready_timeout_s: float = 300.0
 ) -> LocalServer:
@@ -86,7 +70,10 @@ def start_local(
     from serve_app.app import build_app
 
     settings, embedded = with_store_uri(settings)
-    started_ray = init_ray(settings)
+    # Logical CPUs are a budget for placing replicas, not cores: fractional replicas on a 2-core
+    # machine fit in it while leaving room for Serve's own actors.
+    num_cpus = settings.serve.ray_num_cpus or max(2, os.cpu_count() or 2)
+    started_ray = init_ray(settings, address=settings.serve.ray_address, num_cpus=num_cpus)
     try:
         host, port = settings.serve.host, settings.serve.port
         serve.start(http_options={"host": host, "port": port})

@@ -20,9 +20,9 @@ from typing import Any
 from pipeline import PIPELINE_VERSION
 from pipeline.audio import Decoder
 from pipeline.records import CallMetadata, CallRecord, make_record_id
+from pipeline.save import CallWriter
 from pipeline.settings import Settings
-from pipeline.store.store import CallStore, StoreUnavailable
-from serve_app.errors import public_text
+from pipeline.store.store import StoreUnavailable
 from serve_app.jobs import JobTracker
 from serve_app.uploads import UploadStore
 
@@ -59,14 +59,15 @@ class Processor:
     def __init__(
         self,
         settings: Settings,
-        store: CallStore,
         uploads: UploadStore,
         jobs: JobTracker,
+        writer: CallWriter,
         transcribe: TranscribeFn,
         analyse: AnalyseFn | None,
     ) -> None:
         self.settings = settings
-        self.store = store
+        self.writer = writer
+        self.store = writer.store
         self.uploads = uploads
         self.jobs = jobs
         self.transcribe = transcribe
@@ -218,15 +219,5 @@ class Processor:
         await self._save(item, record)
 
     async def _save(self, item: WorkItem, record: CallRecord) -> None:
-        result = await asyncio.to_thread(self.store.save_batch, [record], job_id=item.job_id)
-        if record.record_id in result.failed:
-            await self._mark(item, "failed", result.failed[record.record_id], record.record_id)
-            return
-        reasons = "; ".join(e.message for e in record.errors) or None
-        if record.status == "failed":
-            await self._mark(item, "failed", public_text(reasons), record.record_id)
-        else:
-            note = reasons
-            if result.spooled:
-                note = "; ".join(filter(None, [note, "the database is down: the result waits in the spool"]))
-            await self._mark(item, "done", public_text(note), record.record_id)
+        """The one save path: upsert, reviews kept, callbacks checked, the file's status in the task."""
+        await asyncio.to_thread(self.writer.save, [record], job_id=item.job_id, files=[item.file])

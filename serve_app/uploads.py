@@ -19,45 +19,10 @@ from pathlib import Path
 from typing import IO
 
 from pipeline.archive import ArchiveError, ZipEntry, ZipLimits, ZipReport, inspect_zip, read_entries
-from pipeline.archive import sniff_audio as _sniff_audio
+from pipeline.formats import MEDIA_TYPES, SNIFF_BYTES, is_zip, known_content, sniff_audio
 from pipeline.settings import Settings
 
-# Bytes read to decide what a file is: enough for every magic number below (tar's is at 257).
-SNIFF_BYTES = 512
-
-# Media types for playback of what sniff_audio() recognises.
-MEDIA_TYPES: dict[str, str] = {
-    "wav": "audio/wav",
-    "mp3": "audio/mpeg",
-    "aac": "audio/aac",
-    "ogg": "audio/ogg",
-    "flac": "audio/flac",
-    "m4a": "audio/mp4",
-    "amr": "audio/amr",
-    "webm": "audio/webm",
-    "aiff": "audio/aiff",
-    "wma": "audio/x-ms-wma",
-}
-
-# Recognisable non-audio content, so a refusal can say what the file looks like.
-_OTHER_MAGIC: list[tuple[int, bytes, str]] = [
-    (0, b"%PDF", "a PDF document"),
-    (0, b"\x89PNG", "a PNG image"),
-    (0, b"\xff\xd8\xff", "a JPEG image"),
-    (0, b"GIF8", "a GIF image"),
-    (0, b"PK\x03\x04", "a ZIP archive"),
-    (0, b"PK\x05\x06", "a ZIP archive (empty)"),
-    (0, b"\x1f\x8b", "a gzip archive"),
-    (0, b"7z\xbc\xaf", "a 7-Zip archive"),
-    (0, b"Rar!", "a RAR archive"),
-    (0, b"BZh", "a bzip2 archive"),
-    (0, b"\xfd7zXZ\x00", "an xz archive"),
-    (257, b"ustar", "a tar archive"),
-    (0, b"\x7fELF", "a program (ELF executable)"),
-    (0, b"MZ", "a Windows program"),
-    (0, b"RIFF", "a RIFF file that is not WAVE audio (video or image)"),
-]
-
+__all__ = ["MEDIA_TYPES", "SNIFF_BYTES", "UploadRefused", "check_audio", "check_zip", "sniff_audio"]
 
 class UploadRefused(Exception):
     """The upload as a whole is refused; ``status`` is the HTTP status, ``detail`` says why."""
@@ -68,22 +33,13 @@ class UploadRefused(Exception):
         self.detail = detail
 
 
-def sniff_audio(head: bytes) -> str | None:
-    """The audio container the first bytes name ("wav", "mp3", "ogg", ...), or None."""
-    return _sniff_audio(head)
-
-
-def is_zip(head: bytes) -> bool:
-    return head.startswith((b"PK\x03\x04", b"PK\x05\x06"))
-
-
 def describe_content(head: bytes) -> str:
     """What non-audio content looks like, for messages: "a PDF document", "text", ..."""
     if not head:
         return "an empty file"
-    for offset, magic, what in _OTHER_MAGIC:
-        if head[offset : offset + len(magic)] == magic:
-            return what
+    known = known_content(head)
+    if known is not None:
+        return known
     stripped = head.lstrip()
     if stripped[:1] == b"<":
         return "an HTML or XML document"
@@ -141,14 +97,7 @@ class ZipCheck:
 
 
 def zip_limits(settings: Settings) -> ZipLimits:
-    serve = settings.serve
-    return ZipLimits(
-        max_entries=serve.zip_max_entries,
-        max_total_bytes=serve.zip_max_total_bytes,
-        max_ratio=serve.zip_max_ratio,
-        # One entry may not be larger than one recording may be, nor than the archive's whole budget.
-        max_entry_bytes=min(settings.audio.max_file_bytes, serve.zip_max_total_bytes),
-    )
+    return ZipLimits.from_settings(settings)
 
 
 def check_zip(source: IO[bytes], limits: ZipLimits) -> ZipCheck:

@@ -141,7 +141,7 @@ def test_killing_a_transcription_worker_mid_job_loses_nothing(mongo_server: str,
     import ray
     from ray.util.state import list_actors
 
-    from batch.job import init_ray
+    from pipeline.cluster import init_ray
 
     folder = tmp_path / "many"
     _distinct_calls(folder, 6)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from pipeline.store import CallQuery, CallStore, count_calls
+from pipeline.save import CallWriter
+from pipeline.store import CallQuery, CallStore, count_calls, verify_callbacks
 from pipeline.store.documents import CALLBACK_OVERDUE_FLAG
 from tests.store_fixtures import T0, make_analysis, make_record
 
@@ -29,7 +30,7 @@ def test_a_later_call_with_the_customer_before_the_due_time_keeps_the_promise(st
     follow_up = make_record("follow-up", call_time=T0 + 20 * HOUR, direction="outbound")
     store.upsert_records([made, follow_up])
 
-    report = store.verify_callbacks(now=T0 + 48 * HOUR)
+    report = verify_callbacks(store, now=T0 + 48 * HOUR)
 
     doc = status_of(store, made.record_id)
     assert (report.checked, report.kept) == (1, 1)
@@ -42,7 +43,7 @@ def test_a_call_inside_the_grace_period_still_counts(store: CallStore) -> None:
     made = promise()
     store.upsert_records([made, make_record("late-but-ok", call_time=DUE + 90 * timedelta(minutes=1))])
 
-    store.verify_callbacks(now=DUE + 10 * HOUR)
+    verify_callbacks(store, now=DUE + 10 * HOUR)
 
     assert status_of(store, made.record_id)["callback_status"] == "kept"  # grace is 2 h
 
@@ -54,7 +55,7 @@ def test_no_call_by_the_due_time_plus_grace_is_overdue_and_flagged(store: CallSt
     other_customer = make_record("other", customer="C2", call_time=T0 + 2 * HOUR)
     store.upsert_records([made, earlier, too_late, other_customer])
 
-    report = store.verify_callbacks(now=DUE + 3 * HOUR)
+    report = verify_callbacks(store, now=DUE + 3 * HOUR)
 
     doc = status_of(store, made.record_id)
     assert report.overdue == 1 and report.overdue_ids == [made.record_id]
@@ -68,7 +69,7 @@ def test_a_promise_still_inside_its_window_is_pending(store: CallStore) -> None:
     made = promise()
     store.upsert_records([made])
 
-    report = store.verify_callbacks(now=DUE + HOUR)  # past due, but inside the 2 h grace
+    report = verify_callbacks(store, now=DUE + HOUR)  # past due, but inside the 2 h grace
 
     assert report.pending == 1
     assert status_of(store, made.record_id)["callback_status"] == "pending"
@@ -83,7 +84,7 @@ def test_several_customers_and_calls_get_each_their_own_verdict(store: CallStore
         [kept, overdue, pending, chain, make_record("k-follow-up", customer="K", call_time=T0 + 10 * HOUR)]
     )
 
-    report = store.verify_callbacks(now=DUE + 5 * HOUR)
+    report = verify_callbacks(store, now=DUE + 5 * HOUR)
 
     assert (report.checked, report.kept, report.overdue, report.pending) == (4, 2, 1, 1)
     assert status_of(store, kept.record_id)["callback_kept_by"] == chain.record_id  # the first later call
@@ -95,11 +96,11 @@ def test_several_customers_and_calls_get_each_their_own_verdict(store: CallStore
 def test_a_follow_up_processed_after_the_verdict_turns_overdue_into_kept(store: CallStore) -> None:
     made = promise()
     store.upsert_records([made])
-    store.verify_callbacks(now=DUE + 10 * HOUR)
+    verify_callbacks(store, now=DUE + 10 * HOUR)
     assert status_of(store, made.record_id)["callback_status"] == "overdue"
 
-    # The batch that brings the follow-up runs the check for its customers.
-    store.save_batch([make_record("arrives-late", call_time=T0 + 3 * HOUR)])
+    # The batch that brings the follow-up runs the check for its customers (the one save path).
+    CallWriter(store.settings, store).save([make_record("arrives-late", call_time=T0 + 3 * HOUR)])
 
     doc = status_of(store, made.record_id)
     assert doc["callback_status"] == "kept" and CALLBACK_OVERDUE_FLAG not in doc["flags"]
@@ -108,7 +109,7 @@ def test_a_follow_up_processed_after_the_verdict_turns_overdue_into_kept(store: 
 def test_reprocessing_the_promising_call_keeps_its_verdict(store: CallStore) -> None:
     made = promise()
     store.upsert_records([made])
-    store.verify_callbacks(now=DUE + 10 * HOUR)
+    verify_callbacks(store, now=DUE + 10 * HOUR)
 
     store.upsert_records([promise()])  # same audio, same due time: re-processed
 
@@ -121,7 +122,7 @@ def test_the_same_recording_under_another_pipeline_version_is_not_a_follow_up(st
     rerun = promise(pipeline_version="p2", call_time=T0 + HOUR)  # same audio, later "call time"
     store.upsert_records([made, rerun])
 
-    store.verify_callbacks(now=DUE + 10 * HOUR)
+    verify_callbacks(store, now=DUE + 10 * HOUR)
 
     assert status_of(store, made.record_id)["callback_status"] == "overdue"
 
@@ -131,7 +132,7 @@ def test_customers_are_matched_by_phone_digits_when_ids_are_missing(store: CallS
     follow_up = make_record("by-phone", customer="CRM-7", phone="+905551112233", call_time=T0 + 2 * HOUR)
     store.upsert_records([made, follow_up])
 
-    store.verify_callbacks(now=DUE + 10 * HOUR)
+    verify_callbacks(store, now=DUE + 10 * HOUR)
 
     assert status_of(store, made.record_id)["callback_status"] == "kept"
 
@@ -141,7 +142,7 @@ def test_a_promise_without_customer_or_call_time_is_unverifiable_never_overdue(s
     undated = promise("undated", call_time=None)
     store.upsert_records([anonymous, undated, make_record("any", call_time=T0 + HOUR)])
 
-    report = store.verify_callbacks(now=DUE + 100 * HOUR)
+    report = verify_callbacks(store, now=DUE + 100 * HOUR)
 
     assert report.unverifiable == 2 and report.overdue == 0
     assert status_of(store, anonymous.record_id)["callback_status"] == "unverifiable"
@@ -160,7 +161,7 @@ def test_verification_can_be_limited_to_some_customers(store: CallStore) -> None
     c1, c2 = promise("c1", customer="C1"), promise("c2", customer="C2")
     store.upsert_records([c1, c2])
 
-    report = store.verify_callbacks(now=DUE + 10 * HOUR, customers={"C2"})
+    report = verify_callbacks(store, now=DUE + 10 * HOUR, customers={"C2"})
 
     assert report.checked == 1
     assert status_of(store, c1.record_id)["callback_status"] == "pending"  # not looked at

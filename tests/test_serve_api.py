@@ -1,9 +1,10 @@
-"""The HTTP API on a real Ray Serve instance: uploads through to stored calls, task tracking, every
-query endpoint, every ZIP defence, size and type checks, API keys on and off, error hygiene.
+"""The HTTP API in process: uploads through to stored calls, task tracking, every query endpoint,
+every ZIP defence, size and type checks, API keys on and off, error hygiene, the OpenAPI contract.
 
-One local Ray + Serve app (Whisper tiny.en, analysis off) serves the whole module; its database is
-the session's SecantusDB (``mongo_server``). ``serve_session`` is shared with tests/test_ui.py so a
-session running both starts the app once.
+``create_app(ctx)`` behind httpx's ASGI transport (``tests/inprocess_app.py``), with the real stage
+groups (Whisper tiny.en, analysis off) doing the transcription and the session's SecantusDB as the
+store: no Ray. What needs Ray Serve itself (the deployments, their handles, the HTTP proxy) is in
+tests/test_serve_ray.py.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import time
 import uuid
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,14 +23,12 @@ from typing import Any
 import httpx
 import pytest
 
+from pipeline.save import CallWriter
 from pipeline.store.corrections import MongoCorrectionStore, close_corrections, open_corrections
-from pipeline.store.embedded import free_port
 from pipeline.store.store import CallStore
-from serve_app.local import LocalServer, start_local
 from tests.conftest import SAMPLES, make_settings
+from tests.inprocess_app import InProcessApp
 from tests.store_fixtures import make_analysis, make_record
-
-pytestmark = pytest.mark.slow
 
 API_KEY = "test-key-7f3a"
 # Small limits so every defence can be hit with small files.
@@ -43,32 +41,10 @@ LIMITS = {
 SINGLE = "normal_service.ogg"
 IN_ZIP = "callback_promise.ogg"
 
-_SHARED: dict[str, Any] = {}
 
-
-@contextmanager
-def serve_session(mongo_uri: str, home: Path) -> Iterator[LocalServer]:
-    """One local Ray + Serve app for every test module that asks, stopped after the last one."""
-    if "server" not in _SHARED:
-        settings = make_settings(
-            home,
-            store={"mongo_uri": mongo_uri, "database": f"serve_{uuid.uuid4().hex[:8]}"},
-            serve={"port": free_port(), "ray_num_cpus": 4, **LIMITS},
-        )
-        _SHARED["server"] = start_local(settings, ready_timeout_s=240)
-        _SHARED["users"] = 0
-    _SHARED["users"] += 1
-    server: LocalServer = _SHARED["server"]
-    try:
-        yield server
-    finally:
-        _SHARED["users"] -= 1
-        if _SHARED["users"] == 0:
-            _SHARED.clear()
-            server.stop()
-
-
-def wait_task(client: httpx.Client, task_id: str, timeout_s: float = 150.0, prefix: str = "") -> dict[str, Any]:
+def wait_task(
+    client: InProcessApp | httpx.Client, task_id: str, timeout_s: float = 150.0, prefix: str = ""
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while True:
         body: dict[str, Any] = client.get(f"{prefix}/results/{task_id}/").json()
@@ -95,27 +71,29 @@ def sample(name: str) -> bytes:
 # ---------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(scope="session")
-def server(mongo_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    with serve_session(mongo_server, tmp_path_factory.mktemp("serve-home")) as running:
-        yield running
-
-
-RESPONSES: list[tuple[str, int, str]] = []
+@pytest.fixture(scope="module")
+def server(
+    mongo_server: str, tmp_path_factory: pytest.TempPathFactory, transcript_pipeline: Any
+) -> Iterator[InProcessApp]:
+    home = tmp_path_factory.mktemp("api-home")
+    settings = make_settings(
+        home, store={"mongo_uri": mongo_server, "database": f"api_{uuid.uuid4().hex[:8]}"}, serve=LIMITS
+    )
+    app = InProcessApp(settings, transcript_pipeline.chains)
+    try:
+        yield app
+    finally:
+        app.store.db.client.drop_database(app.store.db.name)
+        app.close()
 
 
 @pytest.fixture(scope="module")
-def client(server: LocalServer) -> Iterator[httpx.Client]:
-    def keep(response: httpx.Response) -> None:
-        response.read()
-        RESPONSES.append((str(response.request.url), response.status_code, response.text))
-
-    with httpx.Client(base_url=server.url, timeout=60.0, event_hooks={"response": [keep]}) as http:
-        yield http
+def client(server: InProcessApp) -> InProcessApp:
+    return server
 
 
 @pytest.fixture(scope="module")
-def uploaded(client: httpx.Client) -> dict[str, Any]:
+def uploaded(client: InProcessApp) -> dict[str, Any]:
     """One sample call uploaded with metadata and processed to the end."""
     response = client.post(
         "/upload/audio/",
@@ -129,37 +107,20 @@ def uploaded(client: httpx.Client) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def secured(server: LocalServer) -> Iterator[str]:
-    """A second app on the same Serve instance with API keys on (its Transcriber scales from zero)."""
-    from ray import serve
-
-    from serve_app.app import build_app
-
-    settings = server.settings.model_copy(
-        update={
-            "serve": server.settings.serve.model_copy(
-                update={"api_keys": [API_KEY], "transcriber_autoscaling": (0, 1), "app_name": "secured"}
-            )
-        }
-    )
-    serve.run(build_app(settings), name="secured", route_prefix="/secured", blocking=False)
-    base = f"{server.url}/secured"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=5).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    yield base
-    serve.delete("secured")
+def secured(server: InProcessApp) -> Iterator[InProcessApp]:
+    """A second app on the same database with API keys on."""
+    serve_opts = server.settings.serve.model_copy(update={"api_keys": [API_KEY]})
+    app = InProcessApp(server.settings.model_copy(update={"serve": serve_opts}), [], store=server.store)
+    try:
+        yield app
+    finally:
+        app.close()
 
 
 # ---------------------------------------------------------------------- served pages
 
 
-def test_ui_and_docs_are_served_locally(client: httpx.Client) -> None:
+def test_ui_and_docs_are_served_locally(client: InProcessApp) -> None:
     page = client.get("/")
     assert page.status_code == 200 and "callaudit" in page.text
     assert "script-src 'self'" in page.headers["content-security-policy"]
@@ -175,7 +136,7 @@ def test_ui_and_docs_are_served_locally(client: httpx.Client) -> None:
     assert client.get("/").headers["x-content-type-options"] == "nosniff"
 
 
-def test_healthz_checks_store_and_llm(client: httpx.Client) -> None:
+def test_healthz_checks_store_and_llm(client: InProcessApp) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
     body = response.json()
@@ -204,7 +165,7 @@ def test_single_upload_is_tracked_to_done(uploaded: dict[str, Any]) -> None:
     assert done["result"]["status"] == "ok" and done["result"]["agent_id"] == "AG900"
 
 
-def test_stored_call_has_turns_by_role(client: httpx.Client, uploaded: dict[str, Any]) -> None:
+def test_stored_call_has_turns_by_role(client: InProcessApp, uploaded: dict[str, Any]) -> None:
     record_id = uploaded["task"]["files"][0]["record_id"]
     call = client.get(f"/calls/{record_id}").json()
     assert call["record_id"] == record_id and call["mode"] == "stereo"
@@ -215,13 +176,13 @@ def test_stored_call_has_turns_by_role(client: httpx.Client, uploaded: dict[str,
     assert "_id" not in call
 
 
-def test_unknown_task_and_call_are_404(client: httpx.Client) -> None:
+def test_unknown_task_and_call_are_404(client: InProcessApp) -> None:
     for path in ("/results/nope/", "/results/nope", "/calls/nope", "/calls/nope/audio"):
         response = client.get(path)
         assert response.status_code == 404 and "'nope'" in response.json()["detail"], path
 
 
-def test_reupload_reuses_the_stored_result(client: httpx.Client, uploaded: dict[str, Any]) -> None:
+def test_reupload_reuses_the_stored_result(client: InProcessApp, uploaded: dict[str, Any]) -> None:
     response = client.post("/upload/audio/", files={"file": ("again.ogg", sample(SINGLE))})
     task = wait_task(client, response.json()["task_id"], timeout_s=30)
     (done,) = task["files"]
@@ -229,7 +190,7 @@ def test_reupload_reuses_the_stored_result(client: httpx.Client, uploaded: dict[
     assert done["record_id"] == uploaded["task"]["files"][0]["record_id"]
 
 
-def test_undecodable_audio_fails_with_a_reason(client: httpx.Client) -> None:
+def test_undecodable_audio_fails_with_a_reason(client: InProcessApp) -> None:
     fake = b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00garbage" * 64
     response = client.post("/upload/audio/", files={"file": ("broken.wav", fake)})
     assert response.status_code == 202
@@ -242,35 +203,35 @@ def test_undecodable_audio_fails_with_a_reason(client: httpx.Client) -> None:
 # ---------------------------------------------------------------------- type and size checks
 
 
-def test_type_is_judged_by_content_not_name(client: httpx.Client) -> None:
+def test_type_is_judged_by_content_not_name(client: InProcessApp) -> None:
     response = client.post("/upload/audio/", files={"file": ("call.wav", b"hello, this is not audio\n" * 20)})
     assert response.status_code == 415
     detail = response.json()["detail"]
     assert "not an audio recording" in detail and "text" in detail and ".wav" in detail
 
 
-def test_audio_with_an_odd_name_is_accepted(client: httpx.Client) -> None:
+def test_audio_with_an_odd_name_is_accepted(client: InProcessApp) -> None:
     response = client.post("/upload/audio/", files={"file": ("recording.bin", sample(SINGLE))})
     assert response.status_code == 202 and response.json()["files"][0]["format"] == "ogg"
 
 
-def test_zip_sent_as_audio_is_redirected(client: httpx.Client) -> None:
+def test_zip_sent_as_audio_is_redirected(client: InProcessApp) -> None:
     response = client.post("/upload/audio/", files={"file": ("calls.zip", make_zip([("a.ogg", b"OggS")]))})
     assert response.status_code == 415 and "/upload/zip/" in response.json()["detail"]
 
 
-def test_empty_file_is_refused(client: httpx.Client) -> None:
+def test_empty_file_is_refused(client: InProcessApp) -> None:
     response = client.post("/upload/audio/", files={"file": ("empty.wav", b"")})
     assert response.status_code == 400 and "empty" in response.json()["detail"]
 
 
-def test_upload_over_the_size_limit_is_413(client: httpx.Client) -> None:
+def test_upload_over_the_size_limit_is_413(client: InProcessApp) -> None:
     big = b"OggS" + b"\x00" * (LIMITS["max_upload_bytes"] + 200_000)
     response = client.post("/upload/audio/", files={"file": ("big.ogg", big)})
     assert response.status_code == 413 and "MB" in response.json()["detail"]
 
 
-def test_chunked_upload_over_the_limit_is_413(client: httpx.Client) -> None:
+def test_chunked_upload_over_the_limit_is_413(client: InProcessApp) -> None:
     """No Content-Length: the limit is enforced while the body streams in."""
     boundary = "limitboundary"
     head = (
@@ -290,7 +251,7 @@ def test_chunked_upload_over_the_limit_is_413(client: httpx.Client) -> None:
     assert response.status_code == 413
 
 
-def test_bad_metadata_is_422_with_a_readable_detail(client: httpx.Client) -> None:
+def test_bad_metadata_is_422_with_a_readable_detail(client: InProcessApp) -> None:
     response = client.post(
         "/upload/audio/", files={"file": ("x.ogg", sample(SINGLE))}, data={"call_time": "next tuesday-ish"}
     )
@@ -301,7 +262,7 @@ def test_bad_metadata_is_422_with_a_readable_detail(client: httpx.Client) -> Non
 # ---------------------------------------------------------------------- ZIP uploads and defences
 
 
-def test_zip_upload_processes_good_entries_and_reports_the_rest(client: httpx.Client) -> None:
+def test_zip_upload_processes_good_entries_and_reports_the_rest(client: InProcessApp) -> None:
     archive = make_zip(
         [
             (f"calls/{IN_ZIP}", sample(IN_ZIP)),
@@ -344,7 +305,7 @@ def test_zip_upload_processes_good_entries_and_reports_the_rest(client: httpx.Cl
     ],
     ids=["nested-zip", "nested-gzip", "traversal", "absolute", "pdf", "text-as-wav", "empty", "ratio-bomb"],
 )
-def test_zip_entry_defences(client: httpx.Client, name: str, data: bytes, expected: str) -> None:
+def test_zip_entry_defences(client: InProcessApp, name: str, data: bytes, expected: str) -> None:
     response = client.post("/upload/zip/", files={"file": ("bad.zip", make_zip([(name, data)]))})
     assert response.status_code == 422, response.text
     body = response.json()
@@ -353,7 +314,7 @@ def test_zip_entry_defences(client: httpx.Client, name: str, data: bytes, expect
     assert refused["file"] == name and refused["status"] == "failed" and expected in refused["reason"]
 
 
-def test_zip_symlink_entry_is_refused(client: httpx.Client) -> None:
+def test_zip_symlink_entry_is_refused(client: InProcessApp) -> None:
     info = zipfile.ZipInfo("link.ogg")
     info.external_attr = (0o120777 << 16) | 0x20  # a symbolic link, as unzip would restore it
     buffer = io.BytesIO()
@@ -363,13 +324,13 @@ def test_zip_symlink_entry_is_refused(client: httpx.Client) -> None:
     assert response.status_code == 422 and "symbolic link" in response.json()["files"][0]["reason"]
 
 
-def test_zip_with_too_many_entries_is_413(client: httpx.Client) -> None:
+def test_zip_with_too_many_entries_is_413(client: InProcessApp) -> None:
     entries = [(f"c{i}.ogg", b"OggS" + bytes([i]) * 50) for i in range(LIMITS["zip_max_entries"] + 1)]
     response = client.post("/upload/zip/", files={"file": ("many.zip", make_zip(entries))})
     assert response.status_code == 413 and "over the limit" in response.json()["detail"]
 
 
-def test_zip_too_large_unpacked_is_413(client: httpx.Client) -> None:
+def test_zip_too_large_unpacked_is_413(client: InProcessApp) -> None:
     import random
 
     rng = random.Random(7)
@@ -382,7 +343,7 @@ def test_zip_too_large_unpacked_is_413(client: httpx.Client) -> None:
     assert response.status_code == 413 and "unpack" in response.json()["detail"]
 
 
-def test_not_a_zip_is_415(client: httpx.Client) -> None:
+def test_not_a_zip_is_415(client: InProcessApp) -> None:
     response = client.post("/upload/zip/", files={"file": ("calls.zip", sample(SINGLE))})
     assert response.status_code == 415 and "not a ZIP" in response.json()["detail"]
 
@@ -390,13 +351,13 @@ def test_not_a_zip_is_415(client: httpx.Client) -> None:
 # ---------------------------------------------------------------------- queries
 
 
-def test_jobs_lists_recent_tasks(client: httpx.Client, uploaded: dict[str, Any]) -> None:
+def test_jobs_lists_recent_tasks(client: InProcessApp, uploaded: dict[str, Any]) -> None:
     jobs = client.get("/jobs", params={"limit": 100}).json()
     mine = next(j for j in jobs if j["task_id"] == uploaded["accepted"]["task_id"])
     assert mine["status"] == "done" and mine["counts"]["done"] == 1 and mine["inputs"] == [SINGLE]
 
 
-def test_calls_filters_and_paging(client: httpx.Client, uploaded: dict[str, Any]) -> None:
+def test_calls_filters_and_paging(client: InProcessApp, uploaded: dict[str, Any]) -> None:
     record_id = uploaded["task"]["files"][0]["record_id"]
     by_agent = client.get("/calls", params={"agent_id": "AG900"}).json()
     assert by_agent["total"] == 1 and by_agent["items"][0]["record_id"] == record_id
@@ -423,7 +384,7 @@ def test_calls_filters_and_paging(client: httpx.Client, uploaded: dict[str, Any]
     assert client.get("/calls", params={"sentiment": "furious"}).status_code == 422
 
 
-def test_stats(client: httpx.Client, uploaded: dict[str, Any]) -> None:
+def test_stats(client: InProcessApp, uploaded: dict[str, Any]) -> None:
     stats = client.get("/stats", params={"timezone": "Europe/Istanbul"}).json()
     assert set(stats) == {"overview", "categories", "agents", "daily"}
     assert stats["overview"]["calls"] >= 2 and stats["overview"]["by_status"]["ok"] >= 2
@@ -435,7 +396,7 @@ def test_stats(client: httpx.Client, uploaded: dict[str, Any]) -> None:
     assert client.get("/stats", params={"timezone": "Mars/Olympus"}).status_code == 400
 
 
-def test_csv_export(client: httpx.Client, uploaded: dict[str, Any]) -> None:
+def test_csv_export(client: InProcessApp, uploaded: dict[str, Any]) -> None:
     response = client.get("/calls/export", params={"agent_id": "AG900"})
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
     assert "attachment" in response.headers["content-disposition"]
@@ -446,7 +407,7 @@ def test_csv_export(client: httpx.Client, uploaded: dict[str, Any]) -> None:
     assert jsonl.status_code == 200 and jsonl.text.count("\n") == 1 and '"turns"' in jsonl.text
 
 
-def test_call_audio_is_served_with_ranges(client: httpx.Client, uploaded: dict[str, Any]) -> None:
+def test_call_audio_is_served_with_ranges(client: InProcessApp, uploaded: dict[str, Any]) -> None:
     record_id = uploaded["task"]["files"][0]["record_id"]
     audio = client.get(f"/calls/{record_id}/audio")
     assert audio.status_code == 200 and audio.headers["content-type"] == "audio/ogg"
@@ -455,7 +416,7 @@ def test_call_audio_is_served_with_ranges(client: httpx.Client, uploaded: dict[s
     assert part.status_code == 206 and len(part.content) == 100
 
 
-def test_reanalyse_needs_analysis_on(client: httpx.Client, uploaded: dict[str, Any]) -> None:
+def test_reanalyse_needs_analysis_on(client: InProcessApp, uploaded: dict[str, Any]) -> None:
     record_id = uploaded["task"]["files"][0]["record_id"]
     response = client.post(f"/calls/{record_id}/reanalyse")
     assert response.status_code == 409 and "analysis is turned off" in response.json()["detail"]
@@ -494,7 +455,8 @@ def test_unfinished_uploads_are_taken_up_after_a_restart(mongo_server: str, tmp_
         return record.model_dump_json()
 
     async def restart() -> int:
-        processor = Processor(settings, store, uploads, jobs, fake_transcribe, None)
+        writer = CallWriter(settings, store)
+        processor = Processor(settings, uploads, jobs, writer, fake_transcribe, None)
         resumed = await processor.resume()
         for _ in range(200):
             view = jobs.view(job_id)
@@ -523,7 +485,7 @@ def test_unfinished_uploads_are_taken_up_after_a_restart(mongo_server: str, tmp_
 
 
 @pytest.fixture(scope="module")
-def reviewable(server: LocalServer) -> Iterator[dict[str, str]]:
+def reviewable(server: InProcessApp) -> Iterator[dict[str, str]]:
     """Calls stored straight into the app's database: one audited, one never analysed, one without speech."""
     store = CallStore(server.settings).connect()
     tag = uuid.uuid4().hex[:8]
@@ -534,14 +496,14 @@ def reviewable(server: LocalServer) -> Iterator[dict[str, str]]:
         "silent": make_record(f"review-{tag}-c", agent="AG950", customer="CU952", turns=(), status="empty"),
     }
     try:
-        assert not store.save_batch(list(records.values())).failed
+        assert not CallWriter(store.settings, store).save(list(records.values())).failed
         yield {name: record.record_id for name, record in records.items()}
     finally:
         store.close()
 
 
 def test_correction_changes_the_stored_call_and_records_the_review(
-    client: httpx.Client, server: LocalServer, reviewable: dict[str, str]
+    client: InProcessApp, server: InProcessApp, reviewable: dict[str, str]
 ) -> None:
     call_id = reviewable["audited"]
     labels = {"category": "Unnecessary Call", "subcategory": "Complaint", "customer_sentiment": "negative"}
@@ -579,7 +541,7 @@ def test_correction_changes_the_stored_call_and_records_the_review(
     assert "complaint" not in updated["flags"] and updated["analysis"]["review"]["reviewer"] is None
 
 
-def test_correcting_a_call_that_was_never_analysed(client: httpx.Client, reviewable: dict[str, str]) -> None:
+def test_correcting_a_call_that_was_never_analysed(client: InProcessApp, reviewable: dict[str, str]) -> None:
     body = {"agent_sentiment": "negative", "callback_promised": True, "compliance": {"greeting": "fail"},
             "reviewer": "qa-2"}
     response = client.post(f"/calls/{reviewable['plain']}/correction", json=body)
@@ -607,7 +569,7 @@ def test_correcting_a_call_that_was_never_analysed(client: httpx.Client, reviewa
          "compliance", "typo", "empty"],
 )
 def test_invalid_corrections_are_422_and_change_nothing(
-    client: httpx.Client, reviewable: dict[str, str], body: dict[str, Any], field: str, words: str
+    client: InProcessApp, reviewable: dict[str, str], body: dict[str, Any], field: str, words: str
 ) -> None:
     call_id = reviewable["audited"]
     before = client.get(f"/calls/{call_id}").json()
@@ -618,14 +580,14 @@ def test_invalid_corrections_are_422_and_change_nothing(
     assert client.get(f"/calls/{call_id}").json()["stored_at"] == before["stored_at"]
 
 
-def test_correction_of_an_unknown_or_untranscribed_call(client: httpx.Client, reviewable: dict[str, str]) -> None:
+def test_correction_of_an_unknown_or_untranscribed_call(client: InProcessApp, reviewable: dict[str, str]) -> None:
     unknown = client.post("/calls/nope/correction", json={"category": "Uncertain"})
     assert unknown.status_code == 404 and "'nope'" in unknown.json()["detail"]
     silent = client.post(f"/calls/{reviewable['silent']}/correction", json={"category": "Uncertain"})
     assert silent.status_code == 409 and "no transcript" in silent.json()["detail"]
 
 
-def test_taxonomy_lists_what_a_correction_may_use(client: httpx.Client) -> None:
+def test_taxonomy_lists_what_a_correction_may_use(client: InProcessApp) -> None:
     taxonomy = client.get("/taxonomy").json()
     categories = {c["name"]: c["subcategories"] for c in taxonomy["categories"]}
     assert categories["Potential Customer"] == [] and "Complaint" in categories["Unnecessary Call"]
@@ -638,29 +600,29 @@ def test_taxonomy_lists_what_a_correction_may_use(client: httpx.Client) -> None:
 # ---------------------------------------------------------------------- auth and CORS
 
 
-def test_api_key_off_on_loopback(client: httpx.Client) -> None:
+def test_api_key_off_on_loopback(client: InProcessApp) -> None:
     assert client.get("/calls").status_code == 200
 
 
-def test_api_key_required_when_configured(secured: str) -> None:
-    with httpx.Client(base_url=secured, timeout=30) as http:
-        missing = http.get("/calls")
-        assert missing.status_code == 401 and "API key" in missing.json()["detail"]
-        assert http.get("/calls", headers={"X-API-Key": "wrong"}).status_code == 401
-        assert http.get("/calls", headers={"X-API-Key": API_KEY}).status_code == 200
-        assert http.get("/calls", headers={"Authorization": f"Bearer {API_KEY}"}).status_code == 200
-        assert http.get("/stats", headers={"X-API-Key": API_KEY}).status_code == 200
-        upload = http.post("/upload/audio/", files={"file": ("x.ogg", sample(SINGLE))})
-        assert upload.status_code == 401
-        assert http.get("/results/whatever/").status_code == 401
-        assert http.post("/calls/whatever/correction", json={"category": "Uncertain"}).status_code == 401
-        assert http.get("/taxonomy").status_code == 401
-        # Probes and the pages themselves carry no data.
-        assert http.get("/healthz").status_code == 200
-        assert http.get("/").status_code == 200
+def test_api_key_required_when_configured(secured: InProcessApp) -> None:
+    http = secured
+    missing = http.get("/calls")
+    assert missing.status_code == 401 and "API key" in missing.json()["detail"]
+    assert http.get("/calls", headers={"X-API-Key": "wrong"}).status_code == 401
+    assert http.get("/calls", headers={"X-API-Key": API_KEY}).status_code == 200
+    assert http.get("/calls", headers={"Authorization": f"Bearer {API_KEY}"}).status_code == 200
+    assert http.get("/stats", headers={"X-API-Key": API_KEY}).status_code == 200
+    upload = http.post("/upload/audio/", files={"file": ("x.ogg", sample(SINGLE))})
+    assert upload.status_code == 401
+    assert http.get("/results/whatever/").status_code == 401
+    assert http.post("/calls/whatever/correction", json={"category": "Uncertain"}).status_code == 401
+    assert http.get("/taxonomy").status_code == 401
+    # Probes and the pages themselves carry no data.
+    assert http.get("/healthz").status_code == 200
+    assert http.get("/").status_code == 200
 
 
-def test_cors_is_off_by_default(client: httpx.Client) -> None:
+def test_cors_is_off_by_default(client: InProcessApp) -> None:
     preflight = client.options(
         "/calls", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"}
     )
@@ -672,11 +634,11 @@ def test_cors_is_off_by_default(client: httpx.Client) -> None:
 # ---------------------------------------------------------------------- hygiene (keep last)
 
 
-def test_responses_never_leak_tracebacks_or_paths(server: LocalServer) -> None:
-    assert len(RESPONSES) > 30
+def test_responses_never_leak_tracebacks_or_paths(server: InProcessApp) -> None:
+    assert len(server.responses) > 30
     home = str(server.settings.home)
     leaks = ("Traceback", 'File "/', "site-packages", home, "/tmp/", "/work/", "/root/")
-    for url, status, text in RESPONSES:
+    for url, status, text in ((str(r.request.url), r.status_code, r.text) for r in server.responses):
         if url.endswith(".js") or url.endswith(".css"):
             continue
         for leak in leaks:

@@ -28,6 +28,7 @@ from pipeline.store import (
     migrate,
     overview,
     search_transcripts,
+    verify_callbacks,
 )
 from pipeline.store.__main__ import main as store_cli
 from pipeline.store.documents import FLAT_FIELDS, STORE_LAYOUT, to_document
@@ -387,7 +388,7 @@ def test_bad_paging_or_sort_is_refused_with_a_clear_message(store: CallStore) ->
 
 def test_agent_scorecards_sum_up_each_agents_calls(store: CallStore) -> None:
     _seed(store)
-    store.verify_callbacks(now=T0 + timedelta(days=10))
+    verify_callbacks(store, now=T0 + timedelta(days=10))
 
     cards = {c["agent_id"]: c for c in agent_scorecards(store)}
 

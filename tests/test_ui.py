@@ -12,7 +12,7 @@ Screenshots go to ``test-artifacts/ui/``:
 * ``upload.png``: the upload page once the task is done (progress bar full, per-file status).
 * ``call-page-reviewed.png``: a call after a reviewer corrected its labels with the page's form.
 
-The app is the one tests/test_serve_api.py starts (shared when both run in one session).
+The app is the one tests/test_serve_ray.py starts (shared when both run in one session).
 """
 
 from __future__ import annotations
@@ -39,12 +39,13 @@ from pipeline.analysis_schema import (
     SentimentResult,
 )
 from pipeline.records import CallRecord, make_record_id
+from pipeline.save import CallWriter
 from pipeline.store.store import CallStore
 from serve_app.local import LocalServer
 from serve_app.uploads import UploadStore, upload_dir
 from tests.conftest import REPO, SAMPLES
 from tests.store_fixtures import make_analysis, make_record
-from tests.test_serve_api import serve_session
+from tests.test_serve_ray import serve_session
 
 pytestmark = pytest.mark.slow
 
@@ -216,7 +217,7 @@ def seed_dashboard(store: CallStore) -> None:
         )
         for i, (agent, category, sentiment, checks, flags) in enumerate(plan)
     ]
-    result = store.save_batch(records)
+    result = CallWriter(store.settings, store).save(records)
     assert not result.failed
 
 
@@ -322,7 +323,7 @@ def test_reviewer_corrects_labels_on_the_call_page(page: Any, ui_server: LocalSe
     UploadStore(upload_dir(ui_server.settings)).save(sha, "ogg", data)
     record = make_record("ui-review", agent="AG060", analysis=make_analysis(category="Potential Customer"))
     record = record.model_copy(update={"audio_sha256": sha, "record_id": make_record_id(sha, record.pipeline_version)})
-    assert not store.save_batch([record]).failed
+    assert not CallWriter(store.settings, store).save([record]).failed
 
     page.goto(f"{ui_server.url}/#/calls/{record.record_id}")
     form = page.locator("form.correction")

@@ -1,8 +1,10 @@
 """Command line for the analysis stage alone: re-run it on stored records, record reviewer corrections.
 
     python -m pipeline.analysis reanalyse RECORD.json|RECORDS.jsonl... [--out DIR] [--only-pending]
-    python -m pipeline.analysis correct RECORD_ID --category "Unnecessary Call" --subcategory Complaint
     python -m pipeline.analysis retrain
+
+Reviewer corrections are ``python -m pipeline correct RECORD_ID ...``: a correction is stored on the
+call too, through the one save path (``pipeline.save``), which this package does not import.
 
 ``reanalyse`` never touches audio: it reads the records' turns, so a transcript that survived an LLM
 outage (``analysis_status: pending``) gets its analysis without re-transcribing. Records are written
@@ -12,7 +14,6 @@ back in place unless ``--out`` is given. Settings come from the environment as e
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -68,41 +69,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     re_p.add_argument("paths", nargs="+", type=Path)
     re_p.add_argument("--out", type=Path, default=None, help="write here instead of in place")
     re_p.add_argument("--only-pending", action="store_true", help="skip records whose analysis is done")
-    fix = commands.add_parser("correct", help="record a reviewer's labels for a call")
-    fix.add_argument("record_id")
-    fix.add_argument("--category")
-    fix.add_argument("--subcategory")
-    fix.add_argument("--customer-sentiment", choices=["positive", "neutral", "negative"])
-    fix.add_argument("--agent-sentiment", choices=["positive", "neutral", "negative"])
-    fix.add_argument("--callback-promised", choices=["true", "false"])
-    fix.add_argument("--reviewer")
     commands.add_parser("retrain", help="retrain the classifier from all corrections now")
     args = parser.parse_args(argv)
     settings = Settings()
 
     if args.command == "reanalyse":
         reanalyse_files(args.paths, settings, args.out, args.only_pending)
-        return 0
-    if args.command == "correct":
-        from pipeline.analysis.classifier import record_correction
-        from pipeline.store.corrections import close_corrections, open_corrections
-
-        labels: dict[str, object] = {}
-        if args.category:
-            labels["category"] = args.category
-            labels["subcategory"] = args.subcategory
-        for key in ("customer_sentiment", "agent_sentiment"):
-            if getattr(args, key):
-                labels[key] = getattr(args, key)
-        if args.callback_promised:
-            labels["callback_promised"] = args.callback_promised == "true"
-        store = open_corrections(settings)  # the file, or the cluster's MongoDB (analysis.corrections_store)
-        try:
-            correction = record_correction(args.record_id, labels, home=settings.home, reviewer=args.reviewer,
-                                           store=store)
-        finally:
-            close_corrections(store)
-        print(json.dumps(correction.__dict__, default=str))
         return 0
     from pipeline.analysis.classifier import CallClassifier
     from pipeline.analysis.taxonomy import Taxonomy

@@ -20,10 +20,10 @@ import os
 import pickle
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import yaml
@@ -31,6 +31,16 @@ import yaml
 from pipeline.analysis.taxonomy import Taxonomy
 from pipeline.analysis.text import CUSTOMER, TurnView, norm
 from pipeline.settings import AnalysisSettings
+
+# The corrections interface moved to the store (it persists them) so that store never imports analysis;
+# re-exported here, where the classifier and the analyser have always found it.
+from pipeline.store.corrections import (  # noqa: F401
+    Correction,
+    CorrectionStore,
+    JsonlCorrectionStore,
+    classifier_dir,
+    corrections_store,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,68 +52,9 @@ CORRECTABLE = frozenset(
 )
 
 
-def classifier_dir(home: Path) -> Path:
-    return Path(home) / "classifier"
-
-
 # ---------------------------------------------------------------------------------------------
-# Corrections
+# Corrections: the record and its stores live in pipeline.store.corrections (imported above).
 # ---------------------------------------------------------------------------------------------
-@dataclass
-class Correction:
-    record_id: str
-    labels: dict[str, Any]
-    text: str | None = None
-    reviewer: str | None = None
-    at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
-
-    def to_json(self) -> str:
-        return json.dumps(self.__dict__, ensure_ascii=False, default=str)
-
-
-class CorrectionStore(Protocol):
-    def add(self, correction: Correction) -> None: ...
-
-    def all(self) -> list[Correction]: ...
-
-    def get(self, record_id: str) -> Correction | None: ...
-
-
-class JsonlCorrectionStore:
-    """Corrections appended to one JSONL file; the latest correction of a record wins."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-
-    def add(self, correction: Correction) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._lock, self.path.open("a", encoding="utf-8") as handle:
-            handle.write(correction.to_json() + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-
-    def all(self) -> list[Correction]:
-        if not self.path.exists():
-            return []
-        latest: dict[str, Correction] = {}
-        for line in self.path.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a torn last line from a crash; everything before it is good
-            previous = latest.get(data["record_id"])
-            labels = {**(previous.labels if previous else {}), **data.get("labels", {})}
-            latest[data["record_id"]] = Correction(data["record_id"], labels, data.get("text") or (
-                previous.text if previous else None), data.get("reviewer"), data.get("at", ""))
-        return list(latest.values())
-
-    def get(self, record_id: str) -> Correction | None:
-        return next((c for c in self.all() if c.record_id == record_id), None)
-
-
 class TextIndex:
     """record_id -> the text the classifier reads, written when a call is analysed."""
 
@@ -128,10 +79,6 @@ class TextIndex:
             if data.get("record_id") == record_id:
                 found = data.get("text")
         return found
-
-
-def corrections_store(home: Path) -> JsonlCorrectionStore:
-    return JsonlCorrectionStore(classifier_dir(home) / "corrections.jsonl")
 
 
 def text_index(home: Path) -> TextIndex:

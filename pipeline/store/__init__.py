@@ -6,7 +6,7 @@ store starts an embedded MongoDB-wire server (SecantusDB) under ``<home>/db``. S
 
 from pipeline.store.callbacks import CallbackReport, verify_callbacks
 from pipeline.store.embedded import EmbeddedMongo, EmbeddedStartError
-from pipeline.store.migrations import MigrationReport, SchemaTooNew, migrate
+from pipeline.store.migrations import MigrationReport, migrate
 from pipeline.store.queries import (
     CallQuery,
     Page,
@@ -23,6 +23,7 @@ from pipeline.store.queries import (
 )
 from pipeline.store.spool import ReplayReport, Spool
 from pipeline.store.store import CallStore, StoreUnavailable, WriteResult
+from pipeline.store.upgrades import SchemaTooNew
 
 __all__ = [
     "CallQuery",

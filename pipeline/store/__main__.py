@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.settings import Settings
+from pipeline.store.callbacks import verify_callbacks
 from pipeline.store.embedded import EmbeddedStartError
 from pipeline.store.migrations import migrate
 from pipeline.store.queries import (
@@ -85,7 +86,7 @@ def cmd_replay(store: CallStore, args: argparse.Namespace) -> int:
 
 
 def cmd_callbacks(store: CallStore, args: argparse.Namespace) -> int:
-    report = store.verify_callbacks(now=args.now)
+    report = verify_callbacks(store, now=args.now)
     print(
         f"{report.checked} promised callback(s): {report.kept} kept, {report.overdue} overdue, "
         f"{report.pending} pending, {report.unverifiable} unverifiable ({report.changed} changed)"

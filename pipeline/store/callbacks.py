@@ -14,7 +14,7 @@ call time is after the promising call and no later than the due time plus a grac
 The follow-up can be any direction: a customer who calls in again before the agent calls back was
 still reached. Another processing of the same audio (same audio hash) never counts as a follow-up.
 
-Runs after each batch for the batch's customers (``CallStore.save_batch``), and on demand for all
+Runs after each saved batch for the batch's customers (``pipeline.save.CallWriter``), and on demand for all
 (``python -m pipeline.store verify-callbacks``), which also turns pending promises overdue as time passes.
 Every verdict is recomputed from the data each time, so records arriving out of order (the
 follow-up call processed before the promise) end up right.

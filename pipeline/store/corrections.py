@@ -1,9 +1,11 @@
-"""Reviewer corrections in MongoDB, next to the calls, so every worker of a cluster learns from them.
+"""Reviewer corrections: the record, the store interface, a JSONL file store and a MongoDB one.
 
-``MongoCorrectionStore`` follows the ``CorrectionStore`` protocol of ``pipeline.analysis.classifier``
-(``add``, ``all``, ``get``), like the JSONL file store beside it, and keeps the same meaning: every
-correction is appended as its own document (nothing is overwritten, so the history of a call's
-reviews stays), and ``all()``/``get()`` merge them per call, the latest label of each field winning.
+``Correction``, the ``CorrectionStore`` interface (``add``, ``all``, ``get``) and the JSONL file store
+live here, below the analysis that reads them and the save path that keeps them on the calls.
+``MongoCorrectionStore`` keeps them in MongoDB next to the calls, so every worker of a cluster learns
+from them, with the same meaning as the file: every correction is appended as its own document
+(nothing is overwritten, so the history of a call's reviews stays), and ``all()``/``get()`` merge
+them per call, the latest label of each field winning.
 
 ``open_corrections(settings)`` picks the store: ``analysis.corrections_store`` = ``"file"`` (JSONL under
 ``<home>/classifier``: one machine), ``"mongo"`` (the ``corrections`` collection in the database of
@@ -20,31 +22,25 @@ not silently vanish.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
-import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from bson import ObjectId
 from pymongo import MongoClient
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from pipeline.analysis.classifier import (
-    Correction,
-    CorrectionStore,
-    JsonlCorrectionStore,
-    classifier_dir,
-    corrections_store,
-)
 from pipeline.settings import Settings
 from pipeline.store import documents as D
-from pipeline.store.store import CORRECTION_INDEXES, StoreUnavailable, is_transient, redact_uri
+from pipeline.store.store import CORRECTION_INDEXES, StoreUnavailable, redact_uri, retry_transient
 
 if TYPE_CHECKING:
     from pipeline.store.store import CallStore
@@ -57,6 +53,73 @@ Retry = Callable[[str, Callable[[], Any]], Any]
 
 _FIELDS = {"_id": 1, "record_id": 1, "labels": 1, "text": 1, "reviewer": 1, "at": 1}
 _ORDER = [("at", 1), ("_id", 1)]
+
+
+def classifier_dir(home: Path) -> Path:
+    return Path(home) / "classifier"
+
+
+# ---------------------------------------------------------------------------------------------
+# Corrections: the record, the interface, the JSONL file store
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class Correction:
+    record_id: str
+    labels: dict[str, Any]
+    text: str | None = None
+    reviewer: str | None = None
+    at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, ensure_ascii=False, default=str)
+
+
+class CorrectionStore(Protocol):
+    def add(self, correction: Correction) -> None: ...
+
+    def all(self) -> list[Correction]: ...
+
+    def get(self, record_id: str) -> Correction | None: ...
+
+
+class JsonlCorrectionStore:
+    """Corrections appended to one JSONL file; the latest correction of a record wins."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+
+    def add(self, correction: Correction) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock, self.path.open("a", encoding="utf-8") as handle:
+            handle.write(correction.to_json() + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def all(self) -> list[Correction]:
+        if not self.path.exists():
+            return []
+        latest: dict[str, Correction] = {}
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a torn last line from a crash; everything before it is good
+            previous = latest.get(data["record_id"])
+            labels = {**(previous.labels if previous else {}), **data.get("labels", {})}
+            latest[data["record_id"]] = Correction(data["record_id"], labels, data.get("text") or (
+                previous.text if previous else None), data.get("reviewer"), data.get("at", ""))
+        return list(latest.values())
+
+    def get(self, record_id: str) -> Correction | None:
+        return next((c for c in self.all() if c.record_id == record_id), None)
+
+
+def corrections_store(home: Path) -> JsonlCorrectionStore:
+    return JsonlCorrectionStore(classifier_dir(home) / "corrections.jsonl")
+
 
 
 def corrections_backend(settings: Settings) -> Literal["file", "mongo"]:
@@ -112,24 +175,6 @@ def _when(at: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
-def retrying(what: str, fn: Callable[[], T], *, attempts: int, backoff_s: float, uri: str) -> T:
-    """``fn()`` retried with backoff on transient errors; StoreUnavailable when they persist (as CallStore.retry)."""
-    last: BaseException | None = None
-    for attempt in range(1, attempts + 1):
-        try:
-            return fn()
-        except PyMongoError as err:
-            if not is_transient(err):
-                raise
-            last = err
-            if attempt < attempts:
-                time.sleep(backoff_s * 2 ** (attempt - 1) * (1 + 0.25 * random.random()))
-    raise StoreUnavailable(
-        f"{what}: the database at {uri} did not answer after {attempts} attempts "
-        f"({type(last).__name__}: {str(last).split(' (configured timeouts')[0][:200]})"
-    ) from last
-
-
 class MongoCorrectionStore:
     """Corrections as documents in ``corrections``: ``{record_id, labels, text, reviewer, at, schema_version}``.
 
@@ -176,7 +221,7 @@ class MongoCorrectionStore:
         uri = redact_uri(opts.mongo_uri)
 
         def retry(what: str, fn: Callable[[], Any]) -> Any:
-            return retrying(what, fn, attempts=opts.retry_attempts, backoff_s=opts.retry_backoff_s, uri=uri)
+            return retry_transient(what, fn, attempts=opts.retry_attempts, backoff_s=opts.retry_backoff_s, uri=uri)
 
         return cls(db[D.CORRECTIONS], retry=retry, mirror=_mirror_path(settings.home, db.name),
                    cooldown_s=opts.outage_cooldown_s, client=client)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from uuid import uuid4
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, MongoClient, ReplaceOne, UpdateOne
@@ -40,11 +40,8 @@ from pipeline.records import CallRecord
 from pipeline.settings import Settings
 from pipeline.store import documents as D
 from pipeline.store.embedded import EmbeddedMongo
-from pipeline.store.migrations import record_from_stored, upgrade_job_document
 from pipeline.store.spool import ReplayReport, Spool
-
-if TYPE_CHECKING:
-    from pipeline.store.callbacks import CallbackReport
+from pipeline.store.upgrades import record_from_stored, upgrade_job_document
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +65,32 @@ def is_transient(err: BaseException) -> bool:
     if isinstance(err, OperationFailure):
         return err.code in TRANSIENT_CODES or err.has_error_label("RetryableWriteError")
     return False
+
+
+def retry_transient(what: str, fn: Callable[[], T], *, attempts: int, backoff_s: float, uri: str) -> T:
+    """``fn()``, retried with exponential backoff (and jitter) on transient database errors.
+
+    Other errors are raised at once; StoreUnavailable, naming ``what`` and the server, when the
+    transient ones persist. The one retry loop of the store (calls, jobs, corrections).
+    """
+    last: BaseException | None = None
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except PyMongoError as err:
+            if not is_transient(err):
+                raise
+            last = err
+            if attempt == attempts:
+                break
+            delay = backoff_s * 2 ** (attempt - 1) * (1 + 0.25 * random.random())
+            log.warning("%s: database error (%s), retry %d/%d in %.2f s", what, err, attempt, attempts - 1, delay)
+            time.sleep(delay)
+    raise StoreUnavailable(
+        f"{what}: the database at {uri} did not answer after {attempts} attempts "
+        f"({type(last).__name__}: {str(last).split(' (configured timeouts')[0][:200]}). "
+        "Is it running and reachable?"
+    ) from last
 
 
 def redact_uri(uri: str) -> str:
@@ -250,25 +273,9 @@ class CallStore:
 
     def retry(self, what: str, fn: Callable[[], T]) -> T:
         """``fn()``, retried with exponential backoff on transient errors; StoreUnavailable when they persist."""
-        attempts = self.options.retry_attempts
-        last: BaseException | None = None
-        for attempt in range(1, attempts + 1):
-            try:
-                return fn()
-            except PyMongoError as err:
-                if not is_transient(err):
-                    raise
-                last = err
-                if attempt == attempts:
-                    break
-                delay = self.options.retry_backoff_s * 2 ** (attempt - 1) * (1 + 0.25 * random.random())
-                log.warning("%s: database error (%s), retry %d/%d in %.2f s", what, err, attempt, attempts - 1, delay)
-                time.sleep(delay)
-        raise StoreUnavailable(
-            f"{what}: the database at {self.uri} did not answer after {attempts} attempts "
-            f"({type(last).__name__}: {str(last).split(' (configured timeouts')[0][:200]}). "
-            "Is it running and reachable?"
-        ) from last
+        return retry_transient(
+            what, fn, attempts=self.options.retry_attempts, backoff_s=self.options.retry_backoff_s, uri=self.uri
+        )
 
     def _enter_outage(self) -> None:
         self._down_until = time.monotonic() + self.options.outage_cooldown_s
@@ -419,16 +426,6 @@ class CallStore:
     @staticmethod
     def _replace_op(doc: Doc) -> ReplaceOne[Doc]:
         return ReplaceOne({"_id": doc["_id"], "created_at": {"$lte": doc["created_at"]}}, doc, upsert=True)
-
-    def save_batch(self, records: Sequence[CallRecord], *, job_id: str | None = None) -> WriteResult:
-        """``upsert_records`` then the callback check for the customers in the batch (what the batch job runs)."""
-        result = self.upsert_records(records, job_id=job_id)
-        if result.customer_keys and not self._in_outage():
-            try:
-                self.verify_callbacks(customers=result.customer_keys)
-            except StoreUnavailable as err:
-                log.warning("callback check skipped: %s", err)
-        return result
 
     def has_record(self, audio_sha256: str, pipeline_version: str, *, statuses: Sequence[str] = DONE_STATUSES) -> bool:
         """Whether this audio was already processed by this pipeline version (failed records do not count)."""
@@ -585,7 +582,7 @@ class CallStore:
             return len(errors) - len(refused)
         return 0
 
-    # ------------------------------------------------------------------ spool, callbacks
+    # ------------------------------------------------------------------ spool
 
     def replay_spool(self) -> ReplayReport:
         """Write every spooled entry to the database; stops (keeping the rest) if it goes down again."""
@@ -626,10 +623,3 @@ class CallStore:
                 report.ops += 1 - moot
                 report.stale += moot
         flush()
-
-    def verify_callbacks(
-        self, *, now: datetime | None = None, customers: Iterable[str] | None = None
-    ) -> CallbackReport:
-        from pipeline.store.callbacks import verify_callbacks
-
-        return verify_callbacks(self, now=now, customers=customers)

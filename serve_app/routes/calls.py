@@ -16,13 +16,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from pipeline.analysis.analyser import correct_record
 from pipeline.analysis.compliance import Checklist
 from pipeline.analysis.taxonomy import Taxonomy
 from pipeline.analysis_schema import ComplianceStatus, Sentiment
 from pipeline.settings import Settings
-from pipeline.store.migrations import record_from_stored
 from pipeline.store.queries import MAX_PAGE_SIZE, CallQuery, export_calls, find_calls
+from pipeline.store.upgrades import record_from_stored
 from serve_app.deps import ApiKey, ContextDep, StoreDep
 from serve_app.errors import public_text
 from serve_app.processing import WorkItem
@@ -325,10 +324,9 @@ async def correct_call(ctx: ContextDep, call_id: str, body: CorrectionRequest) -
     if not record.turns:
         raise HTTPException(409, f"call {call_id!r} has no transcript (status {record.status}): nothing to correct")
     reviewer = (body.reviewer or "").strip() or None
-    updated = await asyncio.to_thread(
-        correct_record, record, labels, ctx.settings, reviewer, taxonomy_of(ctx.settings), corrections=ctx.corrections
-    )
-    result = await asyncio.to_thread(ctx.store.save_batch, [updated], job_id=doc.get("job_id"))
+    # The one save path, as every other write of a call: the correction, then the call updated with it.
+    _, saved = await asyncio.to_thread(ctx.writer.correct, record, labels, reviewer=reviewer, job_id=doc.get("job_id"))
+    result = saved.write
     if call_id in result.failed:
         raise HTTPException(500, f"the correction is saved but the call could not be updated: {result.failed[call_id]}")
     if call_id in result.stale:
