@@ -84,7 +84,7 @@ def plan_once(variant: str, source: str, settings_json: str) -> dict[str, Any]:
         with PeakRss() as memory, tempfile.TemporaryDirectory() as work:
             started = time.perf_counter()
             plan = plan_inputs([source], settings, Path(work))  # type: ignore[call-arg]
-            hash_files(plan.files, settings.batch.hash_threads)  # type: ignore[arg-type]
+            hash_files(plan.files, settings.batch.hash_threads)  # type: ignore[call-arg]
             seconds = time.perf_counter() - started
     else:
         from batch.inputs import plan_inputs
