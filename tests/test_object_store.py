@@ -161,23 +161,35 @@ def test_job_reads_a_bucket_skips_reruns_and_survives_the_bucket_vanishing(
     s3.put(f"{prefix}/notes.txt", b"junk next to the calls: not a recording, not listed as one")
     s3.put(f"{prefix}/upload.zip", _zip_of({"zipped.wav": calls[3], "readme.txt": b"junk"}))
     settings = _settings(tmp_path / "home", s3, mongo_server, "s3_nightly")
-    source = f"s3://{prefix}/"
+    # A manifest elsewhere names two of the calls by URI with their call metadata.
+    fs.create_dir("exports")
+    s3.put(
+        "exports/telephony/day.csv",
+        (
+            "file,agent_id,customer_id,direction\n"
+            f"s3://{prefix}/call_0.wav,agent-7,cust-1,inbound\n"
+            f"s3://{prefix}/call_1.wav,agent-8,cust-2,outbound\n"
+        ).encode(),
+    )
+    source = [f"s3://{prefix}/", "s3://exports/telephony/day.csv"]
     lines: list[str] = []
 
-    summary, files = _job(settings, [source], lines.append)
+    summary, files = _job(settings, source, lines.append)
     assert (summary.files, summary.ok + summary.empty, summary.failed, summary.rejected) == (4, 4, 0, 1)
     assert files[f"s3://{prefix}/upload.zip/zipped.wav"]["status"] == "done"
     assert "not an audio file" in files[f"s3://{prefix}/upload.zip/readme.txt"]["reason"]
     with CallStore(settings) as store:
         job = store.jobs.find_one({"_id": summary.job_id})
         stored = {d["_id"]: (d["job_id"], d["status"]) for d in store.calls.find({}, {"job_id": 1, "status": 1})}
+        agents = {d["file_name"]: d.get("agent_id") for d in store.calls.find({}, {"file_name": 1, "agent_id": 1})}
+    assert agents["call_0.wav"] == "agent-7" and agents["call_1.wav"] == "agent-8" and agents["call_2.wav"] is None
     assert job is not None and job["progress"]["done"] == 4 and job["progress"]["total"] == 4
     assert job["progress"]["audio_hours"] > 0 and job["progress"]["audio_hours_per_hour"] > 0
     assert any("4/4 files (4 done, 0 failed, 0 skipped)" in line for line in lines), lines
     assert len(stored) == 4
 
     # A re-run skips every finished object from the listing alone: no worker reads anything.
-    again, files_again = _job(settings, [source])
+    again, files_again = _job(settings, source)
     assert (again.skipped, again.ok, again.failed) == (4, 0, 0) and not again.stage_seconds
     assert files_again[f"s3://{prefix}/call_0.wav"]["reason"] == "already processed by this pipeline version"
 
@@ -189,7 +201,7 @@ def test_job_reads_a_bucket_skips_reruns_and_survives_the_bucket_vanishing(
         if "files listed" in message:
             fs.delete_dir("nightly")
 
-    gone, files_gone = _job(settings, [source], delete_bucket)
+    gone, files_gone = _job(settings, source, delete_bucket)
     assert (gone.skipped, gone.unreadable, gone.failed, gone.ok) == (4, 1, 1, 0)
     reason = files_gone[f"s3://{prefix}/call_3.wav"]["reason"]
     assert "the bucket 'nightly' does not exist" in reason, reason
@@ -204,7 +216,7 @@ def test_job_reads_a_bucket_skips_reruns_and_survives_the_bucket_vanishing(
     for i, data in enumerate(calls[:3]):
         s3.put(f"{prefix}/call_{i}.wav", data)
     s3.put(f"{prefix}/call_3.wav", calls[4])
-    back, files_back = _job(settings, [source])
+    back, files_back = _job(settings, source)
     assert (back.ok + back.empty, back.skipped) == (1, 3)
     assert "same audio" in files_back[f"s3://{prefix}/call_0.wav"]["reason"]
     with CallStore(settings) as store:
