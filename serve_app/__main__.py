@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         print(f"invalid settings: {err}", file=sys.stderr)
         return 2
-    from serve_app.local import start_local
+    from serve_app.launcher import start_local
 
     print("starting callaudit (Ray, database, Serve; first start loads the models)...", flush=True)
     server = start_local(settings)

@@ -25,10 +25,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import pipeline
 from pipeline.settings import Settings
 from pipeline.store.store import StoreUnavailable
-from serve_app.context import AppContext
+from serve_app.app_context import AppContext
 from serve_app.deployments import AnalyserDeployment, TranscriberDeployment, analyser_options, transcriber_options
 from serve_app.errors import install_error_handlers
+from serve_app.openapi import install_openapi
 from serve_app.routes import calls, health, results, stats, ui, uploads
+from serve_app.routes.calls import checklist_of, taxonomy_of
 from serve_app.routes.ui import STATIC_DIR
 
 log = logging.getLogger(__name__)
@@ -37,7 +39,7 @@ log = logging.getLogger(__name__)
 MULTIPART_SLACK_BYTES = 64 * 1024
 
 DESCRIPTION = """
-Audit customer-service calls: upload recordings (one file or a ZIP), follow the task, and read
+Audit customer-service calls: upload recordings (one file or a ZIP), follow the job, and read
 transcripts by speaker, metrics, the LLM audit (sentiment, compliance, callback, category, flags)
 and aggregate statistics. The web UI is at `/`.
 
@@ -137,11 +139,11 @@ def create_app(ctx: AppContext) -> FastAPI:
         # Runs on the loop that serves requests, so the workers it starts live on that loop too.
         if ctx.settings.serve.ingress_replicas == 1:
             try:
-                await ctx.processor.resume()
+                await ctx.work_queue.resume()
             except StoreUnavailable as err:
-                log.error("unfinished tasks not resumed: %s", err)
+                log.error("unfinished jobs not resumed: %s", err)
         yield
-        await ctx.processor.stop()
+        await ctx.work_queue.stop()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -167,6 +169,7 @@ def create_app(ctx: AppContext) -> FastAPI:
     for module in (ui, uploads, results, calls, stats, health):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    install_openapi(app, lambda: taxonomy_of(ctx.settings), lambda: checklist_of(ctx.settings))
     return app
 
 
@@ -180,7 +183,7 @@ def _remote(handle: DeploymentHandle, method: str) -> Any:
 @serve.deployment(name="Ingress")
 @serve.ingress()
 class Ingress:
-    """The HTTP front: uploads, task tracking, queries, UI. Holds no models; decoding runs here in threads."""
+    """The HTTP front: uploads, job tracking, queries, UI. Holds no models; decoding runs here in threads."""
 
     def __init__(
         self, settings: Settings, transcriber: DeploymentHandle, analyser: DeploymentHandle | None = None

@@ -10,7 +10,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from pipeline.settings import Settings
 from pipeline.store.store import CallStore
-from serve_app.context import AppContext
+from serve_app.app_context import AppContext
 from serve_app.jobs import JobTracker
 
 API_KEY_HEADER = "X-API-Key"

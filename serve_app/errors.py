@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.store.store import StoreUnavailable
-from serve_app.uploads import UploadRefused
+from serve_app.intake import UploadRefused
 
 log = logging.getLogger(__name__)
 

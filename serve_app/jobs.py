@@ -1,7 +1,7 @@
-"""Task tracking for uploads and re-analyses, kept in the store's ``jobs``/``job_files`` collections.
+"""Job tracking for uploads and re-analyses, kept in the store's ``jobs``/``job_files`` collections.
 
 The batch job writes the same collections, so one ``/results/{task_id}/`` view serves both, and a
-task survives a restart of the app. Per-file status, as the API reports it:
+job survives a restart of the app. Per-file status, as the API reports it:
 
     queued   accepted, waiting for a worker
     running  being decoded, transcribed or analysed
@@ -19,13 +19,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from pipeline.store.store import CallStore
 from serve_app.errors import public_text
 
 FileStatus = Literal["queued", "running", "done", "failed"]
-TaskStatus = Literal["queued", "running", "done", "failed"]
+JobStatus = Literal["queued", "running", "done", "failed"]
 
 _FROM_STORE: dict[str, FileStatus] = {
     "queued": "queued",
@@ -72,10 +72,22 @@ class FileView(BaseModel):
     result: dict[str, Any] | None = Field(None, description="Headline fields of the stored call")
 
 
-class TaskView(BaseModel):
-    task_id: str
+class JobIdentity(BaseModel):
+    """A job's id, and the same id as ``task_id``: what the API called a job before, kept for its clients."""
+
+    job_id: str
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="Deprecated: the same as job_id", json_schema_extra={"deprecated": True}
+    )
+    @property
+    def task_id(self) -> str:
+        return self.job_id
+
+
+class JobView(JobIdentity):
     kind: str
-    status: TaskStatus
+    status: JobStatus
     created_at: datetime | None = None
     updated_at: datetime | None = None
     finished_at: datetime | None = None
@@ -84,17 +96,16 @@ class TaskView(BaseModel):
     files: list[FileView] = Field(default_factory=list)
 
 
-class TaskSummary(BaseModel):
-    task_id: str
+class JobListing(JobIdentity):
     kind: str
-    status: TaskStatus
+    status: JobStatus
     created_at: datetime | None = None
     finished_at: datetime | None = None
     inputs: list[str] = Field(default_factory=list)
     counts: dict[str, int] = Field(default_factory=dict)
 
 
-def overall_status(counts: dict[str, int]) -> TaskStatus:
+def overall_status(counts: dict[str, int]) -> JobStatus:
     if counts.get("running"):
         return "running"
     if counts.get("queued"):
@@ -112,7 +123,7 @@ def api_counts(store_counts: dict[str, int]) -> dict[str, int]:
 
 
 class JobTracker:
-    """Create tasks, move their files through the statuses, and read them back for the API."""
+    """Create jobs, move their files through the statuses, and read them back for the API."""
 
     def __init__(self, store: CallStore) -> None:
         self.store = store
@@ -124,7 +135,7 @@ class JobTracker:
         refused: Sequence[tuple[str, str]] = (),
         meta: dict[str, Any] | None = None,
     ) -> str:
-        """A task whose ``files`` are queued and whose ``refused`` (name, reason) are failed from the start."""
+        """A job whose ``files`` are queued and whose ``refused`` (name, reason) are failed from the start."""
         job_id = self.store.create_job(kind, [*files, *(name for name, _ in refused)], meta=meta)
         updates: list[tuple[str, str, str | None, str | None]] = [(name, "queued", None, None) for name in files]
         updates += [(name, "failed", reason, None) for name, reason in refused]
@@ -138,7 +149,7 @@ class JobTracker:
         self.store.update_job_file(job_id, file, status, public_text(reason), record_id)
 
     def finish_if_done(self, job_id: str) -> bool:
-        """Close the task once no file is queued or running; True if it is closed now."""
+        """Close the job once no file is queued or running; True if it is closed now."""
         job = self.store.get_job(job_id, files=False)
         if job is None:
             return False
@@ -152,9 +163,9 @@ class JobTracker:
     def unfinished(
         self, kinds: Sequence[str] = ("upload", "reanalyse"), limit: int = 1000
     ) -> list[tuple[dict[str, Any], list[str]]]:
-        """Open tasks of these kinds with their queued or running files; tasks with none left are closed."""
+        """Open jobs of these kinds with their queued or running files; jobs with none left are closed."""
         query = {"status": "running", "kind": {"$in": list(kinds)}}
-        jobs = self.store.retry("find open tasks", lambda: list(self.store.jobs.find(query).limit(limit)))
+        jobs = self.store.retry("find open jobs", lambda: list(self.store.jobs.find(query).limit(limit)))
         open_statuses = [name for name, status in _FROM_STORE.items() if status in ("queued", "running")]
         out: list[tuple[dict[str, Any], list[str]]] = []
 
@@ -170,7 +181,7 @@ class JobTracker:
                 self.finish_if_done(str(job["_id"]))
         return out
 
-    def view(self, job_id: str, *, call_url: str = "/calls/{id}", file_limit: int = 1000) -> TaskView | None:
+    def view(self, job_id: str, *, call_url: str = "/calls/{id}", file_limit: int = 1000) -> JobView | None:
         job = self.store.get_job(job_id, files=True, file_limit=file_limit)
         if job is None:
             return None
@@ -187,8 +198,8 @@ class JobTracker:
             for f in job.get("files", [])
         ]
         self._attach_results(files)
-        return TaskView(
-            task_id=str(job["_id"]),
+        return JobView(
+            job_id=str(job["_id"]),
             kind=str(job.get("kind", "unknown")),
             status=overall_status(counts),
             created_at=job.get("created_at"),
@@ -205,7 +216,7 @@ class JobTracker:
             return
         projection = dict.fromkeys(RESULT_FIELDS, 1)
         docs = self.store.retry(
-            "read task results",
+            "read job results",
             lambda: {d["_id"]: d for d in self.store.calls.find({"_id": {"$in": ids}}, projection)},
         )
         for f in files:
@@ -213,12 +224,12 @@ class JobTracker:
             if doc is not None:
                 f.result = {k: doc.get(k) for k in RESULT_FIELDS}
 
-    def recent(self, limit: int = 50, kind: str | None = None) -> list[TaskSummary]:
+    def recent(self, limit: int = 50, kind: str | None = None) -> list[JobListing]:
         jobs = self.store.list_jobs(limit=limit, kind=kind)
         counts = self._counts([str(job["_id"]) for job in jobs])
         return [
-            TaskSummary(
-                task_id=str(job["_id"]),
+            JobListing(
+                job_id=str(job["_id"]),
                 kind=str(job.get("kind", "unknown")),
                 status=overall_status(counts.get(str(job["_id"]), api_counts({}))),
                 created_at=job.get("created_at"),
@@ -230,14 +241,14 @@ class JobTracker:
         ]
 
     def _counts(self, job_ids: list[str]) -> dict[str, dict[str, int]]:
-        """Per-status file counts of many tasks in one aggregation."""
+        """Per-status file counts of many jobs in one aggregation."""
         if not job_ids:
             return {}
         pipeline: list[dict[str, Any]] = [
             {"$match": {"job_id": {"$in": job_ids}}},
             {"$group": {"_id": {"job": "$job_id", "status": "$status"}, "n": {"$sum": 1}}},
         ]
-        rows = self.store.retry("count task files", lambda: list(self.store.job_files.aggregate(pipeline)))
+        rows = self.store.retry("count job files", lambda: list(self.store.job_files.aggregate(pipeline)))
         raw: dict[str, dict[str, int]] = {}
         for row in rows:
             key = row["_id"]

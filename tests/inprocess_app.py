@@ -15,13 +15,28 @@ from typing import Any, TypeVar
 
 import httpx
 
+from pipeline.records import CallRecord
 from pipeline.settings import Settings
 from pipeline.stage import CallState, StageChain
 from pipeline.store.store import CallStore
 from serve_app.app import create_app
-from serve_app.context import AppContext
+from serve_app.app_context import AppContext
 
 T = TypeVar("T")
+
+
+def analyser(chain: StageChain) -> Callable[[str], Coroutine[Any, Any, str]]:
+    """The Analyser deployment's work on a loaded analysis group: record JSON in, record JSON out."""
+    lock = threading.Lock()
+
+    def run(record_json: str) -> str:
+        with lock:
+            return chain.run(CallState(record=CallRecord.model_validate_json(record_json))).record.model_dump_json()
+
+    async def analyse(record_json: str) -> str:
+        return await asyncio.to_thread(run, record_json)
+
+    return analyse
 
 
 def transcriber(chains: Sequence[StageChain]) -> Callable[[dict[str, object]], Coroutine[Any, Any, str]]:
@@ -42,13 +57,24 @@ def transcriber(chains: Sequence[StageChain]) -> Callable[[dict[str, object]], C
 
 
 class InProcessApp:
-    def __init__(self, settings: Settings, chains: Sequence[StageChain], store: CallStore | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        chains: Sequence[StageChain],
+        store: CallStore | None = None,
+        analysis: StageChain | None = None,
+    ) -> None:
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="in-process-app", daemon=True)
         self._thread.start()
         self._own_store = store is None
         self.store = store or CallStore(settings).connect()
-        self.ctx = AppContext.create(settings, transcribe=transcriber(chains), store=self.store)
+        self.ctx = AppContext.create(
+            settings,
+            transcribe=transcriber(chains),
+            analyse=analyser(analysis) if analysis is not None else None,
+            store=self.store,
+        )
         self.settings = self.ctx.settings
         self.app = create_app(self.ctx)
         self.responses: list[httpx.Response] = []
@@ -86,7 +112,7 @@ class InProcessApp:
 
     def close(self) -> None:
         self.call(self._client.aclose())
-        self.call(self.ctx.processor.stop())
+        self.call(self.ctx.work_queue.stop())
         if self._own_store:
             self.store.close()
         self.loop.call_soon_threadsafe(self.loop.stop)

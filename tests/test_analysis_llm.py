@@ -240,7 +240,7 @@ def test_analysis_model_has_no_dependency_on_the_record_module() -> None:
 def test_reanalyse_command_completes_pending_records_in_place(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pipeline.analysis.__main__ import main
+    from pipeline.__main__ import main
 
     offline = Analyser(settings_for(tmp_path, backend="ollama", ollama_host=f"http://127.0.0.1:{closed_port()}"))
     pending = offline.run(CallState(record=callback_record())).record

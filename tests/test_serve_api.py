@@ -1,4 +1,4 @@
-"""The HTTP API in process: uploads through to stored calls, task tracking, every query endpoint,
+"""The HTTP API in process: uploads through to stored calls, job tracking, every query endpoint,
 every ZIP defence, size and type checks, API keys on and off, error hygiene, the OpenAPI contract.
 
 ``create_app(ctx)`` behind httpx's ASGI transport (``tests/inprocess_app.py``), with the real stage
@@ -25,6 +25,7 @@ import pytest
 
 from pipeline.save import CallWriter
 from pipeline.store.corrections import MongoCorrectionStore, close_corrections, open_corrections
+from pipeline.store.embedded import free_port
 from pipeline.store.store import CallStore
 from tests.conftest import SAMPLES, make_settings
 from tests.inprocess_app import InProcessApp
@@ -42,12 +43,12 @@ SINGLE = "normal_service.ogg"
 IN_ZIP = "callback_promise.ogg"
 
 
-def wait_task(
-    client: InProcessApp | httpx.Client, task_id: str, timeout_s: float = 150.0, prefix: str = ""
+def wait_job(
+    client: InProcessApp | httpx.Client, job_id: str, timeout_s: float = 150.0, prefix: str = ""
 ) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while True:
-        body: dict[str, Any] = client.get(f"{prefix}/results/{task_id}/").json()
+        body: dict[str, Any] = client.get(f"{prefix}/jobs/{job_id}").json()
         if body["status"] in ("done", "failed") or time.monotonic() > deadline:
             return body
         time.sleep(0.5)
@@ -102,8 +103,8 @@ def uploaded(client: InProcessApp) -> dict[str, Any]:
     )
     assert response.status_code == 202, response.text
     accepted = response.json()
-    task = wait_task(client, accepted["task_id"])
-    return {"accepted": accepted, "task": task, "location": response.headers.get("location")}
+    job = wait_job(client, accepted["job_id"])
+    return {"accepted": accepted, "job": job, "location": response.headers.get("location")}
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +132,7 @@ def test_ui_and_docs_are_served_locally(client: InProcessApp) -> None:
     for asset in ("/static/app.js", "/static/charts.js", "/static/style.css", "/static/swagger-ui-bundle.js"):
         assert client.get(asset).status_code == 200, asset
     spec = client.get("/openapi.json").json()
-    for path in ("/upload/audio/", "/upload/zip/", "/results/{task_id}/", "/calls", "/calls/{call_id}", "/stats"):
+    for path in ("/upload/audio/", "/upload/zip/", "/jobs/{job_id}", "/calls", "/calls/{call_id}", "/stats"):
         assert path in spec["paths"], path
     assert client.get("/").headers["x-content-type-options"] == "nosniff"
 
@@ -147,26 +148,29 @@ def test_healthz_checks_store_and_llm(client: InProcessApp) -> None:
 # ---------------------------------------------------------------------- single upload
 
 
-def test_single_upload_answers_202_with_a_task(uploaded: dict[str, Any]) -> None:
+def test_single_upload_answers_202_with_a_job(client: InProcessApp, uploaded: dict[str, Any]) -> None:
     accepted = uploaded["accepted"]
-    assert accepted["task_id"] and accepted["status_url"] == f"/results/{accepted['task_id']}/"
+    assert accepted["job_id"] and accepted["status_url"] == f"/jobs/{accepted['job_id']}"
     assert uploaded["location"] == accepted["status_url"]
+    # The id under its old name, and the old path, for clients written before jobs had one name.
+    assert accepted["task_id"] == accepted["job_id"]
+    assert client.get(f"/results/{accepted['job_id']}/").json()["job_id"] == accepted["job_id"]
     assert accepted["files"] == [
         {"file": SINGLE, "status": "queued", "reason": None, "size_bytes": len(sample(SINGLE)), "format": "ogg"}
     ]
 
 
 def test_single_upload_is_tracked_to_done(uploaded: dict[str, Any]) -> None:
-    task = uploaded["task"]
-    assert task["status"] == "done", task
-    assert task["kind"] == "upload" and task["counts"]["done"] == 1 and task["finished_at"]
-    (done,) = task["files"]
+    job = uploaded["job"]
+    assert job["status"] == "done", job
+    assert job["kind"] == "upload" and job["counts"]["done"] == 1 and job["finished_at"]
+    (done,) = job["files"]
     assert done["status"] == "done" and done["record_id"] and done["call_url"] == f"/calls/{done['record_id']}"
     assert done["result"]["status"] == "ok" and done["result"]["agent_id"] == "AG900"
 
 
 def test_stored_call_has_turns_by_role(client: InProcessApp, uploaded: dict[str, Any]) -> None:
-    record_id = uploaded["task"]["files"][0]["record_id"]
+    record_id = uploaded["job"]["files"][0]["record_id"]
     call = client.get(f"/calls/{record_id}").json()
     assert call["record_id"] == record_id and call["mode"] == "stereo"
     assert {t["role"] for t in call["turns"]} == {"agent", "customer"}
@@ -176,27 +180,27 @@ def test_stored_call_has_turns_by_role(client: InProcessApp, uploaded: dict[str,
     assert "_id" not in call
 
 
-def test_unknown_task_and_call_are_404(client: InProcessApp) -> None:
-    for path in ("/results/nope/", "/results/nope", "/calls/nope", "/calls/nope/audio"):
+def test_unknown_job_and_call_are_404(client: InProcessApp) -> None:
+    for path in ("/jobs/nope", "/results/nope/", "/results/nope", "/calls/nope", "/calls/nope/audio"):
         response = client.get(path)
         assert response.status_code == 404 and "'nope'" in response.json()["detail"], path
 
 
 def test_reupload_reuses_the_stored_result(client: InProcessApp, uploaded: dict[str, Any]) -> None:
     response = client.post("/upload/audio/", files={"file": ("again.ogg", sample(SINGLE))})
-    task = wait_task(client, response.json()["task_id"], timeout_s=30)
-    (done,) = task["files"]
+    job = wait_job(client, response.json()["job_id"], timeout_s=30)
+    (done,) = job["files"]
     assert done["status"] == "done" and "already processed" in done["reason"]
-    assert done["record_id"] == uploaded["task"]["files"][0]["record_id"]
+    assert done["record_id"] == uploaded["job"]["files"][0]["record_id"]
 
 
 def test_undecodable_audio_fails_with_a_reason(client: InProcessApp) -> None:
     fake = b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00garbage" * 64
     response = client.post("/upload/audio/", files={"file": ("broken.wav", fake)})
     assert response.status_code == 202
-    task = wait_task(client, response.json()["task_id"], timeout_s=60)
-    (failed,) = task["files"]
-    assert task["status"] == "failed" and failed["status"] == "failed"
+    job = wait_job(client, response.json()["job_id"], timeout_s=60)
+    (failed,) = job["files"]
+    assert job["status"] == "failed" and failed["status"] == "failed"
     assert failed["reason"] and "audio" in failed["reason"]
 
 
@@ -251,6 +255,20 @@ def test_chunked_upload_over_the_limit_is_413(client: InProcessApp) -> None:
     assert response.status_code == 413
 
 
+def test_typed_form_fields_as_the_document_says(client: InProcessApp) -> None:
+    """call_time is a date-time and direction an enum in the OpenAPI document; an empty field (what a
+    browser sends for an untouched input) means "not given"."""
+    spec = client.get("/openapi.json").json()["components"]["schemas"]["Body_upload_audio_upload_audio__post"]
+    assert spec["properties"]["call_time"]["format"] == "date-time"
+    assert spec["properties"]["direction"]["enum"] == ["inbound", "outbound"]
+    wrong = client.post("/upload/audio/", files={"file": ("x.ogg", sample(SINGLE))}, data={"direction": "sideways"})
+    assert wrong.status_code == 422 and wrong.json()["detail"].startswith("direction:")
+    blank = client.post(
+        "/upload/audio/", files={"file": ("blank.ogg", sample(SINGLE))}, data={"call_time": "", "direction": ""}
+    )
+    assert blank.status_code == 202, blank.text
+
+
 def test_bad_metadata_is_422_with_a_readable_detail(client: InProcessApp) -> None:
     response = client.post(
         "/upload/audio/", files={"file": ("x.ogg", sample(SINGLE))}, data={"call_time": "next tuesday-ish"}
@@ -281,9 +299,9 @@ def test_zip_upload_processes_good_entries_and_reports_the_rest(client: InProces
     assert "nested archives" in files["inner.zip"]["reason"]
     assert "traversal" in files["../evil.wav"]["reason"]
 
-    task = wait_task(client, response.json()["task_id"])
-    tracked = {f["file"]: f for f in task["files"]}
-    assert task["status"] == "done" and task["counts"] == {"queued": 0, "running": 0, "done": 1, "failed": 4}
+    job = wait_job(client, response.json()["job_id"])
+    tracked = {f["file"]: f for f in job["files"]}
+    assert job["status"] == "done" and job["counts"] == {"queued": 0, "running": 0, "done": 1, "failed": 4}
     good = tracked[f"calls/{IN_ZIP}"]
     assert good["status"] == "done" and good["result"]["agent_id"] == "AG901"
     assert tracked["inner.zip"]["status"] == "failed" and "nested" in tracked["inner.zip"]["reason"]
@@ -351,14 +369,14 @@ def test_not_a_zip_is_415(client: InProcessApp) -> None:
 # ---------------------------------------------------------------------- queries
 
 
-def test_jobs_lists_recent_tasks(client: InProcessApp, uploaded: dict[str, Any]) -> None:
+def test_jobs_lists_recent_jobs(client: InProcessApp, uploaded: dict[str, Any]) -> None:
     jobs = client.get("/jobs", params={"limit": 100}).json()
-    mine = next(j for j in jobs if j["task_id"] == uploaded["accepted"]["task_id"])
+    mine = next(j for j in jobs if j["job_id"] == uploaded["accepted"]["job_id"])
     assert mine["status"] == "done" and mine["counts"]["done"] == 1 and mine["inputs"] == [SINGLE]
 
 
 def test_calls_filters_and_paging(client: InProcessApp, uploaded: dict[str, Any]) -> None:
-    record_id = uploaded["task"]["files"][0]["record_id"]
+    record_id = uploaded["job"]["files"][0]["record_id"]
     by_agent = client.get("/calls", params={"agent_id": "AG900"}).json()
     assert by_agent["total"] == 1 and by_agent["items"][0]["record_id"] == record_id
     assert "turns" not in by_agent["items"][0]
@@ -402,13 +420,13 @@ def test_csv_export(client: InProcessApp, uploaded: dict[str, Any]) -> None:
     assert "attachment" in response.headers["content-disposition"]
     lines = response.text.strip().splitlines()
     assert lines[0].startswith("record_id,") and len(lines) == 2
-    assert uploaded["task"]["files"][0]["record_id"] in lines[1]
+    assert uploaded["job"]["files"][0]["record_id"] in lines[1]
     jsonl = client.get("/calls/export", params={"format": "jsonl", "agent_id": "AG900"})
     assert jsonl.status_code == 200 and jsonl.text.count("\n") == 1 and '"turns"' in jsonl.text
 
 
 def test_call_audio_is_served_with_ranges(client: InProcessApp, uploaded: dict[str, Any]) -> None:
-    record_id = uploaded["task"]["files"][0]["record_id"]
+    record_id = uploaded["job"]["files"][0]["record_id"]
     audio = client.get(f"/calls/{record_id}/audio")
     assert audio.status_code == 200 and audio.headers["content-type"] == "audio/ogg"
     assert audio.content == sample(SINGLE)
@@ -417,7 +435,7 @@ def test_call_audio_is_served_with_ranges(client: InProcessApp, uploaded: dict[s
 
 
 def test_reanalyse_needs_analysis_on(client: InProcessApp, uploaded: dict[str, Any]) -> None:
-    record_id = uploaded["task"]["files"][0]["record_id"]
+    record_id = uploaded["job"]["files"][0]["record_id"]
     response = client.post(f"/calls/{record_id}/reanalyse")
     assert response.status_code == 409 and "analysis is turned off" in response.json()["detail"]
     assert client.post("/calls/nope/reanalyse").status_code == 404
@@ -427,14 +445,14 @@ def test_reanalyse_needs_analysis_on(client: InProcessApp, uploaded: dict[str, A
 
 
 def test_unfinished_uploads_are_taken_up_after_a_restart(mongo_server: str, tmp_path: Path) -> None:
-    """A task left queued/running by a replica that died is resumed by the next one (its lifespan
-    calls Processor.resume); a file whose upload is gone is failed with a reason instead."""
+    """A job left queued/running by a replica that died is resumed by the next one (its lifespan
+    calls WorkQueue.resume); a file whose upload is gone is failed with a reason instead."""
     from pipeline.records import CallMetadata
     from pipeline.stage import CallState
     from pipeline.store.store import CallStore
+    from serve_app.intake import UploadStore
     from serve_app.jobs import JobTracker
-    from serve_app.processing import Processor, WorkItem
-    from serve_app.uploads import UploadStore
+    from serve_app.work_queue import WorkItem, WorkQueue
 
     settings = make_settings(tmp_path, store={"mongo_uri": mongo_server, "database": f"resume_{uuid.uuid4().hex[:8]}"})
     store = CallStore(settings).connect()
@@ -456,14 +474,14 @@ def test_unfinished_uploads_are_taken_up_after_a_restart(mongo_server: str, tmp_
 
     async def restart() -> int:
         writer = CallWriter(settings, store)
-        processor = Processor(settings, uploads, jobs, writer, fake_transcribe, None)
-        resumed = await processor.resume()
+        work_queue = WorkQueue(settings, uploads, jobs, writer, fake_transcribe, None)
+        resumed = await work_queue.resume()
         for _ in range(200):
             view = jobs.view(job_id)
             if view is not None and view.status in ("done", "failed"):
                 break
             await asyncio.sleep(0.1)
-        await processor.stop()
+        await work_queue.stop()
         return resumed
 
     try:
@@ -587,6 +605,36 @@ def test_correction_of_an_unknown_or_untranscribed_call(client: InProcessApp, re
     assert silent.status_code == 409 and "no transcript" in silent.json()["detail"]
 
 
+def test_a_correction_survives_reanalysis_through_the_api(server: InProcessApp, reviewable: dict[str, str]) -> None:
+    """POST /calls/{id}/reanalyse rewrites the call through the work queue and the one save path: the
+    reviewer's labels stay. The app here runs the real analysis group; its LLM address answers
+    nothing, so the analysis is rules only ("pending"), as after an outage."""
+    from pipeline.stage_groups import analysis_group
+
+    settings = server.settings.model_copy(
+        update={
+            "analysis": server.settings.analysis.model_copy(update={"enabled": True, "classifier": "off"}),
+            "llm": server.settings.llm.model_copy(
+                update={"backend": "ollama", "ollama_host": f"http://127.0.0.1:{free_port()}"}
+            ),
+        }
+    )
+    app = InProcessApp(settings, [], store=server.store, analysis=analysis_group().chain(settings))
+    try:
+        call_id = reviewable["plain"]
+        corrected = app.post(f"/calls/{call_id}/correction", json={"category": "Uncertain", "reviewer": "qa-3"})
+        assert corrected.status_code == 200, corrected.text
+        queued = app.post(f"/calls/{call_id}/reanalyse")
+        assert queued.status_code == 202, queued.text
+        job = wait_job(app, queued.json()["job_id"], timeout_s=60)
+        assert job["status"] == "done", job
+        call = app.get(f"/calls/{call_id}").json()
+        assert call["analysis_status"] == "pending" and call["category"] == "Uncertain"
+        assert call["analysis"]["reviewed"] and call["analysis"]["review"]["reviewer"] == "qa-3"
+    finally:
+        app.close()
+
+
 def test_taxonomy_lists_what_a_correction_may_use(client: InProcessApp) -> None:
     taxonomy = client.get("/taxonomy").json()
     categories = {c["name"]: c["subcategories"] for c in taxonomy["categories"]}
@@ -614,7 +662,7 @@ def test_api_key_required_when_configured(secured: InProcessApp) -> None:
     assert http.get("/stats", headers={"X-API-Key": API_KEY}).status_code == 200
     upload = http.post("/upload/audio/", files={"file": ("x.ogg", sample(SINGLE))})
     assert upload.status_code == 401
-    assert http.get("/results/whatever/").status_code == 401
+    assert http.get("/jobs/whatever").status_code == 401
     assert http.post("/calls/whatever/correction", json={"category": "Uncertain"}).status_code == 401
     assert http.get("/taxonomy").status_code == 401
     # Probes and the pages themselves carry no data.

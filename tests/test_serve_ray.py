@@ -18,9 +18,9 @@ import httpx
 import pytest
 
 from pipeline.store.embedded import free_port
-from serve_app.local import LocalServer, start_local
+from serve_app.launcher import LocalServer, start_local
 from tests.conftest import make_settings
-from tests.test_serve_api import IN_ZIP, LIMITS, SINGLE, make_zip, sample, wait_task
+from tests.test_serve_api import IN_ZIP, LIMITS, SINGLE, make_zip, sample, wait_job
 
 pytestmark = pytest.mark.slow
 
@@ -64,9 +64,9 @@ def test_uploads_go_through_the_transcriber_deployment_to_stored_calls(client: h
         data={"agent_id": "AG900", "customer_id": "CU900", "call_time": "2026-11-20T10:15:00+00:00"},
     )
     assert response.status_code == 202, response.text
-    task = wait_task(client, response.json()["task_id"])
-    assert task["status"] == "done", task
-    (done,) = task["files"]
+    job = wait_job(client, response.json()["job_id"])
+    assert job["status"] == "done", job
+    (done,) = job["files"]
     call = client.get(f"/calls/{done['record_id']}").json()
     assert {t["role"] for t in call["turns"]} == {"agent", "customer"}
     assert call["metadata"]["agent_id"] == "AG900"
@@ -75,8 +75,8 @@ def test_uploads_go_through_the_transcriber_deployment_to_stored_calls(client: h
     archive = make_zip([(f"calls/{IN_ZIP}", sample(IN_ZIP)), ("calls/notes.txt", b"not a call\n")])
     response = client.post("/upload/zip/", files={"file": ("batch.zip", archive)}, data={"agent_id": "AG901"})
     assert response.status_code == 202, response.text
-    task = wait_task(client, response.json()["task_id"])
-    assert task["counts"] == {"queued": 0, "running": 0, "done": 1, "failed": 1}
+    job = wait_job(client, response.json()["job_id"])
+    assert job["counts"] == {"queued": 0, "running": 0, "done": 1, "failed": 1}
 
 
 def test_the_proxy_streams_a_chunked_body_into_the_size_limit(client: httpx.Client) -> None:

@@ -41,8 +41,8 @@ from pipeline.analysis_schema import (
 from pipeline.records import CallRecord, make_record_id
 from pipeline.save import CallWriter
 from pipeline.store.store import CallStore
-from serve_app.local import LocalServer
-from serve_app.uploads import UploadStore, upload_dir
+from serve_app.intake import UploadStore, upload_dir
+from serve_app.launcher import LocalServer
 from tests.conftest import REPO, SAMPLES
 from tests.store_fixtures import make_analysis, make_record
 from tests.test_serve_ray import serve_session
@@ -353,7 +353,7 @@ def test_api_docs_render_offline(page: Any, ui_server: LocalServer) -> None:
     page.goto(f"{ui_server.url}/docs")
     page.wait_for_selector(".swagger-ui .opblock-summary-path")
     paths = page.locator(".swagger-ui .opblock-summary-path").all_inner_texts()
-    assert any("/upload/zip/" in p for p in paths) and any("/results/{task_id}/" in p for p in paths)
+    assert any("/upload/zip/" in p for p in paths) and any("/jobs/{job_id}" in p for p in paths)
     page.goto(f"{ui_server.url}/redoc")
     page.locator("h2", has_text="Upload a ZIP of recordings").first.wait_for(timeout=30_000)
 

@@ -24,18 +24,21 @@ from pipeline.store.queries import MAX_PAGE_SIZE, CallQuery, export_calls, find_
 from pipeline.store.upgrades import record_from_stored
 from serve_app.deps import ApiKey, ContextDep, StoreDep
 from serve_app.errors import public_text
-from serve_app.processing import WorkItem
+from serve_app.intake import MEDIA_TYPES
 from serve_app.routes.uploads import AcceptedFile, accepted_response
-from serve_app.uploads import MEDIA_TYPES
+from serve_app.work_queue import WorkItem
 
 router = APIRouter(tags=["calls"], dependencies=[ApiKey])
+
+# Far past any real page, and small enough that the skip it makes stays a 64-bit integer.
+MAX_PAGE = 1_000_000_000
 
 # Store bookkeeping a client has no use for.
 _HIDDEN = ("_id", "store_layout")
 
 
 class ListParams(CallQuery):
-    page: int = Field(1, ge=1)
+    page: int = Field(1, ge=1, le=MAX_PAGE)
     page_size: int = Field(50, ge=1, le=MAX_PAGE_SIZE)
     sort: str = Field("-created_at", description='Fields, "-" for descending, e.g. "-call_time,agent_id"')
 
@@ -146,13 +149,13 @@ async def get_audio(ctx: ContextDep, call_id: str) -> FileResponse:
 )
 async def reanalyse(request: Request, ctx: ContextDep, call_id: str) -> JSONResponse:
     """No audio work: the stored transcript goes through the Analyser again (new prompts, taxonomy or
-    model), and the record is updated in place. Answers with a task id like an upload."""
+    model), and the record is updated in place. Answers with a job id like an upload."""
     doc = await _document(ctx.store, call_id)
-    if not ctx.settings.analysis.enabled or ctx.processor.analyse is None:
+    if not ctx.settings.analysis.enabled or ctx.work_queue.analyse is None:
         raise HTTPException(409, "analysis is turned off on this server (analysis.enabled is false)")
     name = str(doc.get("file_name") or call_id)
     job_id = await asyncio.to_thread(ctx.jobs.create, "reanalyse", [name], (), {"record_id": call_id})
-    ctx.processor.submit([WorkItem(job_id, name, str(doc.get("audio_sha256", "")), "", reanalyse=call_id)])
+    ctx.work_queue.submit([WorkItem(job_id, name, str(doc.get("audio_sha256", "")), "", reanalyse=call_id)])
     return accepted_response(request, job_id, [AcceptedFile(file=name, status="queued")])
 
 

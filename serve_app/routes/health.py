@@ -36,7 +36,7 @@ async def healthz(ctx: ContextDep) -> JSONResponse:
         "status": "ok" if ok else "degraded",
         "store": store,
         "llm": llm,
-        "queued_files": ctx.processor.queued,
+        "queued_files": ctx.work_queue.queued,
     }
     return JSONResponse(body, status_code=200 if ok else 503)
 

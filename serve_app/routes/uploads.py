@@ -1,4 +1,4 @@
-"""POST /upload/audio/ and /upload/zip/: check, keep, queue, and answer 202 with a task id at once."""
+"""POST /upload/audio/ and /upload/zip/: check, keep, queue, and answer 202 with a job id at once."""
 
 from __future__ import annotations
 
@@ -16,11 +16,12 @@ from pydantic import BaseModel, Field, ValidationError
 
 from pipeline.metadata import MetadataResolver
 from pipeline.records import CallMetadata
-from serve_app.context import AppContext
+from serve_app.app_context import AppContext
 from serve_app.deps import ApiKey, ContextDep
 from serve_app.errors import public_text, validation_message
-from serve_app.processing import WorkItem
-from serve_app.uploads import SNIFF_BYTES, UploadRefused, check_audio, check_zip, iter_zip_audio, zip_limits
+from serve_app.intake import SNIFF_BYTES, UploadRefused, check_audio, check_zip, iter_zip_audio, zip_limits
+from serve_app.jobs import JobIdentity
+from serve_app.work_queue import WorkItem
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,7 @@ class AcceptedFile(BaseModel):
     format: str | None = Field(None, description="Container found by content sniffing")
 
 
-class UploadAccepted(BaseModel):
-    task_id: str
+class UploadAccepted(JobIdentity):
     status_url: str = Field(description="Poll this for per-file progress and results")
     files: list[AcceptedFile]
 
@@ -49,7 +49,7 @@ class UploadRejected(BaseModel):
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Empty file or bad form"},
+    400: {"description": "Empty file or a form that is not multipart"},
     401: {"description": "API key missing or wrong"},
     413: {"description": "Over the upload size, entry count or unpacked size limit"},
     415: {"description": "Not audio (or not a ZIP), judged by content"},
@@ -76,19 +76,20 @@ def form_metadata(
     agent_id: MetaForm = None,
     customer_id: MetaForm = None,
     customer_phone: MetaForm = None,
-    call_time: Annotated[str | None, Form(description="ISO 8601, e.g. 2026-11-20T10:15:00+03:00; for a ZIP it "
-                                                      "applies to every recording")] = None,
-    direction: Annotated[str | None, Form(description="inbound or outbound")] = None,
+    call_time: Annotated[datetime | None, Form(description="ISO 8601, e.g. 2026-11-20T10:15:00+03:00; "
+                                                           "for a ZIP it applies to every recording")] = None,
+    direction: Annotated[Literal["inbound", "outbound"] | None, Form()] = None,
     queue: MetaForm = None,
 ) -> dict[str, Any]:
     """Metadata given with the upload (a dependency shared by both upload routes); empty form fields mean
     "not given" (browsers send them as "")."""
+    # Typed fields are checked by FastAPI (422 per field, as the schema says); an empty one is "not given".
     values = {
         "agent_id": _clean(agent_id),
         "customer_id": _clean(customer_id),
         "customer_phone": _clean(customer_phone),
-        "call_time": _clean(call_time),
-        "direction": _clean(direction),
+        "call_time": call_time,
+        "direction": direction,
         "queue": _clean(queue),
     }
     given = {k: v for k, v in values.items() if v is not None}
@@ -113,13 +114,13 @@ def metadata_for(ctx: AppContext, name: str, given: dict[str, Any]) -> CallMetad
     return CallMetadata(**base)
 
 
-def status_url(request: Request, task_id: str) -> str:
-    return f"{request.scope.get('root_path', '').rstrip('/')}/results/{task_id}/"
+def status_url(request: Request, job_id: str) -> str:
+    return f"{request.scope.get('root_path', '').rstrip('/')}/jobs/{job_id}"
 
 
-def accepted_response(request: Request, task_id: str, files: list[AcceptedFile]) -> JSONResponse:
-    url = status_url(request, task_id)
-    body = UploadAccepted(task_id=task_id, status_url=url, files=files)
+def accepted_response(request: Request, job_id: str, files: list[AcceptedFile]) -> JSONResponse:
+    url = status_url(request, job_id)
+    body = UploadAccepted(job_id=job_id, status_url=url, files=files)
     return JSONResponse(body.model_dump(mode="json"), status_code=202, headers={"Location": url})
 
 
@@ -136,10 +137,11 @@ UploadMetadata = Annotated[dict[str, Any], Depends(form_metadata)]
 async def upload_audio(
     request: Request,
     ctx: ContextDep,
-    file: Annotated[UploadFile, File(description="A call recording: wav, mp3, m4a, ogg/opus, flac, ...")],
+    file: Annotated[UploadFile, File(description="A call recording: wav, mp3, m4a, ogg/opus, flac, ... (judged by "
+                                                 "content, not name; 415 otherwise)")],
     given: UploadMetadata,
 ) -> JSONResponse:
-    """Answers 202 with a task id as soon as the file is checked and saved; poll ``status_url``."""
+    """Answers 202 with a job id as soon as the file is checked and saved; poll ``status_url``."""
     name = display_name(file.filename, "recording")
     data = await file.read()
     kind = check_audio(data[:SNIFF_BYTES], name)
@@ -151,7 +153,7 @@ async def upload_audio(
     item = WorkItem(job_id="", file=name, sha256=sha, kind=kind, metadata=metadata_for(ctx, name, given))
     job_id = await asyncio.to_thread(ctx.jobs.create, "upload", [name], (), {"files": [item.to_meta()], "via": "api"})
     item.job_id = job_id
-    ctx.processor.submit([item])
+    ctx.work_queue.submit([item])
     return accepted_response(
         request, job_id, [AcceptedFile(file=name, status="queued", size_bytes=len(data), format=kind)]
     )
@@ -203,6 +205,6 @@ async def upload_zip(
     )
     for item in items:
         item.job_id = job_id
-    ctx.processor.submit(items)
+    ctx.work_queue.submit(items)
     queued = [AcceptedFile(file=n, status="queued", size_bytes=size, format=k) for n, _, k, size in saved]
     return accepted_response(request, job_id, queued + refused)

@@ -174,10 +174,10 @@
       let body = {};
       try { body = JSON.parse(xhr.responseText); } catch (_) { body = { detail: xhr.responseText }; }
       if (xhr.status === 202) {
-        result.replaceChildren(h("p", {}, "Accepted: ", h("a", { href: `#/jobs/${body.task_id}` }, `task ${body.task_id}`)));
+        result.replaceChildren(h("p", {}, "Accepted: ", h("a", { href: `#/jobs/${body.job_id}` }, `job ${body.job_id}`)));
         const panel = h("div", { class: "task-panel" });
         result.appendChild(panel);
-        watchTask(body.task_id, panel);
+        watchTask(body.job_id, panel);
       } else {
         if (xhr.status === 401) askForKey(body.detail);
         result.replaceChildren(h("p", { class: "error" }, `Refused (${xhr.status}): ${body.detail || "unknown error"}`), fileList(body.files || []));
@@ -220,7 +220,7 @@
     stopPolling();
     const tick = async () => {
       try {
-        const task = await api(`results/${encodeURIComponent(taskId)}/`);
+        const task = await api(`jobs/${encodeURIComponent(taskId)}`);
         panel.replaceChildren(taskSummary(task), fileList(task.files));
         if (task.status === "queued" || task.status === "running") pollTimer = setTimeout(tick, 1000);
       } catch (err) {
@@ -253,7 +253,7 @@
     body.replaceChildren(h("table", { class: "list" },
       h("thead", {}, h("tr", {}, ["Task", "Kind", "Created", "Status", "Done", "Failed", "Running", "Queued"].map((t) => h("th", {}, t)))),
       h("tbody", {}, jobs.map((j) => h("tr", {},
-        h("td", {}, h("a", { href: `#/jobs/${j.task_id}` }, j.task_id)),
+        h("td", {}, h("a", { href: `#/jobs/${j.job_id}` }, j.job_id)),
         h("td", {}, j.kind), h("td", {}, when(j.created_at)), h("td", {}, statusBadge(j.status)),
         h("td", {}, j.counts.done), h("td", {}, j.counts.failed), h("td", {}, j.counts.running), h("td", {}, j.counts.queued),
       ))),
@@ -262,7 +262,7 @@
 
   function jobView(taskId) {
     const panel = h("div", { class: "task-panel" });
-    setView(section(`Task ${taskId}`, panel));
+    setView(section(`Job ${taskId}`, panel));
     watchTask(taskId, panel);
   }
 
@@ -537,7 +537,7 @@
     const reanalyse = h("button", { type: "button", class: "ghost", onclick: async () => {
       try {
         const task = await api(`calls/${encodeURIComponent(callId)}/reanalyse`, { method: "POST" });
-        say(`Re-analysis queued (task ${task.task_id}).`, "info");
+        say(`Re-analysis queued (job ${task.job_id}).`, "info");
       } catch (err) { say(err.message, "error"); }
     } }, "Re-analyse");
     const meta = doc.metadata || {};

@@ -10,9 +10,9 @@ from pipeline.settings import Settings
 from pipeline.store.corrections import CorrectionStore, open_corrections
 from pipeline.store.store import CallStore
 from serve_app.errors import public_text
+from serve_app.intake import UploadStore, upload_dir
 from serve_app.jobs import JobTracker
-from serve_app.processing import AnalyseFn, Processor, TranscribeFn
-from serve_app.uploads import UploadStore, upload_dir
+from serve_app.work_queue import AnalyseFn, TranscribeFn, WorkQueue
 
 HealthFn = Any  # async () -> dict, the Analyser's health check
 
@@ -23,7 +23,7 @@ class AppContext:
     store: CallStore
     uploads: UploadStore
     jobs: JobTracker
-    processor: Processor
+    work_queue: WorkQueue
     # The one save path (uploads, re-analysis, corrections), with the corrections it keeps on the calls.
     writer: CallWriter
     llm_health: HealthFn | None = None
@@ -45,9 +45,9 @@ class AppContext:
         jobs = JobTracker(store)
         corrections = open_corrections(settings, store=store)
         writer = CallWriter(settings, store, corrections=corrections, public=public_text)
-        processor = Processor(settings, uploads, jobs, writer, transcribe, analyse)
-        return cls(settings, store, uploads, jobs, processor, writer, llm_health, corrections)
+        work_queue = WorkQueue(settings, uploads, jobs, writer, transcribe, analyse)
+        return cls(settings, store, uploads, jobs, work_queue, writer, llm_health, corrections)
 
     async def close(self) -> None:
-        await self.processor.stop()
+        await self.work_queue.stop()
         self.store.close()

@@ -1,11 +1,11 @@
-"""Background processing of accepted uploads: decode here, transcribe and analyse in their deployments.
+"""The work queue of accepted uploads: decode here, transcribe and analyse in their deployments, save.
 
 An upload answers 202 as soon as its files are saved and queued; workers on the ingress replica's
 event loop then take each file through decode (in a thread: PyAV releases the GIL), the Transcriber
-deployment, the Analyser deployment (when analysis is on), and an idempotent upsert into the store,
-moving the file's status in the task as they go. The number of files in flight per replica is
-bounded (``serve.max_concurrent_files``) because each holds its decoded audio in memory; the rest
-wait in the queue, which is what the task's "queued" means.
+deployment, the Analyser deployment (when analysis is on), and the one save path
+(``pipeline.save.CallWriter``), moving the file's status in the job as they go. The number of files
+in flight per replica is bounded (``serve.max_concurrent_files``) because each holds its decoded
+audio in memory; the rest wait in the queue, which is what a file's "queued" means.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from pipeline.records import CallMetadata, CallRecord, make_record_id
 from pipeline.save import CallWriter
 from pipeline.settings import Settings
 from pipeline.store.store import StoreUnavailable
+from serve_app.intake import UploadStore
 from serve_app.jobs import JobTracker
-from serve_app.uploads import UploadStore
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ AnalyseFn = Callable[[str], Awaitable[str]]
 @dataclass
 class WorkItem:
     job_id: str
-    file: str  # the file's name in the task (unique within it)
+    file: str  # the file's name in the job (unique within it)
     sha256: str
     kind: str  # container sniffed at upload: where the bytes are kept
     metadata: CallMetadata | None = None
@@ -43,7 +43,7 @@ class WorkItem:
     reanalyse: str | None = None
 
     def to_meta(self) -> dict[str, Any]:
-        """What the task keeps about the file so a restarted app can take it up again.
+        """What the job keeps about the file so a restarted app can take it up again.
 
         A list entry, not a mapping keyed by file name: MongoDB refuses dots in field names on update.
         """
@@ -55,7 +55,7 @@ class WorkItem:
         }
 
 
-class Processor:
+class WorkQueue:
     def __init__(
         self,
         settings: Settings,
@@ -96,7 +96,7 @@ class Processor:
             queue.put_nowait(item)
 
     async def resume(self) -> int:
-        """Queue again the files of upload and re-analysis tasks left unfinished by a previous replica.
+        """Queue again the files of upload and re-analysis jobs left unfinished by a previous replica.
 
         Only safe with one ingress replica (with several, a live one may still hold them); the app
         calls it at startup in that case. Returns how many files were queued.
@@ -121,7 +121,7 @@ class Processor:
         for item in items:
             await self._mark(item, "queued", "taken up again after a server restart")
         if items:
-            log.info("resuming %d unfinished file(s) from %d task(s)", len(items), len(pending))
+            log.info("resuming %d unfinished file(s) from %d job(s)", len(items), len(pending))
             self.submit(items)
         return len(items)
 
@@ -145,7 +145,7 @@ class Processor:
                 raise
             except Exception:
                 # Whatever went wrong, the file must not stay "running" forever.
-                log.exception("processing %s of task %s failed", item.file, item.job_id)
+                log.exception("processing %s of job %s failed", item.file, item.job_id)
                 await self._mark(item, "failed", "processing failed on the server; try the upload again")
             finally:
                 queue.task_done()
@@ -160,13 +160,13 @@ class Processor:
         try:
             await asyncio.to_thread(self.jobs.finish_if_done, job_id)
         except StoreUnavailable as err:
-            log.error("could not close task %s: %s", job_id, err)
+            log.error("could not close job %s: %s", job_id, err)
 
     async def _mark(self, item: WorkItem, status: str, reason: str | None = None, record_id: str | None = None) -> None:
         try:
             await asyncio.to_thread(self.jobs.mark, item.job_id, item.file, status, reason, record_id)  # type: ignore[arg-type]
         except StoreUnavailable as err:
-            log.error("could not update task %s: %s", item.job_id, err)
+            log.error("could not update job %s: %s", item.job_id, err)
 
     async def _process(self, item: WorkItem) -> None:
         await self._mark(item, "running")
@@ -219,5 +219,5 @@ class Processor:
         await self._save(item, record)
 
     async def _save(self, item: WorkItem, record: CallRecord) -> None:
-        """The one save path: upsert, reviews kept, callbacks checked, the file's status in the task."""
+        """The one save path: upsert, reviews kept, callbacks checked, the file's status in the job."""
         await asyncio.to_thread(self.writer.save, [record], job_id=item.job_id, files=[item.file])
