@@ -1,4 +1,5 @@
-"""``python -m batch run INPUT...``: audit every recording in folders, globs, ZIPs or manifest CSVs.
+"""``python -m batch run INPUT...``: audit every recording in folders, globs, ZIPs or manifest CSVs,
+on local disk or in object storage (``s3://bucket/prefix/``, ``gs://``, ``abfs://``).
 
 Runs on a local Ray by default, or on a cluster when RAY_ADDRESS is set. Results go to MongoDB
 (the embedded server unless CALLAUDIT_STORE__MONGO_URI is set); a summary is printed at the end.
@@ -20,7 +21,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m batch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="process recordings")
-    run.add_argument("inputs", nargs="+", help="folders, globs, .zip files, manifest .csv files or audio files")
+    run.add_argument(
+        "inputs",
+        nargs="+",
+        help="folders, globs, .zip, manifest .csv or audio files: local paths or s3://, gs://, abfs:// URIs",
+    )
     run.add_argument("--config", type=Path, help="settings YAML file")
     run.add_argument("--reprocess", action="store_true", help="process recordings already stored for this version")
     run.add_argument("--reanalyse", action="store_true", help="re-run only the LLM analysis on stored transcripts")

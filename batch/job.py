@@ -1,6 +1,7 @@
 """The Ray Data batch job: recordings → audit records in MongoDB.
 
-    read rows (path, metadata) → decode+split (tasks) → one actor pool per stage group
+    list inputs (driver: names, sizes, mtimes; no audio) → skip fingerprints already stored
+      → read + hash + skip-if-stored + decode+split (tasks on the workers) → one actor pool per stage group
       (``pipeline.stage_groups``: audio, transcript on GPUs when present, analysis)
       → the driver saves each batch through the one save path (``pipeline.save.CallWriter``:
         upsert, reviews kept, callbacks of the batch's customers, job-file status).
@@ -21,11 +22,13 @@ from dataclasses import asdict, dataclass, field
 from functools import partial
 from typing import Any
 
-from batch.inputs import InputFile, hash_files, plan_inputs
-from pipeline import PIPELINE_VERSION
-from pipeline.audio import Decoder
+from batch.fetch import UNREADABLE, fetch_and_decode
+from batch.inputs import InputFile, plan_inputs
+from batch.ledger import SourceLedger, job_file_statuses
+from batch.progress import ProgressReporter
+from batch.resume import find_interrupted, inputs_key, mark_interrupted
 from pipeline.cluster import cluster_gpus, init_ray
-from pipeline.records import CallRecord, make_record_id
+from pipeline.records import CallRecord
 from pipeline.save import CallWriter, SaveResult
 from pipeline.settings import Settings
 from pipeline.stage import StageChain
@@ -44,6 +47,7 @@ class JobSummary:
     failed: int = 0
     skipped: int = 0
     rejected: int = 0
+    unreadable: int = 0  # could not be read from storage (counted in failed too)
     audio_hours: float = 0.0
     wall_seconds: float = 0.0
     audio_hours_per_hour: float = 0.0
@@ -76,18 +80,9 @@ class JobSummary:
         return "\n".join(lines)
 
 
-def _record_id(item: InputFile) -> str | None:
-    return make_record_id(item.audio_sha256, PIPELINE_VERSION) if item.audio_sha256 else None
-
-
 def record_ids_of_job(store: CallStore, job_id: str) -> list[str]:
     docs = store.job_files.find({"job_id": job_id, "record_id": {"$ne": None}}, {"record_id": 1})
     return sorted({d["record_id"] for d in docs})
-
-
-def decode_batch(batch: Any, settings: Settings) -> Any:
-    """Decode runs as plain tasks: it holds no model, so it scales with the cluster's CPUs."""
-    return Decoder(settings)(batch)
 
 
 def retry_args(actor: bool, retries: int) -> dict[str, Any]:
@@ -129,7 +124,19 @@ def add_group(ds: Any, group: StageGroup, settings: Settings, gpus: float = 0.0)
     )
 
 
-def build_dataset(files: list[InputFile], settings: Settings) -> Any:
+# One block per file keeps a poison file's retries to itself; past this many files, blocks hold
+# several (the driver then puts fewer objects in Ray's store and the plan stays seconds long).
+MAX_READ_BLOCKS = 2000
+
+
+def build_dataset(
+    files: list[InputFile],
+    settings: Settings,
+    *,
+    store_uri: str | None = None,
+    job_id: str = "",
+    reprocess: bool = False,
+) -> Any:
     import ray
 
     opts = settings.batch
@@ -145,12 +152,21 @@ def build_dataset(files: list[InputFile], settings: Settings) -> Any:
         transcribe_settings.transcribe.cpu_threads = max(1, int(opts.transcribe_cpus))
 
     rows = [
-        {"path": f.path, "name": f.name, "metadata": f.metadata.model_dump_json() if f.metadata else ""} for f in files
+        {
+            "path": f.path,
+            "member": f.member or "",
+            "name": f.name,
+            "fingerprint": f.fingerprint,
+            "metadata": f.metadata.model_dump_json() if f.metadata else "",
+        }
+        for f in files
     ]
-    ds: Any = ray.data.from_items(rows, override_num_blocks=max(1, len(rows)))
+    ds: Any = ray.data.from_items(rows, override_num_blocks=max(1, min(len(rows), MAX_READ_BLOCKS)))
+    # Read, hash, skip-if-stored and decode run as plain tasks: no model held, so reading from
+    # object storage scales with the cluster's CPUs and the driver never touches audio.
     ds = ds.map_batches(
-        decode_batch,
-        fn_kwargs={"settings": settings},
+        fetch_and_decode,
+        fn_kwargs={"settings": settings, "store_uri": store_uri, "job_id": job_id, "reprocess": reprocess},
         batch_size=1,
         num_cpus=opts.decode_cpus,
         ray_remote_args_fn=partial(retry_args, False, opts.max_task_retries),
@@ -175,35 +191,51 @@ class BatchJob:
         started = time.perf_counter()
         settings = self.settings
         job_id = f"batch-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-        work_dir = settings.home / "batch" / job_id
-        plan = plan_inputs(inputs, settings, work_dir)
+        plan = plan_inputs(inputs, settings)
         summary = JobSummary(job_id=job_id, rejected=len(plan.rejected), failures=dict(plan.rejected))
         self._attach_metadata(plan.files)
-        hash_files(plan.files, settings.batch.hash_threads)
+        planned_s = time.perf_counter() - started
 
-        self.store.create_job(
-            "batch", [f.name for f in plan.files] + list(plan.rejected), job_id=job_id, meta={"inputs": inputs}
-        )
+        # The same inputs' last job, if it never finished (driver killed, head node lost): this
+        # run resumes it, and each job document says which.
+        key = inputs_key(inputs)
+        interrupted = find_interrupted(self.store, key)
+        meta: dict[str, Any] = {"inputs": inputs, "inputs_key": key, "plan_seconds": round(planned_s, 2)}
+        if interrupted:
+            meta["resumes"] = interrupted
+        self.store.create_job("batch", [f.name for f in plan.files] + list(plan.rejected), job_id=job_id, meta=meta)
+        if interrupted:
+            mark_interrupted(self.store, interrupted, resumed_by=job_id)
+            self.on_progress(f"{job_id}: resumes the interrupted job {interrupted}")
         for name, reason in plan.rejected.items():
             self.store.update_job_file(job_id, name, "failed", reason=reason)
 
-        known: set[str] = set()
-        if not reprocess:
-            known = self.store.known_audio([f.audio_sha256 for f in plan.files if f.audio_sha256], PIPELINE_VERSION)
-        todo = [f for f in plan.files if f.audio_sha256 not in known]
-        skipped = [f for f in plan.files if f.audio_sha256 in known]
-        summary.skipped = len(skipped)
+        # Inputs whose fingerprint (where + size + mtime) is already stored: skipped from the listing.
+        finished = {} if reprocess else SourceLedger(self.store).finished(f.fingerprint for f in plan.files)
+        todo = [f for f in plan.files if f.fingerprint not in finished]
+        skipped = [f for f in plan.files if f.fingerprint in finished]
         self.store.update_job_files(
             job_id,
-            [(f.name, "skipped", "already processed by this pipeline version", _record_id(f)) for f in skipped],
+            [
+                (f.name, "skipped", "already processed by this pipeline version", finished[f.fingerprint])
+                for f in skipped
+            ],
         )
         summary.files = len(plan.files)
         self.on_progress(
-            f"{job_id}: {len(todo)} to process, {summary.skipped} already done, {summary.rejected} rejected"
+            f"{job_id}: {len(plan.files)} files listed in {planned_s:.1f} s: {len(todo)} to process, "
+            f"{len(skipped)} already done, {summary.rejected} rejected"
         )
 
-        if todo:
-            self._process(job_id, todo, summary)
+        progress = ProgressReporter(
+            self.store, job_id, len(plan.files), settings.batch.progress_every_s, self.on_progress, len(skipped)
+        ).start()
+        try:
+            if todo:
+                self._process(job_id, todo, summary, progress, reprocess)
+        finally:
+            final = progress.stop()
+        summary.skipped = final.skipped
         summary.wall_seconds = round(time.perf_counter() - started, 2)
         if summary.wall_seconds:
             summary.audio_hours_per_hour = round(summary.audio_hours / (summary.wall_seconds / 3600), 2)
@@ -221,24 +253,35 @@ class BatchJob:
             if item.metadata is None:
                 item.metadata = resolver.resolve(item.name)
 
-    def _process(self, job_id: str, todo: list[InputFile], summary: JobSummary) -> None:
+    def _process(
+        self, job_id: str, todo: list[InputFile], summary: JobSummary, progress: ProgressReporter, reprocess: bool
+    ) -> None:
         init_ray(self.settings, dashboard=True)
         self.store.update_job_files(job_id, [(f.name, "queued", None, None) for f in todo])
-        ds = build_dataset(todo, self.settings)
+        ds = build_dataset(todo, self.settings, store_uri=self.store.connection_uri, job_id=job_id, reprocess=reprocess)
+        by_name = {f.name: f for f in todo}
         seen: set[str] = set()
         stage_seconds: dict[str, float] = defaultdict(float)
         analysis: Counter[str] = Counter()
         callbacks: Counter[str] = Counter()
+        ledger = SourceLedger(self.store)
         writer = CallWriter(self.settings, self.store)
         try:
             for batch in ds.iter_batches(batch_size=self.settings.store.write_batch_size, batch_format="numpy"):
                 records = [CallRecord.model_validate_json(str(text)) for text in batch["record"]]
+                # A file that could not be read has no audio, so no call to save: the job file says
+                # why, and the next run reads it again.
+                unreadable = [r for r in records if any(e.code == UNREADABLE for e in r.errors)]
+                records = [r for r in records if not any(e.code == UNREADABLE for e in r.errors)]
+                self._report_unreadable(job_id, unreadable, summary, progress)
+                seen.update(r.source for r in unreadable)
                 saved = writer.save(records, job_id=job_id)
                 summary.spooled += saved.write.spooled
                 callbacks.update(callback_counts(saved))
                 for record, (name, status, reason, _) in zip(records, saved.files, strict=True):
                     seen.add(name)
-                    summary.audio_hours += record.audio.duration_s / 3600
+                    hours = record.audio.duration_s / 3600
+                    summary.audio_hours += hours
                     if status == "failed":
                         summary.failed += 1
                         summary.failures[name] = reason or "failed"
@@ -246,23 +289,52 @@ class BatchJob:
                         summary.empty += 1
                     else:
                         summary.ok += 1
+                    progress.count(done=int(status != "failed"), failed=int(status == "failed"), audio_hours=hours)
                     analysis[record.analysis_status] += 1
                     for stage in record.stages:
                         stage_seconds[stage.stage] += stage.seconds
-                self.on_progress(f"{job_id}: {len(seen)}/{len(todo)} done")
+                # Only once the call is saved: a driver killed before this line re-reads the file
+                # next time, and the worker's audio-hash check skips it.
+                stored = [r for r in records if r.status != "failed" and r.source in by_name]
+                ledger.remember([(by_name[r.source].fingerprint, r.record_id) for r in stored])
         finally:
             writer.close()
-        # Files whose blocks were dropped after every retry (a worker kept dying on them).
-        for item in todo:
-            if item.name not in seen:
-                reason = "processing failed repeatedly (worker lost); see the Ray dashboard logs"
-                self.store.update_job_file(job_id, item.name, "failed", reason=reason)
-                summary.failed += 1
-                summary.failures[item.name] = reason
+        # Files skipped by the workers (audio already stored, marked on the job there), and files
+        # whose blocks were dropped after every retry (a worker kept dying on them).
+        missing = [item.name for item in todo if item.name not in seen]
+        marked = job_file_statuses(self.store, job_id, missing) if missing else {}
+        for name in missing:
+            if marked.get(name, {}).get("status") == "skipped":
+                continue
+            reason = "processing failed repeatedly (worker lost); see the Ray dashboard logs"
+            self.store.update_job_file(job_id, name, "failed", reason=reason)
+            summary.failed += 1
+            summary.failures[name] = reason
+            progress.count(failed=1)
+        if summary.unreadable:
+            first = next(r for r in summary.failures.values() if r.startswith("cannot read"))
+            self.on_progress(
+                f"{job_id}: {summary.unreadable} files could not be read from where they are stored and were "
+                f"not processed (nothing was written for them; run the job again once they are back). First: {first}"
+            )
         summary.audio_hours = round(summary.audio_hours, 4)
         summary.stage_seconds = {k: round(v, 2) for k, v in stage_seconds.items()}
         summary.analysis = dict(analysis)
         summary.callbacks = dict(callbacks)
+
+    def _report_unreadable(
+        self, job_id: str, records: list[CallRecord], summary: JobSummary, progress: ProgressReporter
+    ) -> None:
+        updates: list[tuple[str, str, str | None, str | None]] = []
+        for record in records:
+            why = "; ".join(e.message for e in record.errors)
+            updates.append((record.source, "failed", why, None))
+            summary.failed += 1
+            summary.unreadable += 1
+            summary.failures[record.source] = why
+        if updates:
+            self.store.update_job_files(job_id, updates)
+            progress.count(failed=len(updates))
 
 
 def callback_counts(saved: SaveResult) -> dict[str, int]:

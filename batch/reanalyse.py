@@ -30,8 +30,8 @@ def reanalyse_stored(settings: Settings, store: CallStore, inputs: list[str]) ->
 
     started = time.perf_counter()
     job_id = f"reanalyse-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    plan = plan_inputs(inputs, settings, settings.home / "batch" / job_id)
-    hash_files(plan.files, settings.batch.hash_threads)
+    plan = plan_inputs(inputs, settings)
+    hash_files(plan.files, settings, settings.batch.hash_threads)
     summary = JobSummary(
         job_id=job_id, files=len(plan.files), rejected=len(plan.rejected), failures=dict(plan.rejected)
     )

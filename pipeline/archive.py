@@ -124,13 +124,35 @@ def inspect_zip(source: str | IO[bytes], limits: ZipLimits) -> ZipReport:
     return report
 
 
+def _read_checked(archive: zipfile.ZipFile, name: str, limits: ZipLimits) -> bytes:
+    """One entry's bytes, its size enforced on the real stream, not only on the header."""
+    info = archive.getinfo(name)
+    with archive.open(info) as handle:
+        data = handle.read(limits.max_entry_bytes + 1)
+    if len(data) > limits.max_entry_bytes or len(data) != info.file_size:
+        raise ArchiveError("entry size differs from its header (damaged or crafted ZIP)")
+    return data
+
+
 def read_entries(source: str | IO[bytes], report: ZipReport, limits: ZipLimits) -> Iterator[tuple[str, bytes]]:
     """Yield (name, bytes) of accepted entries, enforcing sizes on the real stream, not the header."""
     with zipfile.ZipFile(source) as archive:
         for entry in report.accepted:
-            with archive.open(entry.name) as handle:
-                data = handle.read(limits.max_entry_bytes + 1)
-            if len(data) > limits.max_entry_bytes or len(data) != entry.size:
-                report.rejected[entry.name] = "entry size differs from its header (damaged or crafted ZIP)"
+            try:
+                data = _read_checked(archive, entry.name, limits)
+            except ArchiveError as err:
+                report.rejected[entry.name] = str(err)
                 continue
             yield entry.name, data
+
+
+def read_entry(source: str | IO[bytes], name: str, limits: ZipLimits) -> bytes:
+    """One entry accepted by ``inspect_zip`` earlier (a batch worker reads its own entry; with a
+    seekable remote file only the directory and that entry are fetched). Raises ArchiveError."""
+    try:
+        with zipfile.ZipFile(source) as archive:
+            return _read_checked(archive, name, limits)
+    except KeyError as err:
+        raise ArchiveError(f"the ZIP no longer holds {name!r} (replaced while the job ran?)") from err
+    except (zipfile.BadZipFile, RuntimeError, NotImplementedError) as err:
+        raise ArchiveError(f"entry cannot be read ({type(err).__name__})") from err

@@ -29,11 +29,12 @@ from __future__ import annotations
 import csv
 import logging
 import os
+import posixpath
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path, PurePath
+from pathlib import Path, PurePath, PurePosixPath
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -173,7 +174,7 @@ class ManifestRow:
 class Manifest:
     """Rows of a manifest CSV, indexed by normalised path and by file name."""
 
-    path: Path
+    path: PurePath  # for naming it in messages; ``base`` is where relative rows start
     rows: list[ManifestRow] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     _by_path: dict[str, ManifestRow] = field(default_factory=dict, repr=False)
@@ -211,19 +212,36 @@ class Manifest:
         return None, None
 
 
-def _normalise(path: str, base: Path | None = None) -> str:
+def _is_uri(text: str) -> bool:
+    return "://" in text and not text.startswith("file://")
+
+
+def _normalise(path: str, base: str | Path | None = None) -> str:
+    """A comparable key: absolute local paths, or URIs with '..' and doubled slashes resolved."""
+    if _is_uri(path):
+        scheme, rest = path.split("://", 1)
+        return f"{scheme.lower()}://{posixpath.normpath(rest)}"
+    if base is not None and _is_uri(str(base)):
+        return _normalise(str(base).rstrip("/") + "/" + path)
     joined = path if os.path.isabs(path) or base is None else os.path.join(base, path)
     return os.path.normpath(os.path.abspath(joined))
 
 
-def load_manifest(path: str | Path) -> Manifest:
-    """Read a manifest CSV. Problems with single rows become warnings; an unusable file raises ValueError."""
-    path = Path(path)
-    manifest = Manifest(path=path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as err:
-        raise ValueError(f"cannot read the manifest {path}: {err.strerror or err}") from err
+def load_manifest(path: str | Path, text: str | None = None) -> Manifest:
+    """Read a manifest CSV. Problems with single rows become warnings; an unusable file raises ValueError.
+
+    ``path`` may be an object URI (``s3://bucket/day/manifest.csv``) whose ``text`` the caller read;
+    its ``file`` cells may be URIs, or paths relative to the manifest's folder in the same store.
+    """
+    remote = _is_uri(str(path))
+    base: str | Path = str(path).rsplit("/", 1)[0] if remote else Path(path).parent
+    where: PurePath = PurePosixPath(str(path)) if remote else Path(path)
+    manifest = Manifest(path=where)
+    if text is None:
+        try:
+            text = Path(path).read_text(encoding="utf-8-sig")
+        except OSError as err:
+            raise ValueError(f"cannot read the manifest {path}: {err.strerror or err}") from err
     # The header decides the delimiter: spreadsheet exports in many locales use ";" (or tabs), and
     # csv.Sniffer guesses wrong as soon as one row has a stray cell.
     first_line = text.split("\n", 1)[0]
@@ -244,15 +262,15 @@ def load_manifest(path: str | Path) -> Manifest:
             continue
         if len(cells) != len(columns):
             manifest.warnings.append(
-                f"{path.name} line {line}: {len(cells)} cells for {len(columns)} columns; "
+                f"{where.name} line {line}: {len(cells)} cells for {len(columns)} columns; "
                 "extra cells ignored, missing ones left empty"
             )
         file = cells[file_col].strip() if file_col < len(cells) else ""
         if not file:
-            manifest.warnings.append(f"{path.name} line {line}: no file name; row ignored")
+            manifest.warnings.append(f"{where.name} line {line}: no file name; row ignored")
             continue
         values = {c: (cells[i] if i < len(cells) else None) for i, c in enumerate(columns) if i != file_col and c}
-        manifest.add(ManifestRow(file=file, line=line, values=values, key=_normalise(file, path.parent)))
+        manifest.add(ManifestRow(file=file, line=line, values=values, key=_normalise(file, base)))
     for warning in manifest.warnings:
         log.warning("%s", warning)
     return manifest

@@ -277,6 +277,13 @@ class BatchSettings(BaseModel):
     # one poison file cannot fail the job.
     max_errored_blocks: int = Field(50, ge=0)
     hash_threads: int = Field(4, ge=1)
+    # Object storage (s3:// inputs): endpoint and region for S3-compatible servers (MinIO, a loopback
+    # test server); None = the AWS chain (AWS_ENDPOINT_URL, AWS_REGION, the bucket's own region).
+    # Credentials always come from the environment, config files or the instance role, never settings.
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    # Seconds between progress lines in the log (and in the job document's `progress`).
+    progress_every_s: float = Field(30.0, gt=0)
 
 
 class ServeSettings(BaseModel):
