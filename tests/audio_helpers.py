@@ -6,9 +6,11 @@ import io
 import json
 from fractions import Fraction
 from pathlib import Path
+from typing import Any, cast
 
 import av
 import numpy as np
+from av.audio.stream import AudioStream
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
@@ -37,7 +39,8 @@ def encode(samples: np.ndarray, rate: int, fmt: str) -> bytes:
     layout = "stereo" if channels == 2 else "mono"
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format=container_name) as container:
-        stream = container.add_stream(codec, rate=rate_out, layout=layout)  # type: ignore[call-overload]
+        # add_stream is typed for every stream kind; an audio codec gives an AudioStream.
+        stream = cast(AudioStream, container.add_stream(codec, rate=rate_out, layout=layout))
         stream.format = sample_fmt
         resampler = av.AudioResampler(format=sample_fmt, layout=layout, rate=rate_out)
         frame_size = 960 if codec == "libopus" else 1024
@@ -76,5 +79,5 @@ def load_sample(name: str, rate: int = 16000) -> np.ndarray:
     return audio
 
 
-def sample_reference(name: str) -> dict:  # type: ignore[type-arg]
+def sample_reference(name: str) -> dict[str, Any]:
     return json.loads((SAMPLES / f"{Path(name).stem}.ref.json").read_text())
