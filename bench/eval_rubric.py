@@ -256,6 +256,7 @@ class Prediction:
 def predict(analyser: Any, record: CallRecord, call: Call, condition: str) -> tuple[Prediction, CallRecord]:
     from pipeline.stage import CallState
 
+    original = [t.text for t in record.turns]  # before redaction, to show what was masked
     started, cpu_started = time.perf_counter(), time.process_time()
     record = analyser.run(CallState(record=record)).record
     pred = Prediction(id=call.id, condition=condition, seconds=time.perf_counter() - started,
@@ -279,7 +280,7 @@ def predict(analyser: Any, record: CallRecord, call: Call, condition: str) -> tu
     pred.compliance = {i.id: i.status for i in a.compliance}
     pred.flags = [f.name for f in a.flags]
     pred.pii = [{"kind": s.kind, "turn": s.turn, "start": s.char_start, "end": s.char_end,
-                 "text": record.turns[s.turn].text[s.char_start:s.char_end] if s.turn < len(record.turns) else ""}
+                 "text": original[s.turn][s.char_start:s.char_end] if s.turn < len(original) else ""}
                 for s in a.pii]
     pred.llm_seconds, pred.llm_calls = a.llm.seconds, a.llm.calls
     return pred, record
@@ -380,8 +381,9 @@ def score(calls: Sequence[Call], preds: Sequence[Prediction]) -> dict[str, Any]:
     fn = sum(not p.callback and bool(g.get("promised")) for g, p in cb)
     out["callback_precision"], out["callback_recall"], out["callback_f1"] = _f1(tp, fp, fn)
     with_by = [(g, p) for g, p in cb if g.get("promised") and p.callback and g.get("by")]
-    out["callback_by_accuracy"] = _ratio(sum((p.callback_by or "agent") == g["by"] for g, p in with_by),
-                                         len(with_by))
+    # The side that promised: a technician, a manager or a team speak for the agent's side.
+    out["callback_by_accuracy"] = _ratio(sum(("customer" if p.callback_by == "customer" else "agent") == g["by"]
+                                             for g, p in with_by), len(with_by))
     with_due = [(g, p) for g, p in cb if g.get("promised") and g.get("due")]
     exact = within = 0
     for g, p in with_due:
