@@ -539,13 +539,14 @@ def make_settings(args: argparse.Namespace, home: Path) -> Settings:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     folder = Path(args.set)
     calls, as_of = load_set(folder)
+    position = {c.id: i for i, c in enumerate(calls)}  # the 8 kHz choice follows the whole set's order
     if args.only:
         wanted = set(args.only.split(","))
         calls = [c for c in calls if c.id in wanted]
     if args.limit:
         calls = calls[: args.limit]
     cache = Path(args.cache) if args.cache else OUT / "rubric" / folder.name
-    jobs = [(c, cond) for i, c in enumerate(calls) for cond in conditions_for(c, i, args.audio)]
+    jobs = [(c, cond) for c in calls for cond in conditions_for(c, position[c.id], args.audio)]
     with tempfile.TemporaryDirectory() as tmp:
         settings = make_settings(args, Path(tmp))
         audio = AudioRecords(settings, cache) if args.audio else None
