@@ -94,6 +94,28 @@ class Call:
                             customer_phone=self.customer_phone, extra=extra)
 
 
+_STAGE_DIRECTION = re.compile(r"\[[^\]]*\]")
+
+
+def spoken_turns(turns: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The turns as a recording holds them: stage directions ("[line goes dead]", "[sessizlik]") are not
+    words anybody says, so they are removed; a turn left without a letter is dropped and its pause goes
+    to the next turn."""
+    kept: list[dict[str, Any]] = []
+    carried = 0.0
+    for raw in turns:
+        text = re.sub(r"\s+", " ", _STAGE_DIRECTION.sub(" ", str(raw.get("text", "")))).strip()
+        if not re.search(r"[^\W\d_]", text):
+            carried += float(raw.get("pause", 0.0) or 0.0) + 1.0
+            continue
+        turn = dict(raw, text=text)
+        if carried:
+            turn["pause"] = float(turn.get("pause", 0.4) or 0.4) + carried
+            carried = 0.0
+        kept.append(turn)
+    return kept
+
+
 def load_set(folder: Path) -> tuple[list[Call], datetime | None]:
     calls = []
     for path in sorted(folder.glob("*.yaml")):
@@ -106,7 +128,7 @@ def load_set(folder: Path) -> tuple[list[Call], datetime | None]:
             call_time=datetime.fromisoformat(str(data["call_time"])), direction=data.get("direction"),
             company=data.get("company"), agent_name=data.get("agent_name"),
             customer_phone=None if data.get("customer_phone") is None else str(data["customer_phone"]),
-            turns=list(data.get("turns") or []), labels=dict(data.get("labels") or {}),
+            turns=spoken_turns(data.get("turns") or []), labels=dict(data.get("labels") or {}),
         ))
     as_of = None
     readme = folder / "README.md"
@@ -176,6 +198,9 @@ class AudioRecords:
 
     def _key(self, call: Call, condition: str) -> str:
         blob = call.path.read_bytes() + json.dumps(voices_for(call), sort_keys=True).encode() + condition.encode()
+        raw = yaml.safe_load(call.path.read_text(encoding="utf-8")).get("turns") or []
+        if any(_STAGE_DIRECTION.search(str(t.get("text", ""))) for t in raw):  # rendered without them
+            blob += json.dumps(call.turns, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def audio_path(self, call: Call, condition: str) -> Path:
@@ -193,7 +218,11 @@ class AudioRecords:
             options = RenderOptions(fmt="mulaw8k", noise_snr_db=(15.0, 20.0, 25.0)[seed % 3], name=stem)
         else:
             options = RenderOptions(fmt="wav", name=stem)
-        script = CallScript.from_dict(yaml.safe_load(call.path.read_text(encoding="utf-8")), default_id=call.id)
+        data = yaml.safe_load(call.path.read_text(encoding="utf-8"))
+        data["turns"] = spoken_turns(data.get("turns") or [])
+        if not data["turns"]:  # nobody said anything: a short line of silence from the agent's side
+            data["turns"] = [{"role": "agent", "text": "Hello?"}]
+        script = CallScript.from_dict(data, default_id=call.id)
         voices = {role: VoiceSpec.parse(spec) for role, spec in voices_for(call).items()}
         written, _ = write_call(render_call(script, options, voices), folder)
         return written
