@@ -359,23 +359,20 @@ def pii_hits(call: Call, pred: Prediction) -> tuple[int, int, int]:
         for item in gold:
             value = str(item.get("text", ""))
             hit = False
+            # Every place the value is said (a read-back repeats it): spans there are no false masks.
             for t_index, turn in enumerate(call.turns):
-                pos = str(turn["text"]).find(value)
-                if pos < 0:
-                    continue
-                covered = set()
-                spans = []
-                for s_index, span in enumerate(pred.pii):
-                    if span["turn"] != t_index:
-                        continue
-                    overlap = set(range(max(pos, span["start"]), min(pos + len(value), span["end"])))
-                    if overlap:
-                        covered |= overlap
-                        spans.append(s_index)
-                used.update(spans)
-                if len(covered) >= 0.8 * len(value.replace(" ", "")) or len(covered) >= 0.8 * len(value):
-                    hit = True
-                    break
+                for found in re.finditer(re.escape(value), str(turn["text"])):
+                    pos = found.start()
+                    covered = set()
+                    for s_index, span in enumerate(pred.pii):
+                        if span["turn"] != t_index:
+                            continue
+                        overlap = set(range(max(pos, span["start"]), min(pos + len(value), span["end"])))
+                        if overlap:
+                            covered |= overlap
+                            used.add(s_index)
+                    if len(covered) >= 0.8 * len(value.replace(" ", "")) or len(covered) >= 0.8 * len(value):
+                        hit = True
             masked += hit
         return masked, len(gold), sum(1 for i in range(len(pred.pii)) if i not in used)
     remaining = list(range(len(pred.pii)))

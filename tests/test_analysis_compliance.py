@@ -82,11 +82,15 @@ def test_account_details_before_verification_fail_and_after_verification_pass(ch
     assert after["identity_verification"] == "pass"
 
 
-def test_closing_items_are_not_applicable_when_the_customer_hangs_up(checklist: Checklist) -> None:
+def test_closing_items_are_not_applicable_when_the_call_drops(checklist: Checklist) -> None:
     result = statuses(checklist, _turns(GOOD_OPENING, ("customer", "I want a refund."),
                                         ("agent", "You'll have to email them."),
-                                        ("customer", "Forget it, I'll go to my bank. Bye.")))
+                                        ("customer", "It's, hang on, my —")))
     assert result["further_help"] == "not_applicable" and result["closing"] == "not_applicable"
+    left = statuses(checklist, _turns(GOOD_OPENING, ("customer", "I want a refund."),
+                                      ("agent", "You'll have to email them."),
+                                      ("customer", "Forget it, I'll go to my bank. Bye.")))
+    assert left["further_help"] == "fail"  # the rubric: only a dropped call excuses the agent
 
 
 def test_a_normal_goodbye_from_the_customer_is_not_a_hang_up(checklist: Checklist) -> None:
@@ -128,11 +132,12 @@ def test_known_company_and_agent_names_from_metadata_are_used(checklist: Checkli
         "greeting"] == "pass"
 
 
-def test_customer_who_has_to_go_makes_further_help_not_applicable(checklist: Checklist) -> None:
+def test_a_customer_who_has_to_go_still_is_owed_further_help(checklist: Checklist) -> None:
     result = statuses(checklist, _turns(GOOD_OPENING,
                                         ("customer", "Hi, it's about... oh, the doorbell, I'll have to call you back."),
                                         ("agent", "No problem at all, speak to you later.")))
-    assert result["further_help"] == "not_applicable" and result["closing"] == "not_applicable"
+    # The agent still answered: further help was owed (rubric); the courteous reply closes the call.
+    assert result["further_help"] == "fail"
 
 
 def test_a_reply_opening_with_no_declines_an_offered_callback() -> None:

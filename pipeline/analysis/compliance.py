@@ -65,6 +65,8 @@ class Checklist:
     hang_up_phrases: list[str] = field(default_factory=list)
     leaving_phrases: list[str] = field(default_factory=list)
     lost_line_phrases: list[str] = field(default_factory=list)
+    # True: a customer leaving ("forget it", "I have to go") also makes further help / closing n/a.
+    leaving_excuses_closing: bool = False
 
     @classmethod
     def load(cls, path: Path) -> Checklist:
@@ -81,6 +83,7 @@ class Checklist:
             hang_up_phrases=[str(p) for p in data.get("hang_up_phrases") or []],
             leaving_phrases=[str(p) for p in data.get("leaving_phrases") or []],
             lost_line_phrases=[str(p) for p in data.get("lost_line_phrases") or []],
+            leaving_excuses_closing=bool(data.get("leaving_excuses_closing", False)),
         )
 
 
@@ -124,8 +127,10 @@ def check_call(checklist: Checklist, facts: CallFacts) -> list[ComplianceItemRes
     items = [item for item in checklist.items if item.enabled]
     results = [_check(item, facts, checklist) for item in items]
     closing_phrases = [p for item in items if "within_last_agent_turns" in item.options for p in item.phrases()]
-    cut_short = (customer_left(facts.turns, checklist, closing_phrases) or line_lost(facts.turns, checklist)
-                 or call_dropped(facts.turns))
+    # Only a call that drops before the closing excuses the agent (the rubric): a customer who says "never
+    # mind, bye" and hears the agent answer was still owed the offer of help and the sign-off.
+    cut_short = line_lost(facts.turns, checklist) or call_dropped(facts.turns) or (
+        checklist.leaving_excuses_closing and customer_left(facts.turns, checklist, closing_phrases))
     for i, (item, result) in enumerate(zip(items, results, strict=True)):
         if (facts.empty and not item.options.get("applies_to_empty_calls")) or not facts.agent_turns:
             results[i] = _na(item, "no conversation took place" if facts.empty else "the agent did not speak")
@@ -319,8 +324,8 @@ def call_dropped(turns: Sequence[TurnView]) -> bool:
     speaking = [t for t in turns if t.text.strip()]
     if not speaking or speaking[-1].role != CUSTOMER:
         return False
-    last = speaking[-1].text.rstrip()
-    return last.endswith(("—", "–", "-", "...", "…", ",")) or not re.search(r"[.!?]['\")]?$", last)
+    # Only an explicit break: a transcriber often leaves a finished sentence without its full stop.
+    return speaking[-1].text.rstrip().endswith(("—", "–", "-", "...", "…"))
 
 
 def _pii_read_back(item: ComplianceItem, facts: CallFacts, checklist: Checklist) -> ComplianceItemResult:
