@@ -116,7 +116,7 @@ def spoken_turns(turns: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return kept
 
 
-def load_set(folder: Path) -> tuple[list[Call], datetime | None]:
+def load_set(folder: Path, keep_stage_directions: bool = False) -> tuple[list[Call], datetime | None]:
     calls = []
     for path in sorted(folder.glob("*.yaml")):
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -128,7 +128,8 @@ def load_set(folder: Path) -> tuple[list[Call], datetime | None]:
             call_time=datetime.fromisoformat(str(data["call_time"])), direction=data.get("direction"),
             company=data.get("company"), agent_name=data.get("agent_name"),
             customer_phone=None if data.get("customer_phone") is None else str(data["customer_phone"]),
-            turns=spoken_turns(data.get("turns") or []), labels=dict(data.get("labels") or {}),
+            turns=(list(data.get("turns") or []) if keep_stage_directions else spoken_turns(data.get("turns") or [])),
+            labels=dict(data.get("labels") or {}),
         ))
     as_of = None
     readme = folder / "README.md"
@@ -564,7 +565,7 @@ def make_settings(args: argparse.Namespace, home: Path) -> Settings:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     folder = Path(args.set)
-    calls, as_of = load_set(folder)
+    calls, as_of = load_set(folder, args.keep_stage_directions)
     position = {c.id: i for i, c in enumerate(calls)}  # the 8 kHz choice follows the whole set's order
     if args.only:
         wanted = set(args.only.split(","))
@@ -652,6 +653,8 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--cache", default="", help="audio/transcript cache folder (default bench/out/rubric/SET)")
     parser.add_argument("--no-cache", action="store_true", help="do not replay cached LLM answers")
     parser.add_argument("--no-asr-first", action="store_true", help="transcribe each call just before analysing it")
+    parser.add_argument("--keep-stage-directions", action="store_true",
+                        help="text: keep '[line goes dead]' in the words (how set A's first score was taken)")
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--only", default="")
     parser.add_argument("--out", default="", help="JSON report (default bench/out/rubric-SET[-audio].json)")
