@@ -242,3 +242,11 @@ def test_the_customers_mood_at_the_start_comes_from_their_opening_words(customer
 
     turns = _turns(("agent", "Northfield Broadband, Priya speaking."), ("customer", customer))
     assert start_label(turns, llm) == expected
+
+
+def test_an_angry_opening_with_exclamations_is_negative_at_the_start() -> None:
+    from pipeline.analysis.sentiment import start_label
+
+    turns = _turns(("agent", "Brightline, Tom speaking."),
+                   ("customer", "Your engineer was supposed to come and nobody turned up! Nobody even called!"))
+    assert start_label(turns, "neutral") == "negative"

@@ -67,6 +67,7 @@ START_NEGATIVE = (
     "no one", "three times", "twice", "every time", "weeks", "days now", "this is the", "joke", "useless",
     "terrible", "awful", "disgusting", "annoyed", "frustrat*", "upset", "disappointed", "worried", "panic*",
     "desperate", "urgent", "flooding", "emergency", "why has", "why have", "why is", "what is going on",
+    "supposed to", "turn up", "turned up", "show up", "no show", "day off", "charged me twice", "overcharged",
     "rezalet", "sikayet*", "biktim", "hala", "yine", "berbat", "sinir*", "maalesef",
 )  # fmt: skip
 START_POSITIVE = (
@@ -84,7 +85,9 @@ def start_label(turns: Sequence[TurnView], llm_label: str) -> Sentiment:
     if not text.strip():
         return "neutral"
     negative = find_phrase(text, START_NEGATIVE) is not None
-    positive = find_phrase(text, START_POSITIVE) is not None or " ".join(t.text for t in opening).count("!") >= 2
+    # Exclamations are excitement only when nothing negative is said ("nobody turned up!" is anger).
+    exclaimed = " ".join(t.text for t in opening).count("!") >= 2
+    positive = find_phrase(text, START_POSITIVE) is not None or (exclaimed and not negative)
     if negative and not positive:
         return "negative"
     if positive and not negative:
