@@ -120,3 +120,12 @@ def test_the_last_four_of_an_id_asked_in_the_turn_before_are_masked_but_not_thos
     assert [f.kind for f in find_pii("Sure, 4 3 2 1.", context="And the last four of your social?")] == [
         "national_id"]
     assert find_pii("Sure, it's 0 1 2 3.", context="And the last four of the phone on file?") == []
+
+
+def test_a_number_the_transcriber_cut_into_turns_is_masked_in_every_piece_and_only_there() -> None:
+    texts = ["It's 2214 West Addison.", "6O618.", "312. 555.", "0148.", "Great, thanks."]
+    turns = [Turn(index=i, role="agent" if i == 4 else "customer", track=0, start=float(i), end=i + 0.9, text=t)
+             for i, t in enumerate(texts)]
+    redacted, spans = redact_turns(turns)
+    assert [t.text for t in redacted] == ["It's 2214 West Addison.", "6O618.", "[PHONE]", "[PHONE]", "Great, thanks."]
+    assert [(s.kind, s.turn) for s in spans] == [("phone", 2), ("phone", 3)]

@@ -253,14 +253,58 @@ def _word_offsets(text: str, words: Sequence[Word]) -> list[tuple[int, int] | No
     return offsets
 
 
+def _digits_only(text: str) -> str | None:
+    """The digits of a turn that holds nothing but (part of) a number ("312. 555.", "oh one four eight")."""
+    runs = _digit_runs(text, min_digits=1)
+    if not runs:
+        return None
+    covered = "".join(text[a:b] for a, b, _ in runs)
+    rest = re.sub(r"[\s\-.,()/]+", "", text)
+    if len(re.sub(r"[\s\-.,()/]+", "", covered)) < len(rest):
+        return None
+    return "".join(d for _, _, d in runs)
+
+
+def split_numbers(turns: Sequence[Turn], kinds: Iterable[str]) -> dict[int, Found]:
+    """A number the transcriber cut into several turns of the same speaker ("312. 555." / "0148."): the
+    pieces, joined, are classified as one number; each piece is masked as that kind (keyed by turn)."""
+    wanted = set(kinds)
+    pieces: dict[int, Found] = {}
+    i = 0
+    while i < len(turns):
+        group: list[tuple[int, str]] = []
+        j = i
+        while j < len(turns) and turns[j].role == turns[i].role and (digits := _digits_only(turns[j].text)):
+            group.append((j, digits))
+            j += 1
+        # The best stretch of the pieces: a valid checksum beats a phone shape beats a failed checksum, then
+        # the longer ("6O618." "312. 555." "0148." is a ZIP code and a phone number, not one card).
+        best: tuple[tuple[int, int, int], int, int, tuple[str, bool | None]] | None = None
+        for a in range(len(group)):
+            for b in range(a + 2, len(group) + 1):
+                kind = _classify_run("".join(d for _, d in group[a:b]))
+                if kind is None or kind[0] not in wanted:
+                    continue
+                rank = ({True: 2, None: 1, False: 0}[kind[1]], b - a, b)  # ties: the later (said last)
+                if best is None or rank > best[0]:
+                    best = (rank, a, b, kind)
+        if best is not None:
+            _, a, b, kind = best
+            for k, _ in group[a:b]:
+                pieces[k] = Found(kind[0], 0, len(turns[k].text.rstrip()), kind[1])
+        i = max(j, i + 1)
+    return pieces
+
+
 def redact_turns(turns: Sequence[Turn], kinds: Iterable[str] = ALL_KINDS) -> tuple[list[Turn], list[PiiSpan]]:
     """Turns with PII replaced by ``[KIND]`` tags (text and words), and where each piece was."""
     kinds = tuple(kinds)
     redacted: list[Turn] = []
     spans: list[PiiSpan] = []
     previous = ""
-    for turn in turns:
-        found = find_pii(turn.text, kinds, context=previous)
+    split = split_numbers(turns, kinds)
+    for n, turn in enumerate(turns):
+        found = find_pii(turn.text, kinds, context=previous) or ([split[n]] if n in split else [])
         previous = turn.text
         if not found:
             redacted.append(turn)
