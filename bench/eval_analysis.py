@@ -13,8 +13,9 @@ Each call script becomes a CallRecord (turn timings estimated from word counts),
 other folds (record_correction) train the classifier (CallClassifier, as in the stage), which labels
 the held-out fold; compared with the classifier from seed examples only and with the LLM's own label.
 
-Label conventions for due times: morning 09:00, noon 12:00, afternoon 14:00, evening 18:00, end of day
-17:00, a day without a time 09:00, "later today" +2 h, "in N hours" exact (settings can change these).
+Label conventions for due times follow the QA rubric (relabelled 2026-12): morning 10:00, noon 12:00,
+afternoon 15:00, evening 18:00, a deadline day ("by Friday") 17:00, a day without a time 10:00, "later today"
++2 h, "in N hours" exact (settings can change these). bench/eval_rubric.py scores every rubric field.
 
 Usage::
 

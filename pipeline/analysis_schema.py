@@ -16,7 +16,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 Sentiment = Literal["positive", "neutral", "negative"]
-ComplianceStatus = Literal["pass", "fail", "not_applicable"]
+# needs_review: the rule would fail the item, but on words the transcriber was unsure of (the reason says
+# which); a person decides, and it is not counted as a compliance failure.
+ComplianceStatus = Literal["pass", "fail", "not_applicable", "needs_review"]
 CallbackStatus = Literal["none", "pending", "done", "missed"]
 Phase = Literal["start", "middle", "end", "overall"]
 # Who decided a field: a deterministic rule, the LLM, the trained classifier, both, or a person.

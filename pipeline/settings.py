@@ -122,8 +122,29 @@ class LLMSettings(BaseModel):
     seed: int = 7
 
 
+class CompanyProfile(BaseModel):
+    """Who takes the calls: fed to the LLM (what the company sells decides Potential Customer vs Irrelevant
+    Sector) and to the greeting check (the names agents must say). ``queues``: the telephony queues it
+    answers (empty: every call)."""
+
+    name: str
+    aliases: list[str] = Field(default_factory=list)
+    sector: str = ""
+    sells: str = ""
+    queues: list[str] = Field(default_factory=list)
+
+    def describe(self) -> str:
+        parts = [self.name + (f", {self.sector}" if self.sector else "")]
+        if self.sells:
+            parts.append(f"which sells {self.sells}")
+        return " ".join(parts)
+
+
 class AnalysisSettings(BaseModel):
     enabled: bool = True
+    # The company (or companies, per queue) whose calls are audited; empty: the prompt's default
+    # business description, and names from each call's metadata (company, agent_name).
+    companies: list[CompanyProfile] = Field(default_factory=list)
     taxonomy_file: Path = PACKAGE_DATA / "taxonomy.yaml"
     compliance_file: Path = PACKAGE_DATA / "compliance.yaml"
     flags_file: Path = PACKAGE_DATA / "flags.yaml"
@@ -148,12 +169,14 @@ class AnalysisSettings(BaseModel):
     warm_up: bool = True
     # Let the LLM add a callback promise that the phrase rules missed (only on a turn about calling).
     llm_callbacks: bool = True
-    # Hours that vague callback times resolve to ("tomorrow morning" -> 09:00).
+    # Hours that vague callback times resolve to, per the QA rubric ("tomorrow morning" -> 10:00,
+    # "afternoon" -> 15:00, "after six" -> 18:00, "by Wednesday" / "within the week" -> 17:00).
     callback_day_part_hours: dict[str, int] = Field(
-        default_factory=lambda: {"morning": 9, "noon": 12, "afternoon": 14, "evening": 18, "night": 20,
+        default_factory=lambda: {"morning": 10, "noon": 12, "afternoon": 15, "evening": 18, "night": 20,
                                  "end_of_day": 17}
     )
-    callback_default_hour: int = Field(9, ge=0, le=23, description="Hour for a day without a time")
+    callback_default_hour: int = Field(10, ge=0, le=23, description="Hour for a date without a time")
+    callback_deadline_hour: int = Field(17, ge=0, le=23, description="'by Wednesday', 'within the week'")
     callback_later_today_hours: float = Field(2.0, gt=0)
     callback_soon_minutes: int = Field(15, gt=0)
     # The call classifier: logistic regression over the taxonomy's seed examples plus reviewer
@@ -191,6 +214,9 @@ class AnalysisSettings(BaseModel):
     # (customer at the end).
     # Closing-turn phrases (thanks a lot / ridiculous...) that move the LLM's end-of-call customer score,
     # by this much per phrase (see pipeline/data/sentiment_cues.yaml); None to use the LLM alone.
+    # The customer's mood at the start: "cues" = phrases in their first two substantive turns (the LLM's
+    # label only breaks a tie towards negative), "llm" = the LLM's label.
+    customer_start_from: Literal["cues", "llm"] = "cues"
     sentiment_cues_file: Path | None = PACKAGE_DATA / "sentiment_cues.yaml"
     sentiment_cue_weight: float = Field(0.4, ge=0.0, le=2.0)
     # Sentiment labels from a small fitted model over the LLM's scores and words-based features

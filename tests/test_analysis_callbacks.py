@@ -15,23 +15,36 @@ FRIDAY_10_15 = datetime(2026, 11, 20, 10, 15)
 @pytest.mark.parametrize(
     ("phrase", "expected"),
     [
-        ("I'll call you tomorrow morning", datetime(2026, 11, 21, 9, 0)),
+        ("I'll call you tomorrow morning", datetime(2026, 11, 21, 10, 0)),
         ("we'll ring you later today", datetime(2026, 11, 20, 12, 15)),
-        ("I'll call you Monday afternoon", datetime(2026, 11, 23, 14, 0)),
+        ("I'll call you Monday afternoon", datetime(2026, 11, 23, 15, 0)),
         ("I'll call you back in two hours", datetime(2026, 11, 20, 12, 15)),
         ("I'll call you back within the hour", datetime(2026, 11, 20, 11, 15)),
         ("in half an hour", datetime(2026, 11, 20, 10, 45)),
         ("tomorrow at 3", datetime(2026, 11, 21, 15, 0)),
         ("tomorrow at half past two", datetime(2026, 11, 21, 14, 30)),
         ("next Tuesday at 10am", datetime(2026, 11, 24, 10, 0)),
-        ("on the 25th", datetime(2026, 11, 25, 9, 0)),
+        ("on the 25th", datetime(2026, 11, 25, 10, 0)),
         ("this evening", datetime(2026, 11, 20, 18, 0)),
         ("by the end of the day", datetime(2026, 11, 20, 17, 0)),
         ("at 9", datetime(2026, 11, 21, 9, 0)),  # 9 o'clock has passed: tomorrow
-        ("Yarın sabah sizi arayacağız", datetime(2026, 11, 21, 9, 0)),
+        ("Yarın sabah sizi arayacağız", datetime(2026, 11, 21, 10, 0)),
         ("saat 3'te arayalım", datetime(2026, 11, 20, 15, 0)),
         ("iki saat sonra ararız", datetime(2026, 11, 20, 12, 15)),
-        ("pazartesi öğleden sonra dönüş yapacağız", datetime(2026, 11, 23, 14, 0)),
+        ("pazartesi öğleden sonra dönüş yapacağız", datetime(2026, 11, 23, 15, 0)),
+        # the rubric's table
+        ("by Wednesday", datetime(2026, 11, 25, 17, 0)),
+        ("by close of business Monday", datetime(2026, 11, 23, 17, 0)),
+        ("before five today", datetime(2026, 11, 20, 17, 0)),
+        ("within the week", datetime(2026, 11, 20, 17, 0)),
+        ("hafta içinde", datetime(2026, 11, 20, 17, 0)),
+        ("within twenty-four hours", datetime(2026, 11, 21, 10, 15)),
+        ("after six this evening", datetime(2026, 11, 20, 18, 0)),
+        ("around seven in the evening", datetime(2026, 11, 20, 19, 0)),
+        ("akşam yedi gibi", datetime(2026, 11, 20, 19, 0)),
+        ("on the twelfth of December", datetime(2026, 12, 12, 10, 0)),
+        ("in about twenty minutes", datetime(2026, 11, 20, 10, 35)),
+        ("next Monday", datetime(2026, 11, 23, 10, 0)),
         ("yarın saat on birde", datetime(2026, 11, 21, 11, 0)),
     ],
 )
@@ -63,19 +76,19 @@ def test_customer_asking_and_agent_agreeing_is_a_promise() -> None:
     turns = _turns(("customer", "I'm driving, could you ring me on Monday morning instead?"),
                    ("agent", "Sure, Monday morning is fine."))
     result = analyse_callback(turns, FRIDAY_10_15)
-    assert result.promised and result.due == datetime(2026, 11, 23, 9, 0)
+    assert result.promised and result.due == datetime(2026, 11, 23, 10, 0)
 
 
 def test_technician_promise_names_who_will_call() -> None:
     turns = _turns(("agent", "I'll get the plumber to ring you this afternoon to arrange it."))
     result = analyse_callback(turns, FRIDAY_10_15)
     assert result.promised and result.by == "technician"
-    assert result.due == datetime(2026, 11, 20, 14, 0)
+    assert result.due == datetime(2026, 11, 20, 15, 0)
 
 
 def test_due_time_comes_from_the_promise_sentence_not_other_days_in_the_turn() -> None:
     turns = _turns(("agent", "I've found the job from Monday. I'll get the plumber to ring you this afternoon."))
-    assert analyse_callback(turns, FRIDAY_10_15).due == datetime(2026, 11, 20, 14, 0)
+    assert analyse_callback(turns, FRIDAY_10_15).due == datetime(2026, 11, 20, 15, 0)
 
 
 @pytest.mark.parametrize(
@@ -108,7 +121,7 @@ def test_llm_turn_adds_a_promise_only_on_a_turn_about_calling() -> None:
     assert analyse_callback(unusual_wording, FRIDAY_10_15).promised is False  # the rules miss it
     with_llm = analyse_callback(unusual_wording, FRIDAY_10_15, llm_turn=0)
     assert with_llm.promised and with_llm.source == "llm" and with_llm.by == "technician"
-    assert with_llm.due == datetime(2026, 11, 27, 9, 0)
+    assert with_llm.due == datetime(2026, 11, 27, 10, 0)
 
 
 def test_a_reported_past_request_is_not_a_new_callback_request() -> None:
@@ -151,3 +164,34 @@ def test_british_half_two_is_half_past_two_in_the_afternoon() -> None:
 def test_idiomatic_promises_to_call_are_found(said: str) -> None:
     result = analyse_callback([TurnView(0, "agent", said, 0, 4)], datetime(2026, 12, 7, 10, 0))
     assert result.promised and result.due is not None and result.due.day == 8
+
+
+@pytest.mark.parametrize(
+    ("lines", "by"),
+    [
+        ([("customer", "I'm in a meeting, I'll ring you back after lunch.")], "customer"),
+        ([("customer", "My wife will call you this evening to book it.")], "customer"),
+        ([("agent", "Shall I give you a ring on Monday?"), ("customer", "Yes please.")], "agent"),
+        ([("agent", "The engineer is booked for ten on Friday and she'll ring twenty minutes before.")],
+         "technician"),
+    ],
+)
+def test_every_promise_form_of_the_rubric_is_a_promise(lines: list[tuple[str, str]], by: str) -> None:
+    result = analyse_callback(_turns(*lines), FRIDAY_10_15)
+    assert result.promised and result.by == by
+
+
+@pytest.mark.parametrize(
+    "said",
+    ["We'll email you the details by Monday.", "A text will confirm it tomorrow.", "Call us if anything changes.",
+     "I might ring back, not sure.", "I can't promise anyone will call you."],
+)
+def test_writing_maybes_conditions_and_refusals_are_not_promises(said: str) -> None:
+    assert analyse_callback(_turns(("agent", said), ("customer", "Okay.")), FRIDAY_10_15).promised is False
+
+
+def test_a_call_before_a_visit_is_due_the_lead_time_before_the_appointment() -> None:
+    turns = _turns(("agent", "The engineer is booked for Monday at ten."),
+                   ("customer", "Great."),
+                   ("agent", "She'll ring you twenty minutes before she arrives."))
+    assert analyse_callback(turns, FRIDAY_10_15).due == datetime(2026, 11, 23, 9, 40)

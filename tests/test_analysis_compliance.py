@@ -33,8 +33,7 @@ def test_a_textbook_call_passes_every_item(checklist: Checklist) -> None:
     result = statuses(checklist, _turns(GOOD_OPENING, ("customer", "My tap is leaking, can you send a plumber?"),
                                         ("agent", "Of course, tomorrow at nine."), GOOD_CLOSING))
     assert result == {"greeting": "pass", "identity_verification": "not_applicable", "disclosure": "pass",
-                      "prohibited_phrases": "pass", "further_help": "pass", "closing": "pass",
-                      "pii_read_back": "pass"}
+                      "prohibited_phrases": "pass", "further_help": "pass", "closing": "pass"}
 
 
 def test_greeting_without_the_agents_name_fails_with_the_reason(checklist: Checklist) -> None:
@@ -57,7 +56,8 @@ def test_missing_disclosure_and_further_help_fail(checklist: Checklist) -> None:
     result = statuses(checklist, _turns(
         ("agent", "Hello, Brightline Home Services, Tom speaking, how can I help?"),
         ("customer", "I need a cleaner on Friday."), ("agent", "Booked for Friday. Bye now.")))
-    assert result["disclosure"] == "fail" and result["further_help"] == "fail" and result["closing"] == "pass"
+    # A bare "bye" is no courteous sign-off (the rubric: thanks and/or well-wishing).
+    assert result["disclosure"] == "fail" and result["further_help"] == "fail" and result["closing"] == "fail"
 
 
 def test_prohibited_phrase_by_the_agent_fails_but_the_same_words_from_the_customer_do_not(
@@ -82,11 +82,15 @@ def test_account_details_before_verification_fail_and_after_verification_pass(ch
     assert after["identity_verification"] == "pass"
 
 
-def test_closing_items_are_not_applicable_when_the_customer_hangs_up(checklist: Checklist) -> None:
+def test_closing_items_are_not_applicable_when_the_call_drops(checklist: Checklist) -> None:
     result = statuses(checklist, _turns(GOOD_OPENING, ("customer", "I want a refund."),
                                         ("agent", "You'll have to email them."),
-                                        ("customer", "Forget it, I'll go to my bank. Bye.")))
+                                        ("customer", "It's, hang on, my —")))
     assert result["further_help"] == "not_applicable" and result["closing"] == "not_applicable"
+    left = statuses(checklist, _turns(GOOD_OPENING, ("customer", "I want a refund."),
+                                      ("agent", "You'll have to email them."),
+                                      ("customer", "Forget it, I'll go to my bank. Bye.")))
+    assert left["further_help"] == "fail"  # the rubric: only a dropped call excuses the agent
 
 
 def test_a_normal_goodbye_from_the_customer_is_not_a_hang_up(checklist: Checklist) -> None:
@@ -103,20 +107,23 @@ def test_the_greeting_is_never_counted_as_the_closing(checklist: Checklist) -> N
 
 
 def test_empty_call_checks_only_what_the_agent_owes_a_silent_line(checklist: Checklist) -> None:
-    # Greeting, recording disclosure and prohibited phrases do not need a caller; the rest does.
-    owed = {"greeting", "disclosure", "prohibited_phrases"}
+    # The rubric: greeting and prohibited phrases are never "not applicable"; the rest is on an empty call.
+    owed = {"greeting", "prohibited_phrases"}
     result = statuses(checklist, _turns(GOOD_OPENING, ("agent", "Hello? I can't hear you.")), empty=True)
-    assert {k: result[k] for k in owed} == {"greeting": "pass", "disclosure": "pass", "prohibited_phrases": "pass"}
+    assert {k: result[k] for k in owed} == {"greeting": "pass", "prohibited_phrases": "pass"}
     assert {v for k, v in result.items() if k not in owed} == {"not_applicable"}
-    silent = statuses(checklist, _turns(("agent", "Homefix, Tom speaking."), ("agent", "Hello?")), empty=True)
-    assert silent["disclosure"] == "fail"
+    silent = statuses(checklist, _turns(("agent", "Hello?"), ("agent", "Hello?")), empty=True)
+    assert silent["greeting"] == "fail" and silent["disclosure"] == "not_applicable"
 
 
 def test_agent_reading_back_a_card_number_fails(checklist: Checklist) -> None:
     turns = _turns(GOOD_OPENING, ("customer", "Card number please?"),
                    ("agent", "So that's [CARD_NUMBER], correct?"), GOOD_CLOSING)
     span = PiiSpan(kind="card_number", turn=2, char_start=10, char_end=29)
-    assert statuses(checklist, turns, pii=[span])["pii_read_back"] == "fail"
+    assert "pii_read_back" not in statuses(checklist, turns, pii=[span])  # not in the rubric: off by default
+    enabled = Checklist.load(AnalysisSettings().compliance_file)
+    next(item for item in enabled.items if item.id == "pii_read_back").enabled = True
+    assert statuses(enabled, turns, pii=[span])["pii_read_back"] == "fail"
 
 
 def test_known_company_and_agent_names_from_metadata_are_used(checklist: Checklist) -> None:
@@ -125,11 +132,12 @@ def test_known_company_and_agent_names_from_metadata_are_used(checklist: Checkli
         "greeting"] == "pass"
 
 
-def test_customer_who_has_to_go_makes_further_help_not_applicable(checklist: Checklist) -> None:
+def test_a_customer_who_has_to_go_still_is_owed_further_help(checklist: Checklist) -> None:
     result = statuses(checklist, _turns(GOOD_OPENING,
                                         ("customer", "Hi, it's about... oh, the doorbell, I'll have to call you back."),
                                         ("agent", "No problem at all, speak to you later.")))
-    assert result["further_help"] == "not_applicable" and result["closing"] == "pass"
+    # The agent still answered: further help was owed (rubric); the courteous reply closes the call.
+    assert result["further_help"] == "fail"
 
 
 def test_a_reply_opening_with_no_declines_an_offered_callback() -> None:
@@ -191,3 +199,37 @@ def test_asking_for_a_reference_is_verifying_not_discussing_the_account(checklis
                      ("customer", "HH-40721, Gillian Parkes."),
                      ("agent", "Thanks. Let me pull up the job."))
     assert statuses(checklist, checked)["identity_verification"] == "pass"
+
+
+def test_greeting_hears_metadata_names_the_transcriber_split_or_misspelt(checklist: Checklist) -> None:
+    opening = ("agent", "Thanks for calling North Field broad band, this is Pria, calls are recorded.")
+    result = statuses(checklist, _turns(opening, ("customer", "Hi.")),
+                      company_names=["Northfield Broadband"], agent_names=["Priya"])
+    assert result["greeting"] == "pass"
+
+
+def test_greeting_without_the_known_company_name_fails_on_sure_words(checklist: Checklist) -> None:
+    opening = ("agent", "Hi, you're through to Sam, how can I help?")
+    result = statuses(checklist, _turns(opening, ("customer", "Hi.")), company_names=["Northfield Broadband"],
+                      agent_names=["Sam"])
+    assert result["greeting"] == "fail"
+
+
+def test_a_failure_on_unsure_words_needs_review_instead(checklist: Checklist) -> None:
+    garbled = TurnView(index=0, role="agent", text="Thanks for calling Nor feel Brubent, this is Pria.", start=0,
+                       end=3, confidence=0.55)
+    results = check_call(checklist, CallFacts(turns=[garbled, TurnView(1, "customer", "Hi.", 4, 5)],
+                                              company_names=["Northfield Broadband"], agent_names=["Priya"]))
+    greeting = next(r for r in results if r.id == "greeting")
+    assert greeting.status == "needs_review" and "confidence" in greeting.reason
+
+
+@pytest.mark.parametrize(
+    "said",
+    ["Calm down, sir.", "Like I said, it's Tuesday.", "As I already said, no.", "There's nothing I can do.",
+     "Obviously you need to plug it in.", "You people never read the terms.", "Lütfen sakin olun.",
+     "Bu benim sorunum değil.", "Söyledim ya, yarın."],
+)
+def test_the_rubrics_prohibited_phrases_fail_when_the_agent_says_them(checklist: Checklist, said: str) -> None:
+    assert statuses(checklist, _turns(GOOD_OPENING, ("customer", "Hm."), ("agent", said), GOOD_CLOSING))[
+        "prohibited_phrases"] == "fail"

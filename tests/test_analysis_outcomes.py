@@ -203,3 +203,50 @@ def test_whisper_spelling_of_youre_booked_still_counts_as_a_booking() -> None:
                    ("agent", "Thank you, Emma, your book for our site visit on Tuesday at 10."))
     hit = find_outcome(BOOKED, turns)
     assert hit is not None and hit.phrase == "your book for"
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        [("agent", "The five hundred meg plan is thirty a month, engineer Tuesday at eight."),
+         ("customer", "Tuesday at eight works, see you then.")],
+        [("agent", "Premium is twelve pounds a month."), ("customer", "Okay, go ahead with the premium plan.")],
+        [("customer", "Can someone come Friday?"), ("agent", "Done, the engineer is yours on Friday.")],
+    ],
+)
+def test_an_agreed_time_price_or_next_step_is_a_potential_customer_without_the_word_book(
+    lines: list[tuple[str, str]],
+) -> None:
+    decided = apply_outcomes(TAXONOMY.outcomes, _turns(*lines), {"Price Research": 0.5})
+    assert decided is not None and decided[0] == "Potential Customer"
+
+
+def test_a_customer_who_takes_it_back_is_no_booking() -> None:
+    turns = _turns(("agent", "It's sixty for the visit."), ("customer", "Go on then, book it."),
+                   ("agent", "Great."), ("customer", "Actually no, that's too much, cancel it."))
+    assert apply_outcomes(TAXONOMY.outcomes, turns, {"Service Fee Rejected": 0.5}) is None
+
+
+@pytest.mark.parametrize(
+    ("customer", "llm", "expected"),
+    [
+        ("Frankly I'm getting the runaround here, this is the third time I've called.", "neutral", "negative"),
+        ("Hi! We're so excited, we'd love a quote for the move!", "neutral", "positive"),
+        ("Hello, I'm calling about a new broadband contract.", "positive", "neutral"),
+        ("Hello, I'm calling about a new broadband contract.", "negative", "negative"),
+    ],
+)
+def test_the_customers_mood_at_the_start_comes_from_their_opening_words(customer: str, llm: str,
+                                                                       expected: str) -> None:
+    from pipeline.analysis.sentiment import start_label
+
+    turns = _turns(("agent", "Northfield Broadband, Priya speaking."), ("customer", customer))
+    assert start_label(turns, llm) == expected
+
+
+def test_an_angry_opening_with_exclamations_is_negative_at_the_start() -> None:
+    from pipeline.analysis.sentiment import start_label
+
+    turns = _turns(("agent", "Brightline, Tom speaking."),
+                   ("customer", "Your engineer was supposed to come and nobody turned up! Nobody even called!"))
+    assert start_label(turns, "neutral") == "negative"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pipeline.analysis.pii import find_pii, iban_valid, luhn_valid, redact_text, redact_turns, tckn_valid
 from pipeline.records import Turn, Word
 
@@ -93,3 +95,37 @@ def test_only_configured_kinds_are_redacted() -> None:
     [redacted], spans = redact_turns([turn], ["email"])
     assert redacted.text == "07700 900123 or [EMAIL]"
     assert [s.kind for s in spans] == ["email"]
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "masked"),
+    [
+        ("it's j.smith at gmail dot co dot uk", "email", "j.smith at gmail dot co dot uk"),
+        ("ayse nokta yilmaz et gmail nokta com", "email", "ayse nokta yilmaz et gmail nokta com"),
+        ("my social is 123 45 6789", "national_id", "123 45 6789"),
+        ("the last four of my social are four three two one", "national_id", "four three two one"),
+        ("kimlik numaramın son dört hanesi 4 5 6 7", "national_id", "4 5 6 7"),
+        ("it's seven seven hundred nine hundred one two three four", "phone",
+         "seven seven hundred nine hundred one two three four"),
+        ("my IBAN is TR 33 0006 1005 1978 6457 8413 26", "iban", "TR 33 0006 1005 1978 6457 8413 26"),
+        ("the IBAN is GB29 NWBK 6016 1331 9268 18 thanks", "iban", "GB29 NWBK 6016 1331 9268 18"),
+    ],
+)
+def test_pii_as_the_transcriber_writes_it_is_found(text: str, kind: str, masked: str) -> None:
+    found = find_pii(text)
+    assert [(f.kind, text[f.start:f.end]) for f in found] == [(kind, masked)]
+
+
+def test_the_last_four_of_an_id_asked_in_the_turn_before_are_masked_but_not_those_of_a_phone() -> None:
+    assert [f.kind for f in find_pii("Sure, 4 3 2 1.", context="And the last four of your social?")] == [
+        "national_id"]
+    assert find_pii("Sure, it's 0 1 2 3.", context="And the last four of the phone on file?") == []
+
+
+def test_a_number_the_transcriber_cut_into_turns_is_masked_in_every_piece_and_only_there() -> None:
+    texts = ["It's 2214 West Addison.", "6O618.", "312. 555.", "0148.", "Great, thanks."]
+    turns = [Turn(index=i, role="agent" if i == 4 else "customer", track=0, start=float(i), end=i + 0.9, text=t)
+             for i, t in enumerate(texts)]
+    redacted, spans = redact_turns(turns)
+    assert [t.text for t in redacted] == ["It's 2214 West Addison.", "6O618.", "[PHONE]", "[PHONE]", "Great, thanks."]
+    assert [(s.kind, s.turn) for s in spans] == [("phone", 2), ("phone", 3)]

@@ -152,3 +152,26 @@ def test_sentiment_thresholds_turn_probabilities_into_labels() -> None:
     # Without probabilities (an Ollama server that gives none) the model's own labels stand.
     plain = build_sentiment(turns, "positive", "positive", "neutral", thresholds=thresholds)
     assert plain.customer.at("end").label == "positive" and plain.agent.label == "neutral"  # type: ignore[union-attr]
+
+
+def test_a_company_profile_tells_the_llm_what_the_company_sells_and_is_picked_per_queue(tmp_path: Path) -> None:
+    from pipeline.analysis.analyser import Analyser
+    from pipeline.records import CallMetadata, CallRecord
+    from pipeline.settings import Settings
+
+    settings = Settings(home=tmp_path, analysis={"enabled": False, "companies": [
+        {"name": "Northfield Broadband", "sector": "internet provider", "sells": "fibre broadband plans",
+         "queues": ["sales"]},
+        {"name": "Acme Insurance", "sector": "insurer", "sells": "home and car policies", "queues": ["claims"]},
+    ]})
+    analyser = Analyser(settings)
+
+    def record(queue: str) -> CallRecord:
+        return CallRecord(pipeline_version="t", record_id="r", audio_sha256="a", source="s", file_name="f",
+                          metadata=CallMetadata(queue=queue))
+
+    profile = analyser.company_for(record("claims"))
+    assert profile is not None and profile.name == "Acme Insurance"
+    assert "Acme Insurance, insurer which sells home and car policies" in analyser.system_prompt_for(profile)
+    assert analyser.company_for(record("unknown")) is None
+    assert "home-services" in analyser.system_prompt_for(None)  # the prompt's default business

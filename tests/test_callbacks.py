@@ -166,3 +166,18 @@ def test_verification_can_be_limited_to_some_customers(store: CallStore) -> None
     assert report.checked == 1
     assert status_of(store, c1.record_id)["callback_status"] == "pending"  # not looked at
     assert status_of(store, c2.record_id)["callback_status"] == "overdue"
+
+
+def test_the_promising_side_must_make_the_follow_up_call(store: CallStore) -> None:
+    by_agent = make_analysis(callback_due=DUE)
+    by_agent.callback.by = "agent"
+    agent_promise = make_record("agent-promise", analysis=by_agent, direction="inbound")
+    customer_rings_again = make_record("customer-rings-again", call_time=T0 + 5 * HOUR, direction="inbound")
+    store.upsert_records([agent_promise, customer_rings_again])
+    store.verify_callbacks(now=T0 + 48 * HOUR)
+    # The customer chasing us is not the agent calling back (QA rubric): still overdue.
+    assert status_of(store, agent_promise.record_id)["callback_status"] == "overdue"
+
+    store.upsert_records([make_record("agent-calls", call_time=T0 + 6 * HOUR, direction="outbound")])
+    store.verify_callbacks(now=T0 + 48 * HOUR)
+    assert status_of(store, agent_promise.record_id)["callback_status"] == "kept"

@@ -51,6 +51,7 @@ from pipeline.analysis.sentiment import (
     build_sentiment,
     satisfaction,
     score_of,
+    start_label,
 )
 from pipeline.analysis.sentiment_model import (
     AgentManner,
@@ -60,7 +61,15 @@ from pipeline.analysis.sentiment_model import (
     load_cues,
 )
 from pipeline.analysis.taxonomy import EMPTY_CALL, UNCERTAIN, Fact, Taxonomy
-from pipeline.analysis.text import AGENT, CUSTOMER, TurnView, canonical_role, compact_transcript, meaningful_words
+from pipeline.analysis.text import (
+    AGENT,
+    CUSTOMER,
+    TurnView,
+    canonical_role,
+    compact_transcript,
+    meaningful_words,
+    norm,
+)
 from pipeline.analysis_schema import (
     Analysis,
     CallbackResult,
@@ -74,7 +83,7 @@ from pipeline.analysis_schema import (
     SentimentResult,
 )
 from pipeline.records import CallMetrics, CallRecord, Turn
-from pipeline.settings import AnalysisSettings, Settings
+from pipeline.settings import AnalysisSettings, CompanyProfile, Settings
 from pipeline.stage import CallState, Stage
 
 log = logging.getLogger(__name__)
@@ -227,13 +236,9 @@ class Analyser(Stage):
         self.callback_cfg = CallbackSettings(
             day_part_hours=dict(cfg.callback_day_part_hours), default_hour=cfg.callback_default_hour,
             later_today_hours=cfg.callback_later_today_hours, soon_minutes=cfg.callback_soon_minutes,
+            deadline_hour=cfg.callback_deadline_hour,
         )
-        self.system_prompt = Prompt.fill(
-            self.prompt.system, business=" ".join(self.prompt.extra.get("business", "a company").split()),
-            labels=self.taxonomy.describe_for_llm(), facts=self.taxonomy.describe_facts_for_llm(),
-            need=self.prompt.extra.get("need", "") if cfg.ask_need else "",
-        )
-        self.system_prompt = re.sub(r"\n[ \t]+\n", "\n", self.system_prompt)  # an unused snippet's empty line
+        self.system_prompt = self.system_prompt_for(None)
         self.backend: LLMBackend | None = backend
         self.backend_error: str | None = None
         self._warm = False
@@ -252,6 +257,30 @@ class Analyser(Stage):
 
         self.corrections = open_corrections(settings)
         self.texts = text_index(settings.home)
+
+    def company_for(self, record: CallRecord) -> CompanyProfile | None:
+        """The configured company profile for this call: by queue, else by the exported company name, else
+        the only one configured."""
+        profiles = self.cfg.companies
+        queue = record.metadata.queue
+        exported = norm(record.metadata.extra.get("company", "")).strip()
+        for profile in profiles:
+            if queue and queue in profile.queues:
+                return profile
+        for profile in profiles:
+            if exported and exported in {norm(n).strip() for n in [profile.name, *profile.aliases]}:
+                return profile
+        unqueued = [p for p in profiles if not p.queues]
+        return unqueued[0] if len(unqueued) == 1 else None
+
+    def system_prompt_for(self, company: CompanyProfile | None) -> str:
+        business = company.describe() if company else " ".join(self.prompt.extra.get("business", "a company").split())
+        text = Prompt.fill(
+            self.prompt.system, business=business,
+            labels=self.taxonomy.describe_for_llm(), facts=self.taxonomy.describe_facts_for_llm(),
+            need=self.prompt.extra.get("need", "") if self.cfg.ask_need else "",
+        )
+        return re.sub(r"\n[ \t]+\n", "\n", text)  # an unused snippet's empty line
 
     # Stage provenance -------------------------------------------------------------------------
     def model_name(self) -> str | None:
@@ -301,8 +330,11 @@ class Analyser(Stage):
             keywords=keywords_of(turns),
             topics=self.taxonomy.topics_of(" ".join(t.text for t in turns)),
         )
-        facts = CallFacts(turns=turns, pii=pii, empty=empty,
-                          company_names=[v for k, v in record.metadata.extra.items() if k == "company"],
+        company = self.company_for(record)
+        company_names = [v for k, v in record.metadata.extra.items() if k == "company"]
+        if company is not None:
+            company_names += [company.name, *company.aliases]
+        facts = CallFacts(turns=turns, pii=pii, empty=empty, company_names=company_names,
                           agent_names=[v for k, v in record.metadata.extra.items() if k == "agent_name"])
         analysis.compliance = check_call(self.checklist, facts)
         status: Literal["done", "pending", "failed"] = "done"
@@ -330,7 +362,7 @@ class Analyser(Stage):
             record.add_error(self.name, "llm_unavailable", self.backend_error or "no LLM backend")
         else:
             try:
-                answer, usage, retries = self._ask(turns)
+                answer, usage, retries = self._ask(turns, self.system_prompt_for(company))
             except LLMUnavailable as err:
                 status = "pending"
                 record.add_error(self.name, err.code, str(err)[:500])
@@ -396,7 +428,7 @@ class Analyser(Stage):
             except LLMError as err:
                 log.warning("LLM warm-up failed: %s", err)
 
-    def _ask(self, turns: Sequence[TurnView]) -> tuple[AuditAnswer, list[LLMUsage], int]:
+    def _ask(self, turns: Sequence[TurnView], system_prompt: str) -> tuple[AuditAnswer, list[LLMUsage], int]:
         assert self.backend is not None
         self.warm_up()
         schema = self.schema(turns)
@@ -408,7 +440,7 @@ class Analyser(Stage):
             # The repair attempt may go to another tier (e.g. the deep model) via tier_for["repair"].
             tier = self._tier() if attempt == 0 else self.settings.llm.tier_for.get("repair", self._tier())
             try:
-                value, usage = self.backend.complete_json(self.system_prompt, message, schema, tier)
+                value, usage = self.backend.complete_json(system_prompt, message, schema, tier)
                 usages.append(usage)
                 answer = AuditAnswer.model_validate(value)
                 problem = self._check_answer(answer, turns)
@@ -479,6 +511,11 @@ class Analyser(Stage):
 
     def _sentiment(self, turns: Sequence[TurnView], answer: AuditAnswer,
                    probs: Mapping[str, Mapping[str, float]]) -> SentimentResult:
+        if self.cfg.customer_start_from == "cues":
+            # The opening's mood from its words (the LLM's start label leans positive); probabilities
+            # for it are dropped so no threshold turns it back into the LLM's.
+            answer = answer.model_copy(update={"customer_start": start_label(turns, answer.customer_start)})
+            probs = {k: v for k, v in probs.items() if k != "customer_start"}
         calibration = self.calibration
         if (calibration is not None and self.cues is not None and self.manner is not None
                 and calibration.applies_to(self.model_name(), self.prompt.version)):

@@ -4,12 +4,19 @@ Detection is by rules over the turns (English and Turkish phrasing): a company-s
 you back", "the engineer will ring you", "sizi arayacağız"), or the customer asking to be called and the
 agent agreeing, or the agent offering and the customer accepting. The LLM's opinion (the turn it thinks
 holds the promise) can add a promise the rules missed, but only when that turn really talks about
-calling. A customer saying *they* will call back is not a callback.
+calling.
 
-The due time comes from the time phrase nearest the promise ("tomorrow morning", "Monday afternoon",
-"in two hours", "yarın saat 3'te"), resolved against the call's time with ``dateutil.relativedelta``.
-Day parts map to hours from settings (morning 09:00, afternoon 14:00, ...), so a vague phrase resolves
-the same way every time.
+The due time follows the QA rubric's table (pipeline settings hold the hours): a clock time as said
+(a bare hour 1-7 is p.m.), an offset from the call time ("in an hour"), a deadline ("within 24 hours":
+call + 24 h; "by Wednesday" / "by close of business Monday": that day 17:00 or the hour said; "within the
+week": Friday 17:00), day parts ("tomorrow morning" 10:00, "afternoon" 15:00, "after six" 18:00), a date
+or weekday without a time 10:00 (a weekday is its next occurrence after the call date), and a lead time
+before an appointment ("she'll ring twenty minutes before" a 10:00 visit: 09:40). Resolved against the
+call's time with ``dateutil.relativedelta``.
+
+Promises come from either side (the rubric counts the customer's own "I'll ring you back after lunch"
+and a relative's "my wife will call you" as the customer's promise); e-mails, letters and texts,
+maybes and refusals are not promises.
 """
 
 from __future__ import annotations
@@ -56,6 +63,32 @@ PROMISE_PHRASES = (
     # British idioms for a phone call
     "give you a bell", "give you a buzz", "give you a shout", "give you a tinkle", "give you a quick call",
     "yarin __ sizi __ ariyorum", "yarin __ sizi __ arayacag*",
+    # a colleague / technician calling ahead of a visit, or with an adverb in between
+    "will ring _ before", "will call _ before", "will ring __ before", "will call __ before", "will phone ahead",
+    "will call ahead", "will ring ahead", "will call _ on the way", "will ring _ on the way",
+    "will _ call you", "will _ ring you", "will _ phone you", "will _ give you a call", "will _ give you a ring",
+    "i will ring _ back", "i will phone _ back", "we will ring _ back", "i will try you", "i will try you again",
+    "i will call _ again", "i will ring _ again", "i will call back", "i will ring back", "i will phone back",
+    "we will call back", "i will be calling you", "we will be calling you", "will be ringing you",
+    "will be calling you", "will give you a ring", "will get a call", "will get a ring", "get a call from",
+    "call you _ before", "ring you _ before",
+    "sizi ararim", "sizi arariz", "ben ararim", "ben tekrar ararim", "ben sizi ararim", "ben donerim",
+    "size donerim", "ben size donus yaparim", "esim sizi arayacak", "arayacak sizi",
+    "sizi arar", "arayip bilgi verecek",
+)  # fmt: skip
+# A promise only when the call is meant: these in the same sentence mean writing, a maybe or a condition
+# ("we'll email you the details", "I might ring back", "call us if anything changes").
+NOT_A_CALL_PHRASES = (
+    "email you", "e mail you", "email it", "by email", "via email", "an email", "by text", "text you",
+    "a text", "by letter", "a letter", "in the post", "by post", "sms", "message you", "whatsapp",
+    "e posta", "mesaj", "mektup",
+)  # fmt: skip
+MAYBE_PHRASES = (
+    "might", "maybe", "may call", "may ring", "perhaps", "not sure", "possibly", "i may", "if i can",
+    "try to call", "try and call", "hopefully", "belki", "emin degilim", "if anything changes", "if you need",
+    "if there is any", "if you have any", "if that changes", "in case", "should you need", "if we decide",
+    "if i decide", "if we", "if i need", "when we decide", "when i decide", "when we are ready",
+    "when i am ready", "if i change my mind", "if we change our mind", "karar verirsek", "ihtiyac olursa",
 )  # fmt: skip
 # The customer asking to be called (a promise once the agent agrees).
 REQUEST_PHRASES = (
@@ -71,6 +104,13 @@ OFFER_PHRASES = (
     "would you like us to call", "do you want us to call", "i can call you", "we can call you",
     "i could call you", "we could call you", "how about i call you", "how about i give you a",
     "i can give you a call", "i can give you a ring", "sizi arayalim mi", "sizi arayabilirim", "sizi arayabiliriz",
+    "shall i give you a", "shall i ring you", "shall i phone you", "shall we call you", "shall we ring you",
+    "should i ring you", "do you want me to ring", "do you want me to call", "would you like me to ring",
+    "would you like a call", "would you like a ring", "would you like a callback", "would you like a call back",
+    "do you want a call", "want a call back", "want a callback", "can i call you", "can i ring you",
+    "could i call you", "could i ring you", "may i call you", "how about i ring", "i could ring you",
+    "i can ring you", "we can ring you", "shall i call _ back", "shall i ring _ back", "i can call _ back",
+    "arayalim mi", "arayayim mi", "sizi arayayim mi", "geri arayalim mi", "donus yapalim mi",
 )  # fmt: skip
 AGREE_PHRASES = (
     "sure", "of course", "no problem", "certainly", "okay", "ok", "will do", "absolutely", "yes", "yeah",
@@ -106,10 +146,11 @@ class CallbackSettings:
 
     day_part_hours: dict[str, int] = field(
         default_factory=lambda: {
-            "morning": 9, "noon": 12, "afternoon": 14, "evening": 18, "night": 20, "end_of_day": 17,
+            "morning": 10, "noon": 12, "afternoon": 15, "evening": 18, "night": 20, "end_of_day": 17,
         }
     )
-    default_hour: int = 9
+    default_hour: int = 10
+    deadline_hour: int = 17  # "by Wednesday", "within the week" (Friday)
     later_today_hours: float = 2.0
     soon_minutes: int = 15
 
@@ -120,7 +161,9 @@ class CallbackSettings:
 _NUM_WORDS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
     "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "thirty": 30, "forty": 40,
-    "forty five": 45, "a": 1, "an": 1, "a couple of": 2, "couple of": 2, "a few": 3, "few": 3,
+    "forty five": 45, "twenty four": 24, "forty eight": 48, "seventy two": 72, "ninety": 90, "sixty": 60,
+    "fifty": 50, "twenty five": 25, "thirty five": 35,
+    "a": 1, "an": 1, "a couple of": 2, "couple of": 2, "a few": 3, "few": 3,
     "bir": 1, "iki": 2, "uc": 3, "dort": 4, "bes": 5, "alti": 6, "yedi": 7, "sekiz": 8, "dokuz": 9,
     "on": 10, "on bir": 11, "on iki": 12, "yirmi": 20, "otuz": 30, "kirk": 40, "kirk bes": 45,
 }  # fmt: skip
@@ -147,14 +190,15 @@ _CLOCK_RE = re.compile(
     r"(?:'?(?:te|ta|de|da|gibi))?\b"
 )
 _CLOCK_WORD_RE = re.compile(
-    r"\b(?:at|around|about|by|saat|between|after|from|before|until|till|no later than) "
+    r"\b(?:at|around|about|by|saat|between|after|from|before|until|till|no later than|aksam|sabah) "
     r"(half past |quarter past |quarter to |half )?"
     r"(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|bir|iki|uc|dort|bes|alti|yedi|"
     r"sekiz|dokuz|on bir|on iki|on)(?:de|da|te|ta)?( o'?clock| thirty| buçuk| bucuk)? ?(am|pm)?\b"
 )
 _DAY_PARTS = (
     ("end_of_day", r"\b(end of (the )?day|close of business|end of business|mesai bitim\w*|gun sonu\w*)\b"),
-    ("afternoon", r"\b(afternoon|ogleden sonra|ogle den sonra|aksamustu|aksam ustu)\b"),
+    ("afternoon", r"\b(afternoon|after lunch|ogle yemeginden sonra|ogleden sonra|ogle den sonra|aksamustu|"
+                  r"aksam ustu)\b"),
     ("morning", r"\b(morning|first thing|sabah\w*)\b"),
     ("noon", r"\b(noon|midday|lunchtime|lunch time|ogle\w*)\b"),
     ("evening", r"\b(evening|tonight|aksam\w*)\b"),
@@ -165,6 +209,18 @@ _LATER_TODAY_RE = re.compile(r"\b(later today|later on today|later this (morning
 _SOON_RE = re.compile(r"\b(shortly|in a (few|couple of) minutes|in a moment|in a bit|right back|"
                       r"straight back|in a minute|birazdan|hemen|az sonra|kisa sure icinde)\b")
 _TOMORROW_RE = re.compile(r"\b(tomorrow|yarin)\b")
+# A deadline day: "by Wednesday", "before Friday", "Carsambaya kadar" -> that day at the deadline hour.
+_DEADLINE_RE = re.compile(r"\b(by|before|until|till|no later than|latest) (the end of |end of |close of business |"
+                          r"close of play |cob |eod )?(\w+ )?(monday|tuesday|wednesday|thursday|friday|saturday|"
+                          r"sunday|tomorrow|today|tonight|the \d|\d)|\b(kadar|en gec)\b")
+_WEEK_RE = re.compile(r"\b(within the week|this week|by the end of the week|end of the week|later this week|"
+                      r"before the weekend|by the weekend|hafta icinde|bu hafta|hafta sonuna kadar|"
+                      r"hafta bitmeden)\b")
+# A lead time before an appointment: "she'll ring twenty minutes before", "bir saat once arar".
+_LEAD_RE = re.compile(r"\b" + "(" + "|".join(sorted((re.escape(k) for k in (
+    "one", "two", "three", "four", "five", "ten", "fifteen", "twenty", "thirty", "forty", "forty five", "an",
+    "a", "half an", "bir", "iki", "on", "onbes", "on bes", "yirmi", "otuz", "yarim")), key=len, reverse=True))
+    + r"|\d{1,3}) (minutes?|mins?|hours?|dakika|saat) (before|ahead|prior|beforehand|once|onceden)\b")
 _DAY_AFTER_RE = re.compile(r"\b(day after tomorrow|obur gun|yarindan sonra)\b")
 _TODAY_RE = re.compile(r"\b(today|this (morning|afternoon|evening)|tonight|bugun|bu aksam|bu sabah)\b")
 _NEXT_WEEK_RE = re.compile(r"\b(next week|haftaya|gelecek hafta|onumuzdeki hafta)\b")
@@ -172,8 +228,16 @@ _MONTHS = ("january|february|march|april|may|june|july|august|september|october|
            "ocak|subat|mart|nisan|mayis|haziran|temmuz|agustos|eylul|ekim|kasim|aralik")
 _DATE_RE = re.compile(
     r"\b(\d{1,2})(?:st|nd|rd|th)?(?: of)? (" + _MONTHS + r")\b|\b(" + _MONTHS + r") (\d{1,2})(?:st|nd|rd|th)?\b"
-    r"|\bthe (\d{1,2})(?:st|nd|rd|th)\b"
+    r"|\bthe (\d{1,2})(?:st|nd|rd|th)\b(?! (?:of )?(?:" + _MONTHS + r"))"
 )
+_ORDINALS = {
+    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
+    "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12, "thirteenth": 13, "fourteenth": 14, "fifteenth": 15,
+    "sixteenth": 16, "seventeenth": 17, "eighteenth": 18, "nineteenth": 19, "twentieth": 20, "thirtieth": 30,
+    "twenty first": 21, "twenty second": 22, "twenty third": 23, "twenty fourth": 24, "twenty fifth": 25,
+    "twenty sixth": 26, "twenty seventh": 27, "twenty eighth": 28, "twenty ninth": 29, "thirty first": 31,
+}  # fmt: skip
+_ORDINAL_RE = re.compile(r"\b(" + "|".join(sorted(_ORDINALS, key=len, reverse=True)) + r")\b")
 _TR_MONTHS = {"ocak": "january", "subat": "february", "mart": "march", "nisan": "april", "mayis": "may",
               "haziran": "june", "temmuz": "july", "agustos": "august", "eylul": "september",
               "ekim": "october", "kasim": "november", "aralik": "december"}  # fmt: skip
@@ -188,7 +252,9 @@ def _number(token: str) -> int | None:
 
 def _clean(text: str) -> str:
     # Folded (Turkish letters to ASCII), lower case; punctuation kept for clock times like 3:30.
-    text = fold(text).replace("’", "'")
+    text = fold(text).replace("’", "'").lower()
+    text = re.sub(r"(?<=[a-z])-(?=[a-z])", " ", text)  # "twenty-four" -> "twenty four"
+    text = _ORDINAL_RE.sub(lambda m: f"{_ORDINALS[m.group(1)]}th", text)  # "the twelfth of may" -> "the 12th"
     return " " + re.sub(r"\s+", " ", re.sub(r"[!?;\"()]", " ", text)) + " "
 
 
@@ -212,6 +278,8 @@ def resolve_due(text: str, reference: datetime, cfg: CallbackSettings | None = N
                 delta = timedelta(hours=amount)
             else:
                 delta = timedelta(days=amount)
+                if m.group().startswith("within") or "icinde" in m.group():
+                    return DueTime(reference + delta, m.group().strip(), False)  # a deadline: call + N days
                 due = (reference + delta).replace(hour=cfg.default_hour, minute=0, second=0, microsecond=0)
                 return DueTime(due, m.group().strip(), False)
             return DueTime(reference + delta, m.group().strip(), True)
@@ -222,7 +290,7 @@ def resolve_due(text: str, reference: datetime, cfg: CallbackSettings | None = N
     day: datetime | None = None
     if m := _DATE_RE.search(t):
         phrase = m.group()
-        english = " ".join(_TR_MONTHS.get(w, w) for w in phrase.replace("the ", "").split())
+        english = " ".join(_TR_MONTHS.get(w, w) for w in phrase.replace("the ", "").split() if w != "of")
         try:
             parsed = date_parser.parse(english, default=reference.replace(hour=0, minute=0, second=0,
                                                                           microsecond=0, tzinfo=None))
@@ -238,15 +306,22 @@ def resolve_due(text: str, reference: datetime, cfg: CallbackSettings | None = N
     if day is None and (m := _WEEKDAY_RE.search(t)):
         weekday = _WEEKDAYS[m.group(2)]
         qualifier = (m.group(1) or "").strip()
-        # "Monday" said on a Monday means next week's Monday; "next Monday" likewise (the coming one).
+        # A weekday is its next occurrence after the call date ("Monday" said on a Monday: in a week), also
+        # with "next" (the rubric's convention); "Monday next week" moves to that week.
         day = reference + relativedelta(days=1, weekday=weekday(+1))
-        if qualifier in {"next", "haftaya", "gelecek", "onumuzdeki"}:
+        if qualifier in {"haftaya", "gelecek", "onumuzdeki"} or (_NEXT_WEEK_RE.search(t) and qualifier != "this"):
             next_monday = reference + relativedelta(days=1, weekday=MO(+1))
             if day.date() < next_monday.date():
-                day = day + timedelta(days=7)  # "next Tuesday" said on a Monday: the week after
+                day = day + timedelta(days=7)
         found.append(m.group().strip())
     if day is None and (m := _TOMORROW_RE.search(t)):
         day = reference + timedelta(days=1)
+        found.append(m.group().strip())
+    week_deadline = False
+    if day is None and (m := _WEEK_RE.search(t)):
+        # "within the week": Friday of the call's week (the next one when said at the weekend) at 17:00.
+        day = reference + relativedelta(weekday=FR(+1))
+        week_deadline = True
         found.append(m.group().strip())
     if day is None and (m := _NEXT_WEEK_RE.search(t)):
         day = reference + relativedelta(days=1, weekday=MO(+1))
@@ -276,6 +351,10 @@ def resolve_due(text: str, reference: datetime, cfg: CallbackSettings | None = N
                 hour += 12  # business hours: "at 3" means 15:00
     elif part is not None:
         hour = cfg.day_part_hours.get(part, cfg.default_hour)
+    elif week_deadline or (day is not None and _DEADLINE_RE.search(t)):
+        hour = cfg.deadline_hour
+    elif day is None and today and _DEADLINE_RE.search(t):
+        hour, day = cfg.deadline_hour, reference
 
     if day is None and later_today and hour is None:
         due = reference + timedelta(hours=cfg.later_today_hours)
@@ -294,6 +373,23 @@ def resolve_due(text: str, reference: datetime, cfg: CallbackSettings | None = N
         hour = cfg.default_hour
     due = day.replace(hour=hour % 24, minute=minute, second=0, microsecond=0)
     return DueTime(due, ", ".join(dict.fromkeys(found)) or text.strip()[:60], exact)
+
+
+def _lead_time(text: str) -> timedelta | None:
+    """The lead of a call before an appointment ("twenty minutes before", "an hour ahead"), if said."""
+    m = _LEAD_RE.search(_clean(text))
+    if m is None:
+        return None
+    word = m.group(1)
+    amount = {"half an": 0.5, "yarim": 0.5, "onbes": 15, "on bes": 15, "an": 1, "a": 1}.get(word)
+    if amount is None:
+        amount = _number(word) or 0
+    return timedelta(minutes=amount) if m.group(2).startswith(("min", "dakika")) else timedelta(hours=amount)
+
+
+def lead_text(lead: timedelta) -> str:
+    minutes = int(lead.total_seconds() // 60)
+    return f"{minutes} minutes"
 
 
 def _clock(t: str) -> tuple[int, int, bool, str] | None:
@@ -400,16 +496,15 @@ def detect_promises(turns: Sequence[TurnView], llm_turn: int | None = None) -> l
     found: list[Promise] = []
     by_index = {t.index: i for i, t in enumerate(turns)}
     for i, turn in enumerate(turns):
-        text = turn.normalised
         if turn.role == AGENT:
-            offer = find_phrase(text, OFFER_PHRASES)
+            offer = _sentence_phrase(turn.text, OFFER_PHRASES)
             if offer:
                 reply = _next_of(turns, i, CUSTOMER)
                 if reply and _agrees(reply):
                     found.append(Promise(turn, AGENT, "rule", _window(turns, i), offer))
-                continue
-            promise = find_phrase(text, PROMISE_PHRASES)
-            if promise and not find_phrase(text, REFUSE_PHRASES):
+                    continue
+            promise = _sentence_phrase(turn.text, PROMISE_PHRASES)
+            if promise:
                 found.append(Promise(turn, _who(turn), "rule", _window(turns, i), promise))
         else:
             request = _live_request(turn.text)
@@ -417,6 +512,17 @@ def detect_promises(turns: Sequence[TurnView], llm_turn: int | None = None) -> l
             if reply and _agrees(reply):
                 j = by_index[reply.index]
                 found.append(Promise(reply, AGENT, "rule", [reply, turn, *_window(turns, j)]))
+                continue
+            # The customer's own promise (or a relative's: "my wife will ring you"): the customer's side.
+            offer = _sentence_phrase(turn.text, OFFER_PHRASES)
+            if offer:
+                reply = _next_of(turns, i, AGENT)
+                if reply and _agrees(reply):
+                    found.append(Promise(turn, CUSTOMER, "rule", _window(turns, i), offer))
+                    continue
+            promise = _sentence_phrase(turn.text, PROMISE_PHRASES, reported=True)
+            if promise:
+                found.append(Promise(turn, CUSTOMER, "rule", _window(turns, i), promise))
     if not found and llm_turn is not None and llm_turn in by_index:
         i = by_index[llm_turn]
         turn = turns[i]
@@ -439,6 +545,27 @@ REPORTED_PHRASES = (
     "she would", "you would", "supposed to", "promised", "never", "nobody", "no one",
     "did not", "last time", "yesterday", "soylediniz", "denmisti", "aramadi", "aramadiniz", "donmediniz",
 )  # fmt: skip
+
+
+_CALL_WORD = re.compile(r"\b(call|calls|calling|ring|ringing|phone|arar\w*|aray\w*|ara)\b")
+
+
+def _sentence_phrase(text: str, phrases: Sequence[str], reported: bool = False) -> str | None:
+    """The first of ``phrases`` in a sentence that commits to a phone call: not a refusal, a maybe, a
+    condition or a written message ("we'll be in touch by email"); ``reported``: nor a report of the past."""
+    for sentence in _sentences(text):
+        normalised = norm(sentence)
+        phrase = find_phrase(normalised, phrases)
+        if phrase is None:
+            continue
+        if find_phrase(normalised, REFUSE_PHRASES) or find_phrase(normalised, MAYBE_PHRASES):
+            continue
+        if find_phrase(normalised, NOT_A_CALL_PHRASES) and not _CALL_WORD.search(normalised):
+            continue
+        if reported and find_phrase(normalised, REPORTED_PHRASES):
+            continue
+        return phrase
+    return None
 
 
 def _live_request(text: str) -> str | None:
@@ -482,10 +609,14 @@ def analyse_callback(
     # on the number ending 456"); without any time, the last promise.
     promise, due = promises[-1], None
     for candidate in reversed(promises):
+        lead = _lead_time(candidate.turn.text)
         for text in candidate.time_texts():
-            due = resolve_due(text, reference, cfg)
+            due = resolve_due(_LEAD_RE.sub(" ", _clean(text)) if lead else text, reference, cfg)
             if due is not None:
                 break
+        if due is not None and lead is not None:
+            # "she'll ring twenty minutes before": the appointment's time less the lead.
+            due = DueTime(due.due - lead, f"{lead_text(lead)} before {due.text}", due.exact)
         if due is not None:
             promise = candidate
             break

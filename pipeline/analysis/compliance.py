@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from pipeline.analysis.names import company_heard, person_heard
 from pipeline.analysis.text import AGENT, CUSTOMER, TurnView, find_phrase, norm
 from pipeline.analysis_schema import ComplianceItemResult, PiiSpan
 
@@ -64,6 +65,8 @@ class Checklist:
     hang_up_phrases: list[str] = field(default_factory=list)
     leaving_phrases: list[str] = field(default_factory=list)
     lost_line_phrases: list[str] = field(default_factory=list)
+    # True: a customer leaving ("forget it", "I have to go") also makes further help / closing n/a.
+    leaving_excuses_closing: bool = False
 
     @classmethod
     def load(cls, path: Path) -> Checklist:
@@ -80,6 +83,7 @@ class Checklist:
             hang_up_phrases=[str(p) for p in data.get("hang_up_phrases") or []],
             leaving_phrases=[str(p) for p in data.get("leaving_phrases") or []],
             lost_line_phrases=[str(p) for p in data.get("lost_line_phrases") or []],
+            leaving_excuses_closing=bool(data.get("leaving_excuses_closing", False)),
         )
 
 
@@ -123,11 +127,15 @@ def check_call(checklist: Checklist, facts: CallFacts) -> list[ComplianceItemRes
     items = [item for item in checklist.items if item.enabled]
     results = [_check(item, facts, checklist) for item in items]
     closing_phrases = [p for item in items if "within_last_agent_turns" in item.options for p in item.phrases()]
-    cut_short = customer_left(facts.turns, checklist, closing_phrases) or line_lost(facts.turns, checklist)
+    # Only a call that drops before the closing excuses the agent (the rubric): a customer who says "never
+    # mind, bye" and hears the agent answer was still owed the offer of help and the sign-off.
+    cut_short = line_lost(facts.turns, checklist) or call_dropped(facts.turns) or (
+        checklist.leaving_excuses_closing and customer_left(facts.turns, checklist, closing_phrases))
     for i, (item, result) in enumerate(zip(items, results, strict=True)):
         if (facts.empty and not item.options.get("applies_to_empty_calls")) or not facts.agent_turns:
             results[i] = _na(item, "no conversation took place" if facts.empty else "the agent did not speak")
-        elif cut_short and item.options.get("not_applicable_if_customer_hung_up") and result.status == "fail":
+        elif (cut_short and item.options.get("not_applicable_if_customer_hung_up")
+              and result.status in ("fail", "needs_review")):
             results[i] = _na(item, "the call ended (hang-up or lost line) before the agent could")
     return results
 
@@ -156,27 +164,46 @@ def _result(item: ComplianceItem, status: str, reason: str, turns: Sequence[Turn
     )
 
 
+def opening_turns(facts: CallFacts, within: int) -> list[TurnView]:
+    """The agent's first turn: their speech before the customer's first reply after it (a transcriber may
+    cut one turn into several), at most ``within`` turns."""
+    opening: list[TurnView] = []
+    for turn in facts.turns:
+        if turn.role == AGENT:
+            opening.append(turn)
+        elif opening and turn.text.strip():
+            break
+        if len(opening) >= within:
+            break
+    return opening
+
+
 def _greeting(item: ComplianceItem, facts: CallFacts, checklist: Checklist) -> ComplianceItemResult:
-    opening = facts.agent_turns[: int(item.options.get("within_agent_turns", 2))]
+    opening = opening_turns(facts, int(item.options.get("within_agent_turns", 2)))
     if not opening:
         return _na(item, "the agent did not speak")
     text = " ".join(t.text for t in opening)
     normalised = norm(text)
     greeted = find_phrase(normalised, item.phrases("greeting_phrases")) is not None
-    companies = [*facts.company_names, *checklist.company_names]
-    company = any(norm(c).strip() and norm(c).strip() in normalised for c in companies) or (
-        find_phrase(normalised, item.phrases("company_intro_phrases")) is not None
-    )
-    if not company and not companies:
-        company = _proper_noun_besides(text, facts.agent_names) or _proper_noun_besides(
+    companies = [c for c in [*facts.company_names, *checklist.company_names] if c.strip()]
+    intro = find_phrase(normalised, item.phrases("company_intro_phrases")) is not None
+    heard_threshold = float(item.options.get("name_match", 0.8))
+    company_score = company_heard(companies, text) if companies else 0.0
+    if companies:
+        # The company is known (metadata or settings): it must be said, however the transcriber spelt it.
+        company = company_score >= heard_threshold
+    else:
+        company = intro or _proper_noun_besides(text, facts.agent_names) or _proper_noun_besides(
             opening[0].text, facts.agent_names, initial_in_first=2)
     agents = [n for n in facts.agent_names if n.strip()]
-    named = any(f" {norm(n).strip()} " in normalised for n in agents)
-    if not named:
-        for pattern in item.phrases("name_intro_patterns"):
-            for match in re.finditer(pattern, normalised):
-                if match.group(1) not in _NOT_NAMES:
-                    named = True
+    agent_score = person_heard(agents, text) if agents else 0.0
+    named = agent_score >= heard_threshold
+    introduced = False
+    for pattern in item.phrases("name_intro_patterns"):
+        for match in re.finditer(pattern, normalised):
+            if match.group(1) not in _NOT_NAMES:
+                introduced = True
+    named = named or introduced
     # "HomeCall Services, Dean speaking" is a full telephone greeting; a hello on top is optional unless
     # the checklist asks for it.
     wanted = [("the company name", company), ("the agent's name", named)]
@@ -188,8 +215,27 @@ def _greeting(item: ComplianceItem, facts: CallFacts, checklist: Checklist) -> C
                           greeted and not casual))
     missing = [what for what, ok in wanted if not ok]
     if missing:
-        return _result(item, "fail", "opening lacks " + " and ".join(missing), opening[:1])
+        reason = "opening lacks " + " and ".join(missing)
+        # On unsure words, a near-miss name or a company introduction whose name did not come through is
+        # the transcriber's doubt, not the agent's failure.
+        near = float(item.options.get("name_near_match", 0.55))
+        doubtful = (not company and (company_score >= near or intro)) or (not named and agent_score >= near)
+        unsure = _unsure(opening, item)
+        if unsure and (doubtful or len(missing) == 1):
+            return _result(item, "needs_review", f"{reason}? {unsure}", opening[:1])
+        return _result(item, "fail", reason, opening[:1])
     return _result(item, "pass", "greeted with company and own name", opening[:1])
+
+
+def _unsure(turns: Sequence[TurnView], item: ComplianceItem) -> str:
+    """Why the words of ``turns`` are too unsure to fail an item on ('' when they are sure enough)."""
+    below = float(item.options.get("review_below_confidence", 0.8))
+    if not turns:
+        return ""
+    lowest = min(t.confidence for t in turns)
+    if lowest < below:
+        return f"transcript confidence {lowest:.2f} < {below:.2f} on the words judged"
+    return ""
 
 
 def _proper_noun_besides(text: str, agent_names: Sequence[str], initial_in_first: int = 0) -> bool:
@@ -228,6 +274,10 @@ def _required_phrase(item: ComplianceItem, facts: CallFacts, checklist: Checklis
             return _result(item, "pass", f"agent said '{phrase}'", [turn])
     where = "in the opening" if "within_agent_turns" in item.options else (
         "at the end" if "within_last_agent_turns" in item.options else "anywhere in the call")
+    unsure = _unsure(turns if ("within_agent_turns" in item.options or "within_last_agent_turns" in item.options)
+                     else turns[-3:], item)
+    if unsure:
+        return _result(item, "needs_review", f"no required phrase {where}? {unsure}", turns[-1:] if turns else [])
     return _result(item, "fail", f"no required phrase {where}", turns[-1:] if turns else [])
 
 
@@ -248,6 +298,9 @@ def _verification_order(item: ComplianceItem, facts: CallFacts, checklist: Check
         if find_phrase(turn.normalised, item.phrases("detail_phrases")):
             detail_turn = turn
             break
+    if detail_turn is None and verify_turn is not None and _verified_then_spoke(facts, verify_turn):
+        # The agent verified the caller and then went on: account details followed (the rubric's pass).
+        return _result(item, "pass", "identity verified before the account was discussed", [verify_turn])
     if detail_turn is None:
         return _na(item, "no account or booking details were discussed")
     if verify_turn is not None and verify_turn.index < detail_turn.index:
@@ -256,6 +309,23 @@ def _verification_order(item: ComplianceItem, facts: CallFacts, checklist: Check
         # Asking to confirm details in the same breath as looking them up counts as verification.
         return _result(item, "pass", "identity checked while opening the account", [verify_turn])
     return _result(item, "fail", "account details discussed before any identity check", [detail_turn])
+
+
+def _verified_then_spoke(facts: CallFacts, verify_turn: TurnView) -> bool:
+    """After asking for identifiers, the caller answered and the agent said more (the account was opened)."""
+    later = [t for t in facts.turns if t.index > verify_turn.index]
+    answered = any(t.role == CUSTOMER for t in later)
+    return answered and any(t.role == AGENT and len(t.text.split()) >= 8 for t in later)
+
+
+def call_dropped(turns: Sequence[TurnView]) -> bool:
+    """The line went while the customer was speaking: the call ends on their unfinished turn ("It's, hang
+    on, my —")."""
+    speaking = [t for t in turns if t.text.strip()]
+    if not speaking or speaking[-1].role != CUSTOMER:
+        return False
+    # Only an explicit break: a transcriber often leaves a finished sentence without its full stop.
+    return speaking[-1].text.rstrip().endswith(("—", "–", "-", "...", "…"))
 
 
 def _pii_read_back(item: ComplianceItem, facts: CallFacts, checklist: Checklist) -> ComplianceItemResult:

@@ -91,6 +91,11 @@ def _compliance_failure(params: dict[str, Any], a: Analysis, s: CallSignals) -> 
     return "; ".join(f"{i.id}: {i.reason}" for i in failed)
 
 
+def _compliance_review(params: dict[str, Any], a: Analysis, s: CallSignals) -> str | None:
+    unsure = [i for i in a.compliance if i.status == "needs_review"]
+    return "; ".join(f"{i.id}: {i.reason}" for i in unsure) or None
+
+
 def _low_confidence(params: dict[str, Any], a: Analysis, s: CallSignals) -> str | None:
     below = float(params.get("below", 0.5))
     if a.category_confidence is not None and a.category_confidence < below and not a.empty_call:
@@ -146,6 +151,7 @@ _RULES: dict[str, Callable[[dict[str, Any], Analysis, CallSignals], str | None]]
     "customer_sentiment": _customer_sentiment,
     "agent_sentiment": _agent_sentiment,
     "compliance_failure": _compliance_failure,
+    "compliance_needs_review": _compliance_review,
     "low_classification_confidence": _low_confidence,
     "callback_promised": _callback_promised,
     "callback_without_due": _callback_without_due,

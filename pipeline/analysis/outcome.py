@@ -24,6 +24,9 @@ class OutcomeRule:
     label: str
     agent_phrases: tuple[str, ...]
     customer_cancels: tuple[str, ...] = ()
+    # The customer accepting a time, price or next step ("go ahead with the premium plan", "Tuesday at
+    # eight works, see you then") states the same outcome from the other side.
+    customer_phrases: tuple[str, ...] = ()
     # Labels the classifier keeps against this outcome when it ranks them first (a revisit booked to
     # put right a complaint is still a complaint).
     unless: tuple[str, ...] = ()
@@ -33,6 +36,7 @@ class OutcomeRule:
         return cls(key=key, label=str(data["label"]),
                    agent_phrases=tuple(str(p) for p in data.get("agent_phrases") or ()),
                    customer_cancels=tuple(str(p) for p in data.get("customer_cancels") or ()),
+                   customer_phrases=tuple(str(p) for p in data.get("customer_phrases") or ()),
                    unless=tuple(str(label) for label in data.get("unless") or ()))
 
 
@@ -47,6 +51,13 @@ def find_outcome(rule: OutcomeRule, turns: Sequence[TurnView]) -> OutcomeHit | N
     """The last agent turn stating the outcome that the customer did not take back."""
     found: OutcomeHit | None = None
     for i, turn in enumerate(turns):
+        if turn.role == CUSTOMER and rule.customer_phrases:
+            phrase = find_phrase(turn.normalised, rule.customer_phrases)
+            if phrase is not None and not find_phrase(turn.normalised, rule.customer_cancels):
+                found = OutcomeHit(rule, turn, phrase)
+            elif find_phrase(turn.normalised, rule.customer_cancels) and found is not None:
+                found = None
+            continue
         if turn.role != AGENT:
             continue
         phrase = find_phrase(turn.normalised, rule.agent_phrases)

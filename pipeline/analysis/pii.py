@@ -28,17 +28,36 @@ _DIGIT_WORDS = {
     "beş": "5", "bes": "5", "altı": "6", "alti": "6", "yedi": "7", "sekiz": "8", "dokuz": "9",
 }  # fmt: skip
 _REPEAT_WORDS = {"double": 2, "triple": 3}
+_MULTIPLIER_WORDS = {"hundred": "00", "thousand": "000"}
 _TOKEN = re.compile(r"\+?\d+|[^\W\d_]+", re.UNICODE)
 # Only these may sit between the tokens of one number.
 _JOINER = re.compile(r"^[\s\-.,()/]*$")
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
+# "j dot smith at gmail dot com", "j.smith at gmail dot co dot uk", "ayse nokta yilmaz et gmail nokta com":
+# the local part may mix spoken and written dots, underscores and hyphens.
+_SEP = r"(?:\s*[._-]\s*|\s+(?:dot|underscore|dash|hyphen|nokta|alt cizgi|tire)\s+)"
 _SPOKEN_EMAIL = re.compile(
-    r"\b[a-z0-9]+(?:\s+(?:dot|underscore|nokta)\s+[a-z0-9]+)*\s+(?:at|et)\s+[a-z0-9-]+"
-    r"(?:\s+(?:dot|nokta)\s+(?:com|net|org|edu|gov|co|uk|tr|de|io))+\b",
+    r"\b[a-z0-9]+(?:" + _SEP + r"[a-z0-9]+)*\s+(?:at|et|at sign)\s+[a-z0-9-]+"
+    r"(?:(?:\s+(?:dot|nokta)\s+|\.)(?:com|net|org|edu|gov|co|uk|tr|de|io|ie|us|info|biz))+\b",
     re.IGNORECASE,
 )
+# "the last four of my social are 4 3 2 1" / "son dört hanesi": the last four digits of an ID number.
+# (The last four of a phone or card number are how callers verify themselves: not masked.)
+_LAST_FOUR_CONTEXT = re.compile(
+    r"(social|ssn|security number|national insurance|kimlik|tc no|t\.c\.|national id|id number)"
+    r"(?:(?!phone|card|mobile|telefon)[^.?!]){0,50}$",
+    re.IGNORECASE,
+)
+_ID_CONTEXT = re.compile(r"(social|ssn|security number|national insurance|kimlik|tc|t\.c\.|id number)"
+                         r"[^.?!]{0,60}$", re.IGNORECASE)
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){11,30}\b", re.IGNORECASE)
+# "TR 33 0006 ...": a space after the country code only with capitals (so "is 41 11 ..." is no IBAN).
+_IBAN_SPACED = re.compile(r"\b[A-Z]{2} \d{2}(?:[ ]?[A-Z0-9]){11,30}\b")
+# "IBAN ... TR 33 0006 1005 ..." as a transcriber writes it: after the word IBAN, a long run of letters and
+# digits is masked even when a misheard character breaks its checksum.
+_IBAN_SAID = re.compile(r"\biban\b\W{0,3}(?:\w+\W+){0,4}?([A-Z]{2}[ -]?\d{2}(?:[ -]?[A-Z0-9]){10,30}(?<=\d))\b",
+                        re.IGNORECASE)
 _NINO = re.compile(r"\b[A-CEGHJ-PR-TW-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]\b", re.IGNORECASE)
 _SSN = re.compile(r"\b\d{3}-\d{2}-\d{4}\b")
 _CARD_CODE = re.compile(
@@ -59,7 +78,7 @@ def luhn_valid(digits: str) -> bool:
 
 
 def iban_valid(iban: str) -> bool:
-    compact = re.sub(r"\s+", "", iban).upper()
+    compact = re.sub(r"[\s-]+", "", iban).upper()
     if not re.fullmatch(r"[A-Z]{2}\d{2}[A-Z0-9]{11,30}", compact):
         return False
     rearranged = compact[4:] + compact[:4]
@@ -84,7 +103,7 @@ class Found:
     checksum_valid: bool | None = None
 
 
-def _digit_runs(text: str) -> list[tuple[int, int, str]]:
+def _digit_runs(text: str, min_digits: int = 7) -> list[tuple[int, int, str]]:
     """(start, end, digits) for every run of digits/digit words in the text."""
     runs: list[tuple[int, int, str]] = []
     tokens = list(_TOKEN.finditer(text))
@@ -101,6 +120,8 @@ def _digit_runs(text: str) -> list[tuple[int, int, str]]:
             word = tok.group().lower()
             if word in _REPEAT_WORDS and j + 1 < len(tokens) and tokens[j + 1].group().lower() in _DIGIT_WORDS:
                 repeat = _REPEAT_WORDS[word]
+            elif word in _MULTIPLIER_WORDS and digits and j > i:
+                digits += _MULTIPLIER_WORDS[word]  # "seven seven hundred" -> 7700
             elif word.lstrip("+").isdigit():
                 digits += ("+" if word.startswith("+") and not digits else "") + word.lstrip("+") * repeat
                 repeat = 1
@@ -115,7 +136,7 @@ def _digit_runs(text: str) -> list[tuple[int, int, str]]:
             start = tok.start() if start is None else start
             end = tok.end()
             j += 1
-        if start is not None and end is not None and len(digits.lstrip("+")) >= 7:
+        if start is not None and end is not None and len(digits.lstrip("+")) >= min_digits:
             runs.append((start, end, digits))
             i = j
         else:
@@ -150,18 +171,22 @@ def _classify_run(digits: str) -> tuple[str, bool | None] | None:
     return None
 
 
-def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS) -> list[Found]:
-    """PII spans in ``text`` (character offsets), non-overlapping, in text order."""
+def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> list[Found]:
+    """PII spans in ``text`` (character offsets), non-overlapping, in text order. ``context``: the turn
+    before, for answers to "the last four of your social?"."""
     wanted = set(kinds)
     found: list[Found] = []
     if "email" in wanted:
         found += [Found("email", m.start(), m.end()) for m in _EMAIL.finditer(text)]
         found += [Found("email", m.start(), m.end()) for m in _SPOKEN_EMAIL.finditer(text)]
     if "iban" in wanted:
-        for m in _IBAN.finditer(text):
+        for m in [*_IBAN.finditer(text), *_IBAN_SPACED.finditer(text)]:
             end = _valid_iban_end(text, m.start(), m.end())
             if end is not None:
                 found.append(Found("iban", m.start(), end, True))
+        for m in _IBAN_SAID.finditer(text):
+            if not any(f.kind == "iban" and f.start <= m.start(1) < f.end for f in found):
+                found.append(Found("iban", m.start(1), m.end(1), False))
     if "national_id" in wanted:
         found += [Found("national_id", m.start(), m.end()) for m in _NINO.finditer(text)]
         found += [Found("national_id", m.start(), m.end()) for m in _SSN.finditer(text)]
@@ -169,8 +194,16 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS) -> list[Found]:
         found += [Found("card_number", m.start(1), m.end(1)) for m in _CARD_CODE.finditer(text)]
     for start, end, digits in _digit_runs(text):
         kind = _classify_run(digits)
+        if len(digits) == 9 and _ID_CONTEXT.search(text[max(0, start - 80) : start]):
+            kind = ("national_id", None)  # a social security number said without its dashes
         if kind is not None and kind[0] in wanted:
             found.append(Found(kind[0], start, end, kind[1]))
+    if "national_id" in wanted:
+        for start, end, digits in _digit_runs(text, min_digits=4):
+            before = text[max(0, start - 80) : start]
+            if len(digits) == 4 and (_LAST_FOUR_CONTEXT.search(before) or (
+                    len(before) < 30 and _LAST_FOUR_CONTEXT.search(context.rstrip(" ?.") + " " + before))):
+                found.append(Found("national_id", start, end, None))
     return _without_overlaps(found)
 
 
@@ -220,13 +253,59 @@ def _word_offsets(text: str, words: Sequence[Word]) -> list[tuple[int, int] | No
     return offsets
 
 
+def _digits_only(text: str) -> str | None:
+    """The digits of a turn that holds nothing but (part of) a number ("312. 555.", "oh one four eight")."""
+    runs = _digit_runs(text, min_digits=1)
+    if not runs:
+        return None
+    covered = "".join(text[a:b] for a, b, _ in runs)
+    rest = re.sub(r"[\s\-.,()/]+", "", text)
+    if len(re.sub(r"[\s\-.,()/]+", "", covered)) < len(rest):
+        return None
+    return "".join(d for _, _, d in runs)
+
+
+def split_numbers(turns: Sequence[Turn], kinds: Iterable[str]) -> dict[int, Found]:
+    """A number the transcriber cut into several turns of the same speaker ("312. 555." / "0148."): the
+    pieces, joined, are classified as one number; each piece is masked as that kind (keyed by turn)."""
+    wanted = set(kinds)
+    pieces: dict[int, Found] = {}
+    i = 0
+    while i < len(turns):
+        group: list[tuple[int, str]] = []
+        j = i
+        while j < len(turns) and turns[j].role == turns[i].role and (digits := _digits_only(turns[j].text)):
+            group.append((j, digits))
+            j += 1
+        # The best stretch of the pieces: a valid checksum beats a phone shape beats a failed checksum, then
+        # the longer ("6O618." "312. 555." "0148." is a ZIP code and a phone number, not one card).
+        best: tuple[tuple[int, int, int], int, int, tuple[str, bool | None]] | None = None
+        for a in range(len(group)):
+            for b in range(a + 2, len(group) + 1):
+                kind = _classify_run("".join(d for _, d in group[a:b]))
+                if kind is None or kind[0] not in wanted:
+                    continue
+                rank = ({True: 2, None: 1, False: 0}[kind[1]], b - a, b)  # ties: the later (said last)
+                if best is None or rank > best[0]:
+                    best = (rank, a, b, kind)
+        if best is not None:
+            _, a, b, kind = best
+            for k, _ in group[a:b]:
+                pieces[k] = Found(kind[0], 0, len(turns[k].text.rstrip()), kind[1])
+        i = max(j, i + 1)
+    return pieces
+
+
 def redact_turns(turns: Sequence[Turn], kinds: Iterable[str] = ALL_KINDS) -> tuple[list[Turn], list[PiiSpan]]:
     """Turns with PII replaced by ``[KIND]`` tags (text and words), and where each piece was."""
     kinds = tuple(kinds)
     redacted: list[Turn] = []
     spans: list[PiiSpan] = []
-    for turn in turns:
-        found = find_pii(turn.text, kinds)
+    previous = ""
+    split = split_numbers(turns, kinds)
+    for n, turn in enumerate(turns):
+        found = find_pii(turn.text, kinds, context=previous) or ([split[n]] if n in split else [])
+        previous = turn.text
         if not found:
             redacted.append(turn)
             continue

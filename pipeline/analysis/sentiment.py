@@ -59,6 +59,42 @@ class ClosingCues:
         return value, [*found, *(f"-{p}" for p in against)]
 
 
+# The customer's attitude in their first substantive turns (the rubric's "at the start"): phrases that
+# show it beat the 1.5B model, which calls most polite openings "positive".
+START_NEGATIVE = (
+    "frankly", "runaround", "ridiculous", "unacceptable", "fed up", "sick of", "furious", "angry", "not happy",
+    "complain*", "still not", "still have not", "still no", "still waiting", "still do not", "again", "nobody",
+    "no one", "three times", "twice", "every time", "weeks", "days now", "this is the", "joke", "useless",
+    "terrible", "awful", "disgusting", "annoyed", "frustrat*", "upset", "disappointed", "worried", "panic*",
+    "desperate", "urgent", "flooding", "emergency", "why has", "why have", "why is", "what is going on",
+    "supposed to", "turn up", "turned up", "show up", "no show", "day off", "charged me twice", "overcharged",
+    "rezalet", "sikayet*", "biktim", "hala", "yine", "berbat", "sinir*", "maalesef",
+)  # fmt: skip
+START_POSITIVE = (
+    "love", "lovely", "great", "brilliant", "excited", "so glad", "wonderful", "fantastic", "amazing",
+    "perfect", "thank you so much", "thanks so much", "really pleased", "delighted", "happy", "good news",
+    "harika", "super", "cok sevindim", "mukemmel",
+)  # fmt: skip
+
+
+def start_label(turns: Sequence[TurnView], llm_label: str) -> Sentiment:
+    """The customer's mood at the start from their first two substantive turns: a phrase that shows it
+    decides; with none, the opening is matter-of-fact (neutral) unless the LLM heard it as negative."""
+    opening = speaking_turns(turns, CUSTOMER)[:2]
+    text = " ".join(t.normalised for t in opening)
+    if not text.strip():
+        return "neutral"
+    negative = find_phrase(text, START_NEGATIVE) is not None
+    # Exclamations are excitement only when nothing negative is said ("nobody turned up!" is anger).
+    exclaimed = " ".join(t.text for t in opening).count("!") >= 2
+    positive = find_phrase(text, START_POSITIVE) is not None or (exclaimed and not negative)
+    if negative and not positive:
+        return "negative"
+    if positive and not negative:
+        return "positive"
+    return "negative" if llm_label == "negative" else "neutral"
+
+
 def score_of(label: str, probs: Mapping[str, float] | None) -> float:
     if probs:
         return round(max(-1.0, min(1.0, probs.get("positive", 0.0) - probs.get("negative", 0.0))), 3)

@@ -11,8 +11,9 @@ call time is after the promising call and no later than the due time plus a grac
     none yet, still inside due + grace      -> "pending"
     no customer or no call time to match on -> "unverifiable" (never "overdue": we cannot tell)
 
-The follow-up can be any direction: a customer who calls in again before the agent calls back was
-still reached. Another processing of the same audio (same audio hash) never counts as a follow-up.
+The follow-up must come from the side that promised (the QA rubric): the company's promise is kept by
+an outbound call to the customer, the customer's own promise by an inbound call; a call whose direction
+is unknown counts either way. Another processing of the same audio (same audio hash) never counts as a follow-up.
 
 Runs after each saved batch for the batch's customers (``pipeline.save.CallWriter``), and on demand for all
 (``python -m pipeline.store verify-callbacks``), which also turns pending promises overdue as time passes.
@@ -81,6 +82,7 @@ def verify_callbacks(
         "callback_status": 1,
         "callback_kept_by": 1,
         "flags": 1,
+        "analysis.callback.by": 1,
     }
     promises = store.retry("read callback promises", lambda: list(store.calls.find(query, fields)))
     report = CallbackReport()
@@ -135,11 +137,18 @@ def _follow_up(store: CallStore, promise: dict[str, Any], grace: timedelta) -> d
     same_customer: list[dict[str, Any]] = [{"customer_key": promise["customer_key"]}]
     if promise.get("customer_phone_digits"):
         same_customer.append({"customer_phone_digits": promise["customer_phone_digits"]})
-    query = {
+    query: dict[str, Any] = {
         "$or": same_customer,
         "call_time": {"$gt": promise["call_time"], "$lte": deadline + grace},
         "audio_sha256": {"$ne": promise.get("audio_sha256")},
     }
+    # The promising side must make the call (QA rubric): the company's promise is kept by an outbound
+    # call, the customer's by an inbound one; calls of unknown direction still count.
+    by = ((promise.get("analysis") or {}).get("callback") or {}).get("by")
+    if by == "customer":
+        query["direction"] = {"$ne": "outbound"}
+    elif by:
+        query["direction"] = {"$ne": "inbound"}
     return store.retry(
         "look for a callback",
         lambda: store.calls.find_one(query, {"call_time": 1}, sort=[("call_time", ASCENDING)]),
