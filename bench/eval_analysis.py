@@ -40,6 +40,7 @@ from typing import Any
 
 import yaml
 
+from bench.report_table import metrics_table
 from pipeline import PIPELINE_VERSION
 from pipeline.analysis.analyser import Analyser, turn_views
 from pipeline.analysis.classifier import CallClassifier, classifier_text, corrections_store, record_correction
@@ -532,14 +533,7 @@ ROWS = (
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:
-    names = list(results)
-    lines = ["| field | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    for key, title, fmt in ROWS:
-        cells = []
-        for name in names:
-            value = results[name].get(key)
-            cells.append("-" if value is None else fmt.format(value))
-        lines.append(f"| {title} | " + " | ".join(cells) + " |")
+    lines = metrics_table(results, ROWS)
     return "\n".join(lines)
 
 

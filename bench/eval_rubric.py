@@ -51,6 +51,7 @@ from typing import Any
 
 import yaml
 
+from bench.report_table import metrics_table
 from pipeline import PIPELINE_VERSION
 from pipeline.records import CallMetadata, CallRecord, Turn, make_record_id
 from pipeline.settings import Settings
@@ -536,15 +537,8 @@ ROWS = (
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:
-    names = list(results)
-    lines = ["| field | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    for key, title, fmt in ROWS:
-        cells = []
-        for name in names:
-            value = results[name].get(key)
-            cells.append("-" if value is None else fmt.format(value))
-        lines.append(f"| {title} | " + " | ".join(cells) + " |")
-    names_items = [n for n in names if results[n].get("compliance_per_item")]
+    lines = metrics_table(results, ROWS)
+    names_items = [n for n in results if results[n].get("compliance_per_item")]
     for item in COMPLIANCE_ITEMS:
         cells = []
         for name in names_items:
