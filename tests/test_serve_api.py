@@ -30,6 +30,7 @@ from pipeline.store.store import CallStore
 from tests.conftest import SAMPLES, make_settings
 from tests.inprocess_app import InProcessApp
 from tests.store_fixtures import make_analysis, make_record
+from tests.upload_helpers import chunked_oversize_upload
 
 API_KEY = "test-key-7f3a"
 # Small limits so every defence can be hit with small files.
@@ -237,21 +238,8 @@ def test_upload_over_the_size_limit_is_413(client: InProcessApp) -> None:
 
 def test_chunked_upload_over_the_limit_is_413(client: InProcessApp) -> None:
     """No Content-Length: the limit is enforced while the body streams in."""
-    boundary = "limitboundary"
-    head = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.ogg"\r\n'
-        "Content-Type: audio/ogg\r\n\r\nOggS"
-    ).encode()
-
-    def body() -> Iterator[bytes]:
-        yield head
-        for _ in range(40):
-            yield b"\x00" * 100_000
-        yield f"\r\n--{boundary}--\r\n".encode()
-
-    response = client.post(
-        "/upload/audio/", content=body(), headers={"content-type": f"multipart/form-data; boundary={boundary}"}
-    )
+    content, headers = chunked_oversize_upload()
+    response = client.post("/upload/audio/", content=content, headers=headers)
     assert response.status_code == 413
 
 

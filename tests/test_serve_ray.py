@@ -21,6 +21,7 @@ from pipeline.store.embedded import free_port
 from serve_app.launcher import LocalServer, start_local
 from tests.conftest import make_settings
 from tests.test_serve_api import IN_ZIP, LIMITS, SINGLE, make_zip, sample, wait_job
+from tests.upload_helpers import chunked_oversize_upload
 
 pytestmark = pytest.mark.slow
 
@@ -80,21 +81,8 @@ def test_uploads_go_through_the_transcriber_deployment_to_stored_calls(client: h
 
 
 def test_the_proxy_streams_a_chunked_body_into_the_size_limit(client: httpx.Client) -> None:
-    boundary = "limitboundary"
-    head = (
-        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.ogg"\r\n'
-        "Content-Type: audio/ogg\r\n\r\nOggS"
-    ).encode()
-
-    def body() -> Iterator[bytes]:
-        yield head
-        for _ in range(40):
-            yield b"\x00" * 100_000
-        yield f"\r\n--{boundary}--\r\n".encode()
-
-    response = client.post(
-        "/upload/audio/", content=body(), headers={"content-type": f"multipart/form-data; boundary={boundary}"}
-    )
+    content, headers = chunked_oversize_upload()
+    response = client.post("/upload/audio/", content=content, headers=headers)
     assert response.status_code == 413
 
 
