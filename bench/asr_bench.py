@@ -49,6 +49,7 @@ ASTERISK_DIR = Path("/usr/share/asterisk/sounds/en")
 ASTERISK_TEXT = Path("/usr/share/doc/asterisk-core-sounds-en/core-sounds-en.txt.gz")
 MOH_DIR = Path("/usr/share/asterisk/moh")
 SOURCES = ("synth16k", "synth8k", "prompts8k", "samples")
+COLUMNS = ("synth16k", "synth8k", "synth16k-tr", "synth8k-tr", "prompts8k", "samples")
 
 _ONES = [
     *("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven"),
@@ -357,7 +358,7 @@ def score(items: list[dict[str, Any]], runs: dict[str, dict[str, Any]]) -> dict[
         for res in run["results"]:
             item = by_id[res["id"]]
             acc = per_source.setdefault(
-                item["source"],
+                item["source"] + ("-tr" if item["language"] == "tr" else ""),
                 {
                     "errors": 0,
                     "words": 0,
@@ -467,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
     (OUT / "asr_bench.json").write_text(
         json.dumps({"table": table, "runs": runs, "items": items}, indent=1, ensure_ascii=False)
     )
-    sources = [s for s in SOURCES if any(i["source"] == s for i in items)]
+    sources = [s for s in COLUMNS if any(s in row for row in table.values())]
     print(
         "| system | "
         + " | ".join(f"{s}: WER, names, language" for s in sources)
