@@ -327,6 +327,31 @@ def run_system(system: str, overrides: dict[str, Any], items: list[dict[str, Any
     }
 
 
+def language_check(items: list[dict[str, Any]], languages: list[str]) -> dict[str, Any]:
+    """Per-channel language detection only (decode, VAD, detect): right calls and channels."""
+    from pipeline.audio import Decoder
+    from pipeline.settings import Settings
+    from pipeline.transcribe import Transcriber
+    from pipeline.vad import VoiceActivityDetector
+
+    settings = Settings(transcribe={"model": "base", "languages": languages}, diarize={"backend": "none"})
+    decoder, vad, transcriber = Decoder(settings), VoiceActivityDetector(settings), Transcriber(settings)
+    wrong: list[str] = []
+    calls = channels = right_channels = 0
+    for item in items:
+        state = vad.run(decoder.decode(item["path"]))
+        if not any(t.speech_regions for t in state.record.tracks):
+            continue
+        found = transcriber.track_languages(state)
+        calls += 1
+        channels += len(found)
+        right_channels += sum(code == item["language"] for code, _ in found.values())
+        if any(code != item["language"] for code, _ in found.values()):
+            wrong.append(f"{item['id']}: {[(c, round(p, 2)) for c, p in found.values()]}")
+    return {"languages": languages or "any", "calls": calls, "calls_wrong": len(wrong),
+            "channels_right": f"{right_channels}/{channels}", "wrong": wrong}  # fmt: skip
+
+
 def _old_code(rev: str) -> Path:
     """The pipeline package as it was at `rev`, unpacked under bench/out (for the 'old' system)."""
     target = OUT / f"code-{rev}"
@@ -416,6 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--old-rev", default="df799a8", help="git revision whose pipeline/ is the 'old' system")
     p.add_argument("--only", default=None, help="regex on item ids")
     p.add_argument("--fresh", action="store_true", help="ignore cached transcripts")
+    p.add_argument("--languages", default=None, help="only check language detection, e.g. 'en,tr' or 'any'")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
@@ -430,6 +456,10 @@ def main(argv: list[str] | None = None) -> int:
         items = [i for i in items if re.search(args.only, i["id"])]
     for item in items:
         item["duration_s"] = round(_duration(item["path"]), 3)
+    if args.languages:
+        allowed = [] if args.languages == "any" else args.languages.split(",")
+        print(json.dumps(language_check(items, allowed), indent=1, ensure_ascii=False))
+        return 0
     variants: dict[str, dict[str, Any]] = {"plain": {}, "old": {}, "new": {}}
     for spec in args.variant:
         name, _, overrides = spec.partition("=")

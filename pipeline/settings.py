@@ -86,6 +86,8 @@ class TranscribeSettings(BaseModel):
     languages: list[str] = Field(default_factory=list)
     # A channel with less speech than this takes the language of the channel that has more.
     language_min_speech_s: float = Field(3.0, ge=0)
+    # A channel detected with less confidence than this takes the language of the surest channel.
+    language_min_probability: float = Field(0.8, ge=0, le=1)
     # Decoding, measured with bench/asr_bench.py (README "Transcription defaults").
     beam_size: int = Field(5, ge=1)
     # Whisper's temperature fallback: a window whose text repeats itself (compression ratio) or is
@@ -182,8 +184,14 @@ class AnalysisSettings(BaseModel):
     llm_callbacks: bool = True
     # Hours that vague callback times resolve to ("tomorrow morning" -> 09:00).
     callback_day_part_hours: dict[str, int] = Field(
-        default_factory=lambda: {"morning": 9, "noon": 12, "afternoon": 14, "evening": 18, "night": 20,
-                                 "end_of_day": 17}
+        default_factory=lambda: {
+            "morning": 9,
+            "noon": 12,
+            "afternoon": 14,
+            "evening": 18,
+            "night": 20,
+            "end_of_day": 17,
+        }
     )
     callback_default_hour: int = Field(9, ge=0, le=23, description="Hour for a day without a time")
     callback_later_today_hours: float = Field(2.0, gt=0)

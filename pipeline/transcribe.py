@@ -132,9 +132,11 @@ class Transcriber(Stage):
         enough = [t for t in speaking if t.speech_seconds >= opts.language_min_speech_s]
         found = {t.index: self.detect_language(state.tracks[t.index], t.speech_regions) for t in enough}
         if found:
-            # Too little speech ("yes", "okay") to tell: the track with the most speech decides.
-            main = max(enough, key=lambda t: t.speech_seconds)
-            fallback = found[main.index]
+            # Both parties of a call speak one language: a channel Whisper is unsure about (an English
+            # customer on a noisy line came out Welsh) or that said too little ("yes", "okay") takes the
+            # language of the channel it is surest about.
+            fallback = max(found.values(), key=lambda pair: pair[1])
+            found = {i: pair if pair[1] >= opts.language_min_probability else fallback for i, pair in found.items()}
         elif opts.languages and len(opts.languages) == 1:
             fallback = (opts.languages[0], 1.0)
         else:  # nobody said much: detect on the most speech there is, within the allowed languages
