@@ -218,6 +218,28 @@ class Transcriber(Stage):
             )
         return self.guarded(_to_segments(restore_speech_timestamps(segments, chunks, rate)))
 
+    def transcribe_hinted(
+        self, samples: np.ndarray, regions: Sequence[SpeechRegion], language: str, hints: Sequence[str]
+    ) -> list[Segment]:
+        """Transcribe with the hints; if Whisper then left speech without words, also without them.
+
+        A prompt holding the names made Whisper skip a greeting that said exactly those names
+        ("Thank you for calling Brightline Home Services, this is Sarah") or stop before the last
+        sentence; the version that leaves less speech uncovered by words is kept.
+        """
+        hinted = self.transcribe_track(samples, regions, language, hints)
+        if not hints:
+            return hinted
+        opts = self.settings.transcribe
+        fed = feed_regions(
+            regions, opts.clip_pad_s, opts.clip_merge_gap_s, samples.size / self.settings.audio.sample_rate
+        )
+        missed = uncovered_s(fed, hinted)
+        if missed < _UNCOVERED_MAX_S:
+            return hinted
+        plain = self.transcribe_track(samples, regions, language, ())
+        return hinted if missed <= uncovered_s(fed, plain) else plain
+
     def guarded(self, segments: list[Segment]) -> list[Segment]:
         """Drop text Whisper made up rather than heard (see `is_hallucination`)."""
         if not self.settings.transcribe.guard:
@@ -238,8 +260,8 @@ class Transcriber(Stage):
         for track in speaking:
             language, probability = languages[track.index]
             try:
-                track.segments = self.transcribe_track(
-                    state.tracks[track.index], track.speech_regions, language, hints if track.role != "customer" else ()
+                track.segments = self.transcribe_hinted(
+                    state.tracks[track.index], track.speech_regions, language, hints if track.role != "customer" else []
                 )
             except RuntimeError as err:  # CTranslate2 raises RuntimeError for OOM and bad input
                 raise StageError("transcription_failed", f"transcribing the {track.role} track failed: {err}") from err
@@ -251,6 +273,26 @@ class Transcriber(Stage):
             "speech_seconds": round(sum(t.speech_seconds for t in speaking), 2),
         }
         return state
+
+
+_UNCOVERED_MAX_S = 1.5
+
+
+def uncovered_s(regions: Sequence[SpeechRegion], segments: Sequence[Segment]) -> float:
+    """Seconds of speech in stretches of 1.5 s or more that no transcribed word covers."""
+    words = sorted((w.start, w.end) for s in segments for w in s.words)
+    total = 0.0
+    for region in regions:
+        cursor = region.start
+        for start, end in words:
+            if end <= region.start or start >= region.end:
+                continue
+            if start - cursor >= _UNCOVERED_MAX_S:
+                total += start - cursor
+            cursor = max(cursor, end)
+        if region.end - cursor >= _UNCOVERED_MAX_S:
+            total += region.end - cursor
+    return total
 
 
 def _glued_regions(lengths: Sequence[float]) -> list[SpeechRegion]:

@@ -12,7 +12,7 @@ import pytest
 from pipeline.records import CallMetadata, Segment, SpeechRegion, Word
 from pipeline.runner import CallPipeline
 from pipeline.settings import Settings
-from pipeline.transcribe import Transcriber, is_hallucination
+from pipeline.transcribe import Transcriber, is_hallucination, uncovered_s
 from tests.audio_helpers import load_sample, sample_reference
 from tests.conftest import SAMPLES, make_settings
 
@@ -130,3 +130,16 @@ def test_guard_keeps_a_confident_thank_you_and_drops_doubtful_or_wordless_ones()
 def test_settings_default_to_any_language_and_hotwords() -> None:
     opts = Settings().transcribe
     assert opts.languages == [] and opts.hint_mode == "hotwords" and opts.guard
+
+
+def test_speech_left_without_words_is_measured_so_a_hint_that_swallowed_it_is_undone() -> None:
+    def words(*spans: tuple[float, float]) -> list[Segment]:
+        return [Segment(start=a, end=b, text="w", words=[Word(start=a, end=b, text="w", probability=0.9)])
+                for a, b in spans]  # fmt: skip
+
+    regions = [SpeechRegion(start=0.0, end=6.0), SpeechRegion(start=10.0, end=12.0)]
+    assert uncovered_s(regions, words((0.2, 3.0), (3.2, 5.8), (10.1, 11.9))) == 0.0
+    # The greeting (0-3.5 s) skipped, as a prompt holding its names made Whisper do.
+    assert uncovered_s(regions, words((3.5, 5.8), (10.1, 11.9))) == pytest.approx(3.5)
+    # The last sentence never decoded.
+    assert uncovered_s(regions, words((0.2, 3.0), (3.2, 5.8))) == pytest.approx(2.0)
