@@ -184,14 +184,8 @@ class AnalysisSettings(BaseModel):
     llm_callbacks: bool = True
     # Hours that vague callback times resolve to ("tomorrow morning" -> 09:00).
     callback_day_part_hours: dict[str, int] = Field(
-        default_factory=lambda: {
-            "morning": 9,
-            "noon": 12,
-            "afternoon": 14,
-            "evening": 18,
-            "night": 20,
-            "end_of_day": 17,
-        }
+        default_factory=lambda: {"morning": 9, "noon": 12, "afternoon": 14, "evening": 18, "night": 20,
+                                 "end_of_day": 17}
     )
     callback_default_hour: int = Field(9, ge=0, le=23, description="Hour for a day without a time")
     callback_later_today_hours: float = Field(2.0, gt=0)
