@@ -13,7 +13,7 @@ Sources (see ``bench/asr_manifest.yaml``; audio is assembled at bench time, none
 Systems, each in its own process (so peak memory is its own), one after the other on the same audio:
 
 - ``plain``: faster-whisper as its README uses it: per channel, language given, beam 5, ``vad_filter``;
-- ``old``: callaudit's code and defaults before issue 11 (``git archive`` of ``--old-rev`` under bench/out);
+- ``old``: callaudit's code and defaults before issue 11 (``git archive`` of ``--old-rev`` into the temp folder);
 - ``new``: this checkout's code and defaults; more variants with ``--variant NAME='{"beam_size": 1}'``.
 
 WER: both sides normalised the same way (lower case, punctuation out, digits spelled as words), summed
@@ -35,6 +35,7 @@ import re
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -354,7 +355,7 @@ def language_check(items: list[dict[str, Any]], languages: list[str]) -> dict[st
 
 def _old_code(rev: str) -> Path:
     """The pipeline package as it was at `rev`, unpacked under bench/out (for the 'old' system)."""
-    target = OUT / f"code-{rev}"
+    target = Path(tempfile.gettempdir()) / f"callaudit-asr-bench-code-{rev}"  # outside the repo: mypy scans bench/
     if not (target / "pipeline").exists():
         target.mkdir(parents=True, exist_ok=True)
         archive = subprocess.run(
