@@ -7,7 +7,7 @@ export CALLAUDIT_HOME ?= $(CURDIR)/.cache/callaudit
 export HF_HUB_OFFLINE ?= 1
 PYTEST_ARGS ?=
 
-.PHONY: setup run test lint bench clean browser
+.PHONY: setup run test lint bench clean browser holdmusic
 
 setup: $(VENV)/.installed
 
@@ -29,8 +29,14 @@ run: setup
 	$(BIN)/python -m batch run samples --export results
 
 # The UI tests drive Debian's Chromium; it is installed here when missing (root + apt only).
-test: setup browser
+test: setup browser holdmusic
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Real hold music (Debian, CC-BY-SA) for the transcription guard's test; installed when missing.
+holdmusic:
+	@[ -e /usr/share/asterisk/moh/macroform-cold_day.wav ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq asterisk-moh-opsound-wav >/dev/null) || \
+		echo "asterisk-moh-opsound-wav not installed: the hold-music test will be skipped"; }
 
 browser:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \

@@ -80,14 +80,48 @@ class TranscribeSettings(BaseModel):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     compute_type: str = "auto"
     cpu_threads: int = Field(0, ge=0, description="0 = let CTranslate2 decide")
-    language: str | None = Field(None, description="Fixed language code, or None to detect per call")
-    beam_size: int = Field(1, ge=1)
-    # Batched inference (faster-whisper BatchedInferencePipeline): the GPU path.
+    language: str | None = Field(None, description="Fixed language code, or None to detect per channel")
+    # The languages the call center takes: detection chooses only among them ([] = any of Whisper's 99).
+    # The first one is the default for a call with too little speech to tell.
+    languages: list[str] = Field(default_factory=list)
+    # A channel with less speech than this takes the language of the channel that has more.
+    language_min_speech_s: float = Field(3.0, ge=0)
+    # A channel detected with less confidence than this takes the language of the surest channel.
+    language_min_probability: float = Field(0.8, ge=0, le=1)
+    # Decoding, measured with bench/asr_bench.py (README "Transcription defaults").
+    beam_size: int = Field(5, ge=1)
+    # Whisper's temperature fallback: a window whose text repeats itself (compression ratio) or is
+    # improbable (mean log-prob) is decoded again at the next temperature (sequential path only).
+    temperatures: list[float] = Field(default_factory=lambda: [0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    compression_ratio_threshold: float | None = 2.4
+    log_prob_threshold: float | None = -1.0
+    no_speech_threshold: float | None = 0.6
+    # How speech reaches Whisper: "concat" = the padded regions glued into one stream (cut into windows
+    # of up to 30 s of speech when batched); "clips" = windows of up to 30 s of the track itself, the
+    # silences between regions included (Whisper then skipped speech that followed a long silence).
+    feed: Literal["concat", "clips"] = "concat"
+    # Padding added around each VAD region and the gap under which neighbouring regions share a clip.
+    clip_pad_s: float = Field(0.3, ge=0)
+    clip_merge_gap_s: float = Field(1.0, ge=0)
+    # Batched inference (faster-whisper BatchedInferencePipeline): windows go through the model together.
+    # "auto": on GPU only. On CPU it was faster but lost words: a batched window is decoded once, with
+    # no temperature fallback and no seeking on after an early end (bench/asr_bench.py, README).
     batched: bool | Literal["auto"] = "auto"
     batch_size: int = Field(8, ge=1)
+    # Speech per batched window: a window is decoded once (no seeking on), so text after an early
+    # end-of-text is lost; shorter windows lose less.
+    window_s: float = Field(30.0, gt=1, le=30)
     word_timestamps: bool = True
     condition_on_previous_text: bool = False
     initial_prompt: str | None = None
+    # Vocabulary hints (like a custom vocabulary) for agent tracks: names Whisper should expect, always
+    # given... (on customer tracks they made Whisper write the company's name over other words)
+    vocabulary: list[str] = Field(default_factory=list)
+    # ...plus these fields of the call's metadata (manifest columns, upload form fields) when present.
+    hint_fields: list[str] = Field(default_factory=lambda: ["company", "agent_name", "product"])
+    hint_mode: Literal["hotwords", "prompt", "off"] = "hotwords"
+    # Guard against text hallucinated on silence, noise and hold music (see pipeline/transcribe.py).
+    guard: bool = True
 
 
 class ConversationSettings(BaseModel):

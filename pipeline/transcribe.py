@@ -1,23 +1,31 @@
 """Transcription with faster-whisper, per track, on VAD speech regions only.
 
-CPU path: the speech regions of a track are concatenated (as faster-whisper's own ``vad_filter``
-does, but with our Silero regions, so silence is never decoded) and timestamps mapped back.
-GPU path: ``BatchedInferencePipeline`` over clips of up to 30 s built from the same regions, so
-many clips run through the encoder at once.
-Language is detected once per call on the track with the most speech and used for every track:
-short customer replies ("yes", "okay") are too short to detect reliably on their own.
+Speech regions are padded and merged (``feed_regions``) before Whisper sees them: Silero's tight
+regions (100 ms pad, 300 ms gaps) cut word edges, and Whisper decodes better with a little context.
+``feed: clips`` (default) groups them into windows of up to 30 s, decoded by faster-whisper's
+``BatchedInferencePipeline`` when ``batched`` (many windows through the model at once, on CPU as on
+GPU) or sequentially with temperature fallback; ``feed: concat`` glues the regions into one stream
+(as faster-whisper's own ``vad_filter`` does) and maps timestamps back.
+
+Language is detected per track, among ``transcribe.languages`` when set, on up to 30 s of that track's
+speech; a track with too little speech takes the language of the track with the most, or the default.
+Names from settings and from the call's metadata are passed as hotwords (a custom vocabulary), and a
+guard drops what Whisper makes up on silence, noise and hold music.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
+import zlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
 from pipeline.models import resolve_whisper
-from pipeline.records import Segment, SpeechRegion, Word
+from pipeline.records import CallMetadata, Segment, SpeechRegion, Word
 from pipeline.settings import Settings
 from pipeline.stage import CallState, Stage, StageError
 
@@ -75,6 +83,9 @@ class Transcriber(Stage):
         self.compute_type = compute_type
         self.batched = opts.batched is True or (opts.batched == "auto" and self.device == "cuda")
         self._batched_pipeline = BatchedInferencePipeline(self.model) if self.batched else None
+        unknown = [code for code in opts.languages if code not in _whisper_languages()]
+        if unknown:
+            raise ValueError(f"transcribe.languages: not Whisper language codes: {unknown}")
 
     def model_name(self) -> str:
         return f"faster-whisper:{self.settings.transcribe.model}"
@@ -88,48 +99,152 @@ class Transcriber(Stage):
     # -- language ---------------------------------------------------------------------------------
 
     def detect_language(self, samples: np.ndarray, regions: Sequence[SpeechRegion]) -> tuple[str, float]:
+        """The most likely language of this speech among `transcribe.languages` (any when empty).
+
+        The probability is Whisper's, renormalised over the allowed languages.
+        """
+        opts = self.settings.transcribe
         if not self.model.model.is_multilingual:
             return "en", 1.0
         rate = self.settings.audio.sample_rate
         speech = _concat_regions(samples, regions, rate, limit_s=_DETECT_MAX_S)
         if speech.size == 0:
-            return "en", 0.0
-        language, probability, _ = self.model.detect_language(speech)
-        return str(language), float(probability)
+            return self.default_language(), 0.0
+        _, _, all_probs = self.model.detect_language(speech)
+        allowed = [(code, p) for code, p in all_probs if not opts.languages or code in opts.languages]
+        if not allowed:
+            return self.default_language(), 0.0
+        total = sum(p for _, p in allowed) or 1.0
+        code, probability = max(allowed, key=lambda pair: pair[1])
+        return str(code), float(probability) / total
+
+    def default_language(self) -> str:
+        opts = self.settings.transcribe
+        return opts.language or (opts.languages[0] if opts.languages else "en")
+
+    def track_languages(self, state: CallState) -> dict[int, tuple[str, float]]:
+        """Language per speaking track: detected where there is enough speech, else borrowed."""
+        assert state.tracks is not None
+        opts = self.settings.transcribe
+        speaking = [t for t in state.record.tracks if t.speech_regions]
+        if opts.language is not None:
+            return {t.index: (opts.language, 1.0) for t in speaking}
+        enough = [t for t in speaking if t.speech_seconds >= opts.language_min_speech_s]
+        found = {t.index: self.detect_language(state.tracks[t.index], t.speech_regions) for t in enough}
+        if found:
+            # Both parties of a call speak one language: a channel Whisper is unsure about (an English
+            # customer on a noisy line came out Welsh) or that said too little ("yes", "okay") takes the
+            # language of the channel it is surest about.
+            fallback = max(found.values(), key=lambda pair: pair[1])
+            found = {i: pair if pair[1] >= opts.language_min_probability else fallback for i, pair in found.items()}
+        elif opts.languages and len(opts.languages) == 1:
+            fallback = (opts.languages[0], 1.0)
+        else:  # nobody said much: detect on the most speech there is, within the allowed languages
+            main = max(speaking, key=lambda t: t.speech_seconds)
+            fallback = self.detect_language(state.tracks[main.index], main.speech_regions)
+        return {t.index: found.get(t.index, fallback) for t in speaking}
+
+    # -- hints ------------------------------------------------------------------------------------
+
+    def hints(self, metadata: CallMetadata) -> list[str]:
+        """Names Whisper should expect: settings' vocabulary plus this call's metadata fields."""
+        opts = self.settings.transcribe
+        names = [*opts.vocabulary, *(metadata.extra.get(field, "") for field in opts.hint_fields)]
+        return list(dict.fromkeys(n.strip() for n in names if n and n.strip()))
 
     # -- transcription ----------------------------------------------------------------------------
 
-    def transcribe_track(self, samples: np.ndarray, regions: Sequence[SpeechRegion], language: str) -> list[Segment]:
+    def transcribe_track(
+        self,
+        samples: np.ndarray,
+        regions: Sequence[SpeechRegion],
+        language: str,
+        hints: Sequence[str] = (),
+    ) -> list[Segment]:
         if not regions:
             return []
         opts = self.settings.transcribe
         rate = self.settings.audio.sample_rate
+        duration = samples.size / rate
+        fed = feed_regions(regions, opts.clip_pad_s, opts.clip_merge_gap_s, duration)
+        # A finished sentence: bare names as the prompt made Whisper skip them when the call opened
+        # with them ("Brightline Home Services, Sarah speaking" came out as "Sarah speaking").
+        hint_text = f"Glossary: {', '.join(hints)}." if hints else None
         common: dict[str, Any] = {
             "language": language,
             "beam_size": opts.beam_size,
             "word_timestamps": opts.word_timestamps,
-            "initial_prompt": opts.initial_prompt,
+            "initial_prompt": hint_text if opts.hint_mode == "prompt" and hint_text else opts.initial_prompt,
+            "hotwords": hint_text if opts.hint_mode == "hotwords" else None,
+            "temperature": list(opts.temperatures),
+            "compression_ratio_threshold": opts.compression_ratio_threshold,
+            "log_prob_threshold": opts.log_prob_threshold,
+            "no_speech_threshold": opts.no_speech_threshold,
         }
-        if self._batched_pipeline is not None:
-            segments, _ = self._batched_pipeline.transcribe(
-                samples,
-                clip_timestamps=group_clips(regions),
-                batch_size=opts.batch_size,
-                **common,
-            )
-            return _to_segments(segments)
+        if opts.feed == "clips":
+            clips = group_clips(fed, opts.window_s)
+            if self._batched_pipeline is not None:
+                segments, _ = self._batched_pipeline.transcribe(
+                    samples, clip_timestamps=clips, batch_size=opts.batch_size, **common
+                )
+            else:
+                stamps = [t for c in clips for t in (c["start"], c["end"])]
+                segments, _ = self.model.transcribe(
+                    samples,
+                    vad_filter=False,
+                    clip_timestamps=stamps,
+                    condition_on_previous_text=opts.condition_on_previous_text,
+                    **common,
+                )
+            return self.guarded(_to_segments(segments))
 
         from faster_whisper.transcribe import restore_speech_timestamps
 
-        chunks = [{"start": int(r.start * rate), "end": int(r.end * rate)} for r in regions]
+        chunks = [{"start": int(r.start * rate), "end": int(r.end * rate)} for r in fed]
         speech = np.concatenate([samples[c["start"] : c["end"]] for c in chunks]).astype(np.float32)
-        segments, _ = self.model.transcribe(
-            speech,
-            vad_filter=False,
-            condition_on_previous_text=opts.condition_on_previous_text,
-            **common,
+        if self._batched_pipeline is not None:
+            # The glued speech cut at region boundaries into windows of up to 30 s, decoded together.
+            lengths = [(c["end"] - c["start"]) / rate for c in chunks]
+            windows = group_clips(_glued_regions(lengths), opts.window_s)
+            segments, _ = self._batched_pipeline.transcribe(
+                speech, clip_timestamps=windows, batch_size=opts.batch_size, without_timestamps=False, **common
+            )
+        else:
+            segments, _ = self.model.transcribe(
+                speech,
+                vad_filter=False,
+                condition_on_previous_text=opts.condition_on_previous_text,
+                **common,
+            )
+        return self.guarded(_to_segments(restore_speech_timestamps(segments, chunks, rate)))
+
+    def transcribe_hinted(
+        self, samples: np.ndarray, regions: Sequence[SpeechRegion], language: str, hints: Sequence[str]
+    ) -> list[Segment]:
+        """Transcribe with the hints; if Whisper then left speech without words, also without them.
+
+        A prompt holding the names made Whisper skip a greeting that said exactly those names
+        ("Thank you for calling Brightline Home Services, this is Sarah") or stop before the last
+        sentence; the version that leaves less speech uncovered by words is kept.
+        """
+        hinted = self.transcribe_track(samples, regions, language, hints)
+        if not hints:
+            return hinted
+        opts = self.settings.transcribe
+        fed = feed_regions(
+            regions, opts.clip_pad_s, opts.clip_merge_gap_s, samples.size / self.settings.audio.sample_rate
         )
-        return _to_segments(restore_speech_timestamps(segments, chunks, rate))
+        missed = uncovered_s(fed, hinted)
+        if missed < _UNCOVERED_MAX_S:
+            return hinted
+        plain = self.transcribe_track(samples, regions, language, ())
+        return hinted if missed <= uncovered_s(fed, plain) else plain
+
+    def guarded(self, segments: list[Segment]) -> list[Segment]:
+        """Drop text Whisper made up rather than heard (see `is_hallucination`)."""
+        if not self.settings.transcribe.guard:
+            return segments
+        return [s for s in segments if not is_hallucination(s, self.settings.transcribe.no_speech_threshold)]
 
     def process(self, state: CallState) -> CallState:
         assert state.tracks is not None
@@ -137,23 +252,111 @@ class Transcriber(Stage):
         speaking = [t for t in record.tracks if t.speech_regions]
         if not speaking:
             return state
-        language = self.settings.transcribe.language
-        probability = 1.0
-        if language is None:
-            main = max(speaking, key=lambda t: t.speech_seconds)
-            language, probability = self.detect_language(state.tracks[main.index], main.speech_regions)
-        record.language, record.language_probability = language, round(probability, 4)
+        languages = self.track_languages(state)
+        main = max(speaking, key=lambda t: t.speech_seconds)
+        record.language, probability = languages[main.index]
+        record.language_probability = round(probability, 4)
+        hints = self.hints(record.metadata) if self.settings.transcribe.hint_mode != "off" else []
         for track in speaking:
+            language, probability = languages[track.index]
             try:
-                track.segments = self.transcribe_track(state.tracks[track.index], track.speech_regions, language)
+                track.segments = self.transcribe_hinted(
+                    state.tracks[track.index], track.speech_regions, language, hints if track.role != "customer" else []
+                )
             except RuntimeError as err:  # CTranslate2 raises RuntimeError for OOM and bad input
                 raise StageError("transcription_failed", f"transcribing the {track.role} track failed: {err}") from err
-            track.language, track.language_probability = language, record.language_probability
+            track.language, track.language_probability = language, round(probability, 4)
         state.scratch[f"{self.name}_detail"] = {
-            "language": language,
+            "language": record.language,
+            "track_languages": {t.role: languages[t.index][0] for t in speaking},
+            "hints": len(hints),
             "speech_seconds": round(sum(t.speech_seconds for t in speaking), 2),
         }
         return state
+
+
+_UNCOVERED_MAX_S = 1.5
+
+
+def uncovered_s(regions: Sequence[SpeechRegion], segments: Sequence[Segment]) -> float:
+    """Seconds of speech in stretches of 1.5 s or more that no transcribed word covers."""
+    words = sorted((w.start, w.end) for s in segments for w in s.words)
+    total = 0.0
+    for region in regions:
+        cursor = region.start
+        for start, end in words:
+            if end <= region.start or start >= region.end:
+                continue
+            if start - cursor >= _UNCOVERED_MAX_S:
+                total += start - cursor
+            cursor = max(cursor, end)
+        if region.end - cursor >= _UNCOVERED_MAX_S:
+            total += region.end - cursor
+    return total
+
+
+def _glued_regions(lengths: Sequence[float]) -> list[SpeechRegion]:
+    """Where each region lies once the regions are glued end to end."""
+    out, cursor = [], 0.0
+    for length in lengths:
+        out.append(SpeechRegion(start=cursor, end=cursor + length))
+        cursor += length
+    return out
+
+
+def feed_regions(
+    regions: Sequence[SpeechRegion], pad_s: float, merge_gap_s: float, duration_s: float
+) -> list[SpeechRegion]:
+    """Pad each region (within the track) and merge those whose gap is under merge_gap_s."""
+    out: list[SpeechRegion] = []
+    for region in regions:
+        start, end = max(0.0, region.start - pad_s), min(duration_s, region.end + pad_s)
+        if out and start - out[-1].end < merge_gap_s:
+            out[-1] = SpeechRegion(start=out[-1].start, end=max(out[-1].end, end))
+        else:
+            out.append(SpeechRegion(start=round(start, 3), end=round(end, 3)))
+    return out
+
+
+# What Whisper writes on silence and music: subtitle credits from its training data, never said on a call...
+_CREDITS = (
+    "thank you for watching", "thanks for watching", "subtitles by", "subscribe", "amara.org", "transcribed by",
+    "captions by", "izlediğiniz için teşekkür", "altyazı", "abone ol",
+)  # fmt: skip
+# ...and short sign-offs, which callers do say: only dropped when Whisper also doubted there was speech.
+_SIGN_OFFS = {"thank you", "thank you very much", "thanks", "bye", "you", "so", "okay", "teşekkürler"}
+
+
+def is_hallucination(segment: Segment, no_speech_threshold: float | None = 0.6) -> bool:
+    """Text Whisper made up rather than heard.
+
+    Symbols without a letter (what it writes for music); Whisper's own silence rule (non-speech and
+    unsure of the text; applied here to every path, the batched one included); subtitle credits heard
+    with any doubt; a lone sign-off ("Thank you.") on audio Whisper half thought was not speech (what
+    tiny.en wrote on the Debian hold music); or a segment that only repeats itself.
+    """
+    text = segment.text.strip().lower()
+    if not any(c.isalnum() for c in text):
+        return True
+    unsure = segment.avg_logprob < -1.0
+    if no_speech_threshold is not None and segment.no_speech_prob > no_speech_threshold and unsure:
+        return True
+    words = [w.probability for w in segment.words]
+    mean_word = sum(words) / len(words) if words else float(np.exp(segment.avg_logprob))
+    if any(p in text for p in _CREDITS) and (segment.no_speech_prob > 0.2 or mean_word < 0.7):
+        return True
+    bare = re.sub(r"[^\w\s]", "", text).strip()
+    if bare in _SIGN_OFFS and segment.no_speech_prob > 0.3 and unsure:
+        return True
+    encoded = text.encode("utf-8")
+    return len(encoded) > 60 and len(encoded) / max(1, len(zlib.compress(encoded))) > 2.4
+
+
+@functools.cache
+def _whisper_languages() -> frozenset[str]:
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+    return frozenset(_LANGUAGE_CODES)
 
 
 def _concat_regions(samples: np.ndarray, regions: Iterable[SpeechRegion], rate: int, limit_s: float) -> np.ndarray:

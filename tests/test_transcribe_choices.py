@@ -1,0 +1,145 @@
+"""Transcription choices on real audio: the call center's languages, names from the call's metadata
+as hints, per-channel language with a fallback for short channels, and the guard against text made up
+on hold music (Whisper base and tiny.en from the packaged models)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.records import CallMetadata, Segment, SpeechRegion, Word
+from pipeline.runner import CallPipeline
+from pipeline.settings import Settings
+from pipeline.transcribe import Transcriber, is_hallucination, uncovered_s
+from tests.audio_helpers import load_sample, sample_reference
+from tests.conftest import SAMPLES, make_settings
+
+HOLD_MUSIC = Path("/usr/share/asterisk/moh/macroform-cold_day.wav")  # Debian asterisk-moh-opsound-wav
+
+
+def _agent_opening(seconds: float = 12.0) -> tuple[np.ndarray, list[SpeechRegion]]:
+    """The agent channel of a real sample call: speech regions taken from its reference timings."""
+    audio = load_sample("callback_promise.ogg")[0]
+    turns = [t for t in sample_reference("callback_promise.ogg")["turns"] if t["role"] == "agent"]
+    regions = [SpeechRegion(start=t["start"], end=t["end"]) for t in turns if t["end"] <= seconds]
+    return audio[: int(seconds * 16000)], regions
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("home")
+
+
+def base_transcriber(home: Path, languages: list[str]) -> Transcriber:
+    return Transcriber(make_settings(home, transcribe={"model": "base", "cpu_threads": 1, "languages": languages}))
+
+
+def test_language_detection_chooses_only_among_the_call_centers_languages(home: Path) -> None:
+    audio, regions = _agent_opening()
+    assert base_transcriber(home, []).detect_language(audio, regions)[0] == "en"
+    language, probability = base_transcriber(home, ["tr", "de"]).detect_language(audio, regions)
+    assert language in ("tr", "de")  # English speech, but this center only takes Turkish and German
+    assert 0.0 < probability <= 1.0  # renormalised over the allowed languages, kept for the record
+
+
+def test_unknown_language_code_is_refused_when_the_stage_starts(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="klingon"):
+        Transcriber(make_settings(tmp_path, transcribe={"model": "tiny.en", "languages": ["en", "klingon"]}))
+
+
+def test_each_channel_gets_its_language_and_a_short_channel_borrows_the_other(home: Path) -> None:
+    from pipeline.runner import CallPipeline
+
+    settings = make_settings(home, transcribe={"model": "base", "cpu_threads": 1, "languages": ["en", "tr"]})
+    pipe = CallPipeline(settings, analyse=False)
+    state = pipe.decoder.decode(str(SAMPLES / "callback_promise.ogg"))
+    for stage in pipe.audio_stages[:-1]:
+        state = stage.run(state)
+    customer = state.record.tracks[1]
+    # Keep one second of the customer channel: too little speech to tell a language from.
+    first = customer.speech_regions[0]
+    customer.speech_regions = [SpeechRegion(start=first.start, end=first.start + 1.0)]
+    customer.speech_seconds = 1.0
+    transcriber = pipe.audio_stages[-1]
+    assert isinstance(transcriber, Transcriber)
+    languages = transcriber.track_languages(state)
+    assert languages[0][0] == "en" and languages[0][1] > 0.5
+    assert languages[1] == languages[0]  # borrowed from the agent, who said enough
+
+
+def test_hints_come_from_settings_and_the_calls_metadata(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, transcribe={"model": "tiny.en", "vocabulary": ["Brightline Home Services"]})
+    transcriber = Transcriber(settings)
+    metadata = CallMetadata(
+        agent_id="AG017", extra={"company": "Brightline Home Services", "agent_name": "Nadia", "queue_note": "x"}
+    )
+    assert transcriber.hints(metadata) == ["Brightline Home Services", "Nadia"]  # no duplicate, no other fields
+    assert transcriber.hints(CallMetadata()) == ["Brightline Home Services"]
+
+
+def test_names_in_the_calls_metadata_reach_whisper_and_the_greeting_survives(
+    transcript_pipeline: CallPipeline,
+) -> None:
+    """Real speech that opens with the names themselves: given as hints they must not be skipped
+    (a bare-name prompt made Whisper drop "Brightline Home Services" from the greeting)."""
+    metadata = CallMetadata(extra={"company": "Brightline Home Services", "agent_name": "Sarah"})
+    record = transcript_pipeline.process_file(SAMPLES / "callback_promise.ogg", metadata=metadata)
+    stage = next(s for s in record.stages if s.stage == "transcribe")
+    assert stage.detail["hints"] == 2
+    opening = record.turns[0].text
+    assert "Brightline Home Services" in opening and "Sarah" in opening
+
+
+@pytest.mark.skipif(not HOLD_MUSIC.exists(), reason="apt-get install asterisk-moh-opsound-wav")
+def test_hold_music_gives_no_text(tmp_path: Path) -> None:
+    """Real hold music: VAD finds no speech in it, and forced through Whisper anyway (as music with a
+    voice over it would be), the guard drops what tiny.en makes up ("Thank you very much.")."""
+    from faster_whisper import decode_audio
+
+    from pipeline.vad import VoiceActivityDetector
+
+    music = decode_audio(str(HOLD_MUSIC), sampling_rate=16000)[: 12 * 16000]
+    settings = make_settings(tmp_path, transcribe={"model": "tiny.en", "cpu_threads": 1})
+    assert VoiceActivityDetector(settings).regions(music) == []
+    everything = [SpeechRegion(start=0.0, end=12.0)]
+    unguarded = Transcriber(make_settings(tmp_path, transcribe={"model": "tiny.en", "cpu_threads": 1, "guard": False}))
+    made_up = unguarded.transcribe_track(music, everything, "en")
+    assert made_up, "tiny.en no longer hallucinates on this music: the guard test needs new audio"
+    assert all(is_hallucination(s) for s in made_up)
+    guarded = Transcriber(settings)
+    assert guarded.transcribe_track(music, everything, "en") == []
+    # ...while real speech keeps its words.
+    audio, regions = _agent_opening(seconds=4.5)
+    assert "speaking" in " ".join(s.text for s in guarded.transcribe_track(audio, regions, "en")).lower()
+
+
+def test_guard_keeps_a_confident_thank_you_and_drops_doubtful_or_wordless_ones() -> None:
+    def seg(text: str, no_speech: float, logprob: float) -> Segment:
+        return Segment(start=0, end=1, text=text, avg_logprob=logprob, no_speech_prob=no_speech,
+                       words=[Word(start=0, end=1, text=text, probability=0.9)])  # fmt: skip
+
+    assert not is_hallucination(seg("Thank you.", 0.05, -0.2))
+    assert is_hallucination(seg("Thank you.", 0.4, -1.3))
+    assert is_hallucination(seg("♪ ♪", 0.1, -0.5))
+    assert is_hallucination(seg("Thanks for watching!", 0.25, -0.4))
+    assert is_hallucination(seg("I'm sorry. " * 12, 0.1, -0.3))
+
+
+def test_settings_default_to_any_language_and_hotwords() -> None:
+    opts = Settings().transcribe
+    assert opts.languages == [] and opts.hint_mode == "hotwords" and opts.guard
+
+
+def test_speech_left_without_words_is_measured_so_a_hint_that_swallowed_it_is_undone() -> None:
+    def words(*spans: tuple[float, float]) -> list[Segment]:
+        return [Segment(start=a, end=b, text="w", words=[Word(start=a, end=b, text="w", probability=0.9)])
+                for a, b in spans]  # fmt: skip
+
+    regions = [SpeechRegion(start=0.0, end=6.0), SpeechRegion(start=10.0, end=12.0)]
+    assert uncovered_s(regions, words((0.2, 3.0), (3.2, 5.8), (10.1, 11.9))) == 0.0
+    # The greeting (0-3.5 s) skipped, as a prompt holding its names made Whisper do.
+    assert uncovered_s(regions, words((3.5, 5.8), (10.1, 11.9))) == pytest.approx(3.5)
+    # The last sentence never decoded.
+    assert uncovered_s(regions, words((0.2, 3.0), (3.2, 5.8))) == pytest.approx(2.0)
