@@ -100,7 +100,8 @@ def uploaded(client: InProcessApp) -> dict[str, Any]:
     response = client.post(
         "/upload/audio/",
         files={"file": (SINGLE, sample(SINGLE), "application/octet-stream")},
-        data={"agent_id": "AG900", "customer_id": "CU900", "call_time": "2026-11-20T10:15:00+00:00"},
+        data={"agent_id": "AG900", "customer_id": "CU900", "call_time": "2026-11-20T10:15:00+00:00",
+              "company": "Brightline Home Services", "agent_name": "Sarah"},
     )
     assert response.status_code == 202, response.text
     accepted = response.json()
@@ -177,6 +178,10 @@ def test_stored_call_has_turns_by_role(client: InProcessApp, uploaded: dict[str,
     assert {t["role"] for t in call["turns"]} == {"agent", "customer"}
     assert all(t["text"].strip() for t in call["turns"])
     assert call["metadata"]["agent_id"] == "AG900" and call["metadata"]["customer_id"] == "CU900"
+    # The names given with the upload are the transcription hints and the greeting check's names.
+    assert call["metadata"]["extra"]["company"] == "Brightline Home Services"
+    assert call["metadata"]["extra"]["agent_name"] == "Sarah"
+    assert "Brightline" in " ".join(t["text"] for t in call["turns"] if t["role"] == "agent")
     assert call["metrics"]["duration_s"] > 30
     assert "_id" not in call
 

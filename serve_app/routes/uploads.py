@@ -70,6 +70,8 @@ def _clean(value: str | None) -> str | None:
 
 
 MetaForm = Annotated[str | None, Form(max_length=200)]
+# Company and agent names as the telephony export gives them: transcription hints and the greeting check's names.
+NameForm = Annotated[str | None, Form(max_length=200, description="A name Whisper should expect (metadata.extra)")]
 
 
 def form_metadata(
@@ -80,6 +82,8 @@ def form_metadata(
                                                            "for a ZIP it applies to every recording")] = None,
     direction: Annotated[Literal["inbound", "outbound"] | None, Form()] = None,
     queue: MetaForm = None,
+    company: NameForm = None,
+    agent_name: NameForm = None,
 ) -> dict[str, Any]:
     """Metadata given with the upload (a dependency shared by both upload routes); empty form fields mean
     "not given" (browsers send them as "")."""
@@ -92,7 +96,11 @@ def form_metadata(
         "direction": direction,
         "queue": _clean(queue),
     }
-    given = {k: v for k, v in values.items() if v is not None}
+    given: dict[str, Any] = {k: v for k, v in values.items() if v is not None}
+    # Names travel in metadata.extra, where manifests put them too (the Transcriber and analysis read them there).
+    names = {k: v for k, v in (("company", _clean(company)), ("agent_name", _clean(agent_name))) if v}
+    if names:
+        given["extra"] = names
     try:
         CallMetadata(**given)
     except ValidationError as err:
@@ -109,8 +117,10 @@ def metadata_for(ctx: AppContext, name: str, given: dict[str, Any]) -> CallMetad
             base = found.model_dump(exclude_none=True)
         except Exception:  # a bad name is a note, not a refused upload
             log.warning("metadata from file name %r failed", name, exc_info=True)
+    extra = {**base.get("extra", {}), **given.get("extra", {})}
     base.update(given)
-    base.setdefault("extra", {})["uploaded_at"] = datetime.now().astimezone().isoformat(timespec="seconds")
+    base["extra"] = extra
+    extra["uploaded_at"] = datetime.now().astimezone().isoformat(timespec="seconds")
     return CallMetadata(**base)
 
 
