@@ -1,4 +1,4 @@
-"""Score the analysis on a rubric-labelled call set (``/work/heldout/FORMAT.md``): every field, text and audio.
+"""Score the analysis on a rubric-labelled call set (``bench/HELDOUT_FORMAT.md``): every field, text and audio.
 
 Each call script (one YAML per call, ``labels`` per the QA rubric) becomes a record with the call's
 metadata as a telephony export gives it (call_time, direction, customer_phone; company and agent_name

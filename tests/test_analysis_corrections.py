@@ -198,7 +198,7 @@ def test_corrections_store_choice(monkeypatch: pytest.MonkeyPatch) -> None:
         open_corrections(Settings(home=home, analysis={"corrections_store": "mongo"}))
 
     # `python -m serve_app` hands its replicas the embedded server's URI: "auto" stays the file there.
-    from serve_app import local
+    from serve_app import launcher as local
 
     class Embedded:
         def __init__(self, *args: object, **kwargs: object) -> None: ...

@@ -174,10 +174,10 @@ def test_the_promising_side_must_make_the_follow_up_call(store: CallStore) -> No
     agent_promise = make_record("agent-promise", analysis=by_agent, direction="inbound")
     customer_rings_again = make_record("customer-rings-again", call_time=T0 + 5 * HOUR, direction="inbound")
     store.upsert_records([agent_promise, customer_rings_again])
-    store.verify_callbacks(now=T0 + 48 * HOUR)
+    verify_callbacks(store, now=T0 + 48 * HOUR)
     # The customer chasing us is not the agent calling back (QA rubric): still overdue.
     assert status_of(store, agent_promise.record_id)["callback_status"] == "overdue"
 
     store.upsert_records([make_record("agent-calls", call_time=T0 + 6 * HOUR, direction="outbound")])
-    store.verify_callbacks(now=T0 + 48 * HOUR)
+    verify_callbacks(store, now=T0 + 48 * HOUR)
     assert status_of(store, agent_promise.record_id)["callback_status"] == "kept"
