@@ -497,12 +497,10 @@ def detect_promises(turns: Sequence[TurnView], llm_turn: int | None = None) -> l
     by_index = {t.index: i for i, t in enumerate(turns)}
     for i, turn in enumerate(turns):
         if turn.role == AGENT:
-            offer = _sentence_phrase(turn.text, OFFER_PHRASES)
+            offer = _accepted_offer(turns, i, CUSTOMER)
             if offer:
-                reply = _next_of(turns, i, CUSTOMER)
-                if reply and _agrees(reply):
-                    found.append(Promise(turn, AGENT, "rule", _window(turns, i), offer))
-                    continue
+                found.append(Promise(turn, AGENT, "rule", _window(turns, i), offer))
+                continue
             promise = _sentence_phrase(turn.text, PROMISE_PHRASES)
             if promise:
                 found.append(Promise(turn, _who(turn), "rule", _window(turns, i), promise))
@@ -514,12 +512,10 @@ def detect_promises(turns: Sequence[TurnView], llm_turn: int | None = None) -> l
                 found.append(Promise(reply, AGENT, "rule", [reply, turn, *_window(turns, j)]))
                 continue
             # The customer's own promise (or a relative's: "my wife will ring you"): the customer's side.
-            offer = _sentence_phrase(turn.text, OFFER_PHRASES)
+            offer = _accepted_offer(turns, i, AGENT)
             if offer:
-                reply = _next_of(turns, i, AGENT)
-                if reply and _agrees(reply):
-                    found.append(Promise(turn, CUSTOMER, "rule", _window(turns, i), offer))
-                    continue
+                found.append(Promise(turn, CUSTOMER, "rule", _window(turns, i), offer))
+                continue
             promise = _sentence_phrase(turn.text, PROMISE_PHRASES, reported=True)
             if promise:
                 found.append(Promise(turn, CUSTOMER, "rule", _window(turns, i), promise))
@@ -584,6 +580,15 @@ def _agrees(reply: TurnView) -> bool:
     if first and first[0] in {"no", "nope", "nah", "hayir", "yok", "gerek"}:
         return False
     return bool(find_phrase(reply.normalised, AGREE_PHRASES)) and not find_phrase(reply.normalised, REFUSE_PHRASES)
+
+
+def _accepted_offer(turns: Sequence[TurnView], i: int, other: str) -> str | None:
+    """The callback offer in turn ``i`` ("shall I ring you Monday?") when the other side's next turn agrees."""
+    offer = _sentence_phrase(turns[i].text, OFFER_PHRASES)
+    if not offer:
+        return None
+    reply = _next_of(turns, i, other)
+    return offer if reply and _agrees(reply) else None
 
 
 def _next_of(turns: Sequence[TurnView], i: int, role: str) -> TurnView | None:
