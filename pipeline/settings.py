@@ -151,6 +151,10 @@ class LLMSettings(BaseModel):
     # Embedded only: fill flat JSON forms field by field, the keys and punctuation going in as prompt
     # (batched, ~4x cheaper per token than decoding) and each choice decided in one decoding step.
     embedded_stepwise: bool = True
+    # llama.cpp prompt evaluation: tokens per compute batch, and flash attention ("auto" lets llama.cpp
+    # decide; on one CPU thread neither changed the cost measurably: README "LLM cost per call").
+    embedded_ubatch: int = Field(512, ge=32)
+    embedded_flash_attn: Literal["auto", "on", "off"] = "auto"
     max_tokens: int = Field(768, ge=16)
     temperature: float = 0.0
     seed: int = 7

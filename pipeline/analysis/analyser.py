@@ -64,6 +64,7 @@ from pipeline.analysis.taxonomy import EMPTY_CALL, UNCERTAIN, Fact, Taxonomy
 from pipeline.analysis.text import (
     AGENT,
     CUSTOMER,
+    LINE_FORMAT,
     TurnView,
     canonical_role,
     compact_transcript,
@@ -417,7 +418,8 @@ class Analyser(Stage):
                 "additionalProperties": False}
 
     def user_message(self, turns: Sequence[TurnView]) -> str:
-        transcript = compact_transcript(turns, self.cfg.max_transcript_chars)
+        transcript = compact_transcript(turns, self.cfg.max_transcript_chars,
+                                        self.prompt.extra.get("line_format") or LINE_FORMAT)
         return Prompt.fill(self.prompt.user, transcript=transcript)
 
     def warm_up(self) -> None:
@@ -427,6 +429,10 @@ class Analyser(Stage):
                 self.backend.warm(self.system_prompt)
             except LLMError as err:
                 log.warning("LLM warm-up failed: %s", err)
+
+    def _score_versions(self) -> list[str]:
+        """Prompt versions whose choice probabilities this prompt's match (the prompt's ``scores_as``)."""
+        return [self.prompt.version, *self.prompt.extra.get("scores_as", "").split()]
 
     def _ask(self, turns: Sequence[TurnView], system_prompt: str) -> tuple[AuditAnswer, list[LLMUsage], int]:
         assert self.backend is not None
@@ -518,7 +524,7 @@ class Analyser(Stage):
             probs = {k: v for k, v in probs.items() if k != "customer_start"}
         calibration = self.calibration
         if (calibration is not None and self.cues is not None and self.manner is not None
-                and calibration.applies_to(self.model_name(), self.prompt.version)):
+                and any(calibration.applies_to(self.model_name(), v) for v in self._score_versions())):
             customer = calibration.customer.probabilities(customer_features(
                 turns, score_of(answer.customer_end, probs.get("customer_end")), self.cues))
             agent = calibration.agent.probabilities(agent_features(

@@ -156,9 +156,15 @@ def meaningful_words(text: str) -> list[str]:
     return [w for w in normalised.split() if w not in FILLER_WORDS]
 
 
-def compact_transcript(turns: Sequence[TurnView], max_chars: int) -> str:
+# One transcript line for the LLM: {turn} number, {speaker} (Agent / Customer), {words}. The prompt that
+# describes the format names it (``line_format`` in its YAML); this is the format of prompts that do not.
+LINE_FORMAT = "[{turn}] {speaker}: {words}"
+
+
+def compact_transcript(turns: Sequence[TurnView], max_chars: int, line_format: str = LINE_FORMAT) -> str:
     """Numbered transcript for the LLM; long calls keep their opening and ending, the middle is cut."""
-    lines = [f"[{t.index}] {'Agent' if t.role == AGENT else 'Customer'}: {t.text.strip()}" for t in turns]
+    lines = [line_format.format(turn=t.index, speaker="Agent" if t.role == AGENT else "Customer",
+                                words=t.text.strip()) for t in turns]
     text = "\n".join(lines)
     if len(text) <= max_chars:
         return text

@@ -28,6 +28,7 @@ from pipeline.analysis.llm.base import (
 )
 from pipeline.analysis.llm.walk import (
     CHOICE_TOP_LOGPROBS,
+    Step,
     TokenLogprob,
     consistent,
     enum_choice_probs,
@@ -55,6 +56,11 @@ class EmbeddedLLM(LLMBackend):
         params.n_parallel = 1  # one slot: its KV cache keeps the shared system prompt between calls
         params.cpuparams.n_threads = llm.embedded_threads
         params.cpuparams_batch.n_threads = llm.embedded_threads
+        params.n_ubatch = llm.embedded_ubatch
+        params.n_batch = max(params.n_batch, llm.embedded_ubatch)
+        fa = xllamacpp.llama_flash_attn_type
+        params.flash_attn_type = {"auto": fa.LLAMA_FLASH_ATTN_TYPE_AUTO, "on": fa.LLAMA_FLASH_ATTN_TYPE_ENABLED,
+                                  "off": fa.LLAMA_FLASH_ATTN_TYPE_DISABLED}[llm.embedded_flash_attn]
         params.warmup = False
         params.verbosity = -1
         params.sampling.temp = llm.temperature
@@ -120,6 +126,14 @@ class EmbeddedLLM(LLMBackend):
         request.update({"grammar": grammar, "logprobs": True, "top_logprobs": CHOICE_TOP_LOGPROBS})
         return self._chat(request)
 
+    def stepper(self, system: str, user: str) -> Step:
+        """The ``walk.Step`` of one conversation: each call is one request continuing the given prefill."""
+
+        def step(prefill: str, grammar: str, max_tokens: int) -> dict[str, Any]:
+            return self._step(system, user, prefill, grammar, max_tokens)
+
+        return step
+
     def warm(self, system: str) -> None:
         # Evaluates the system prompt once, so the first real call only pays for its transcript.
         self._request(system, "Say OK.", None, 1)
@@ -128,10 +142,7 @@ class EmbeddedLLM(LLMBackend):
         self, system: str, user: str, schema: Mapping[str, Any], tier: str = "fast"
     ) -> tuple[dict[str, Any], LLMUsage]:
         if self.settings.embedded_stepwise and stepwise_fields(schema) is not None:
-            def step(prefill: str, grammar: str, max_tokens: int) -> dict[str, Any]:
-                return self._step(system, user, prefill, grammar, max_tokens)
-
-            return fill_form(step, schema, self.name, self.model_name)
+            return fill_form(self.stepper(system, user), schema, self.name, self.model_name)
         started = time.perf_counter()
         response = self._request(system, user, schema, self.settings.max_tokens)
         choice = response["choices"][0]
