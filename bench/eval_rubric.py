@@ -374,6 +374,9 @@ def _digits(text: str) -> str:
     return re.sub(r"\D", "", text)
 
 
+_PII_KIND = {"card": "card_number"}  # the set format's PII types -> the pipeline's span kinds
+
+
 def pii_hits(call: Call, pred: Prediction) -> tuple[int, int, int]:
     """(gold values masked, gold values, predicted spans matching no gold value).
 
@@ -408,12 +411,15 @@ def pii_hits(call: Call, pred: Prediction) -> tuple[int, int, int]:
     remaining = list(range(len(pred.pii)))
     masked = 0
     for item in gold:
-        same = [i for i in remaining if pred.pii[i]["kind"] == item.get("type")]
+        same = [i for i in remaining if pred.pii[i]["kind"] == _PII_KIND.get(item.get("type"), item.get("type"))]
         pick = (same or remaining)[:1]
         if pick:
             remaining.remove(pick[0])
             masked += 1
-    return masked, len(gold), len(remaining)
+    # A read-back repeats a value (the agent confirming the e-mail): a span of a kind the call holds is no
+    # false mask, as in the text scoring.
+    kinds = {_PII_KIND.get(item.get("type"), item.get("type")) for item in gold}
+    return masked, len(gold), sum(1 for i in remaining if pred.pii[i]["kind"] not in kinds)
 
 
 def score(calls: Sequence[Call], preds: Sequence[Prediction]) -> dict[str, Any]:
