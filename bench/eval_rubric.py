@@ -89,13 +89,15 @@ class Call:
     direction: str | None
     company: str | None
     agent_name: str | None
+    sector: str | None
     customer_phone: str | None
     turns: list[dict[str, Any]]
     labels: dict[str, Any]
 
     def metadata(self) -> CallMetadata:
         """As a telephony export passes it: typed columns, and company / agent name as extra columns."""
-        extra = {k: v for k, v in (("company", self.company), ("agent_name", self.agent_name)) if v}
+        extra = {k: v for k, v in (("company", self.company), ("agent_name", self.agent_name),
+                                   ("sector", self.sector)) if v}
         direction = self.direction if self.direction in ("inbound", "outbound") else None
         return CallMetadata(call_time=self.call_time, direction=direction,
                             customer_phone=self.customer_phone, extra=extra)
@@ -133,7 +135,7 @@ def load_set(folder: Path, keep_stage_directions: bool = False) -> tuple[list[Ca
             id=str(data["id"]), path=path, language=str(data.get("language", "en")),
             accent=str(data.get("accent") or ("tr" if data.get("language") == "tr" else "us")),
             call_time=datetime.fromisoformat(str(data["call_time"])), direction=data.get("direction"),
-            company=data.get("company"), agent_name=data.get("agent_name"),
+            company=data.get("company"), agent_name=data.get("agent_name"), sector=data.get("sector"),
             customer_phone=None if data.get("customer_phone") is None else str(data["customer_phone"]),
             turns=(list(data.get("turns") or []) if keep_stage_directions else spoken_turns(data.get("turns") or [])),
             labels=dict(data.get("labels") or {}),

@@ -179,6 +179,9 @@ class AnalysisSettings(BaseModel):
     # The company (or companies, per queue) whose calls are audited; empty: the prompt's default
     # business description, and names from each call's metadata (company, agent_name).
     companies: list[CompanyProfile] = Field(default_factory=list)
+    # A call whose export gives its company and sector (metadata.extra "company" and "sector", optionally
+    # "sells") but matches no profile above is described to the LLM as that business.
+    business_from_metadata: bool = True
     taxonomy_file: Path = PACKAGE_DATA / "taxonomy.yaml"
     compliance_file: Path = PACKAGE_DATA / "compliance.yaml"
     flags_file: Path = PACKAGE_DATA / "flags.yaml"

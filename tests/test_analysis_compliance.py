@@ -233,3 +233,34 @@ def test_a_failure_on_unsure_words_needs_review_instead(checklist: Checklist) ->
 def test_the_rubrics_prohibited_phrases_fail_when_the_agent_says_them(checklist: Checklist, said: str) -> None:
     assert statuses(checklist, _turns(GOOD_OPENING, ("customer", "Hm."), ("agent", said), GOOD_CLOSING))[
         "prohibited_phrases"] == "fail"
+
+
+# Whisper output of espeak voices on the rubric sets (B-001): words split, merged or misheard.
+def test_further_help_survives_words_the_transcriber_split(checklist: Checklist) -> None:
+    result = statuses(checklist, _turns(
+        GOOD_OPENING, ("customer", "My washing machine is leaking."),
+        ("agent", "Lovely, that's on its way now. In any thing else, I can't help with today."),
+        ("customer", "No, that's brilliant."),
+        ("agent", "No worry at all, cheering for calling and good luck with the machine.")))
+    assert result["further_help"] == "pass" and result["closing"] == "pass"
+
+
+def test_a_recording_notice_heard_wrong_still_passes_on_its_purpose(checklist: Checklist) -> None:
+    opening = ("agent", "Good morning, you're through to Tradora, my name is Eva, just so you know, call me COVID "
+                        "for training. How can I help?")
+    assert statuses(checklist, _turns(opening, ("customer", "My machine leaks.")))["disclosure"] == "pass"
+
+
+def test_a_closing_cut_in_two_by_the_transcriber_is_one_last_turn(checklist: Checklist) -> None:
+    result = statuses(checklist, _turns(
+        GOOD_OPENING, ("customer", "My tap is leaking, can you send a plumber?"),
+        ("agent", "Of course, tomorrow at nine. Anything else?"), ("customer", "No, that's all."),
+        ("agent", "Thanks so much for calling, have a lovely day."), ("agent", "Bye now.")))
+    assert result["closing"] == "pass"
+
+
+def test_a_recording_notice_after_a_cut_opening_is_still_within_the_first_two_turns(checklist: Checklist) -> None:
+    result = statuses(checklist, _turns(
+        ("agent", "Good afternoon, Merrow and Pike, Rosalind speaking."), ("agent", "How can I help?"),
+        ("customer", "Hi, it's about my card."), ("agent", "Sure, and this call is recorded for training.")))
+    assert result["disclosure"] == "pass"

@@ -175,3 +175,22 @@ def test_a_company_profile_tells_the_llm_what_the_company_sells_and_is_picked_pe
     assert "Acme Insurance, insurer which sells home and car policies" in analyser.system_prompt_for(profile)
     assert analyser.company_for(record("unknown")) is None
     assert "home-services" in analyser.system_prompt_for(None)  # the prompt's default business
+
+
+def test_the_exported_company_and_sector_describe_the_business_to_the_llm(tmp_path: Path) -> None:
+    from pipeline.analysis.analyser import Analyser
+    from pipeline.records import CallMetadata, CallRecord
+    from pipeline.settings import Settings
+
+    def record(**extra: str) -> CallRecord:
+        return CallRecord(pipeline_version="t", record_id="r", audio_sha256="a", source="s", file_name="f",
+                          metadata=CallMetadata(extra=extra))
+
+    analyser = Analyser(Settings(home=tmp_path, analysis={"enabled": False}))
+    bank = analyser.company_for(record(company="Merrow & Pike Bank", sector="bank (mortgages, credit cards)"))
+    assert bank is not None
+    prompt = analyser.system_prompt_for(bank)
+    assert "Merrow & Pike Bank, bank (mortgages, credit cards)" in prompt and "home-services" not in prompt
+    assert analyser.company_for(record(company="Merrow & Pike Bank")) is None  # no sector: the default business
+    off = Analyser(Settings(home=tmp_path, analysis={"enabled": False, "business_from_metadata": False}))
+    assert off.company_for(record(company="Merrow & Pike Bank", sector="bank")) is None

@@ -271,7 +271,21 @@ class Analyser(Stage):
             if exported and exported in {norm(n).strip() for n in [profile.name, *profile.aliases]}:
                 return profile
         unqueued = [p for p in profiles if not p.queues]
-        return unqueued[0] if len(unqueued) == 1 else None
+        if len(unqueued) == 1:
+            return unqueued[0]
+        return self.company_from_metadata(record)
+
+    def company_from_metadata(self, record: CallRecord) -> CompanyProfile | None:
+        """The company as the telephony export names it (``company``, ``sector``, ``sells`` columns) when no
+        configured profile matches: the LLM then judges the call for that business (a bank, an ISP, a
+        clinic), not the prompt's default one."""
+        if not self.cfg.business_from_metadata:
+            return None
+        extra = record.metadata.extra
+        name, sector = str(extra.get("company") or "").strip(), str(extra.get("sector") or "").strip()
+        if not (name and sector):
+            return None
+        return CompanyProfile(name=name, sector=sector, sells=str(extra.get("sells") or "").strip())
 
     def system_prompt_for(self, company: CompanyProfile | None) -> str:
         business = company.describe() if company else " ".join(self.prompt.extra.get("business", "a company").split())

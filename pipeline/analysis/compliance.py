@@ -261,16 +261,49 @@ def _proper_noun_besides(text: str, agent_names: Sequence[str], initial_in_first
     return False
 
 
+def agent_blocks(turns: Sequence[TurnView]) -> list[list[TurnView]]:
+    """The agent's speaking turns: consecutive agent turns (a transcriber cuts one turn at pauses) are one."""
+    blocks: list[list[TurnView]] = []
+    previous_agent = False
+    for turn in turns:
+        if turn.role == AGENT:
+            if previous_agent:
+                blocks[-1].append(turn)
+            else:
+                blocks.append([turn])
+            previous_agent = True
+        elif turn.text.strip():
+            previous_agent = False
+    return blocks
+
+
+def find_said(normalised_text: str, phrases: Sequence[str]) -> str | None:
+    """A phrase in the text, also when the transcriber split or merged its words ("any thing else",
+    "thankyou"): phrases of several words are matched with the spaces taken out as well."""
+    found = find_phrase(normalised_text, phrases)
+    if found is not None:
+        return found
+    squashed = normalised_text.replace(" ", "")
+    for phrase in phrases:
+        if " " in phrase.strip() and not any(mark in phrase for mark in "*_"):
+            key = norm(phrase).replace(" ", "")
+            if len(key) >= 8 and key in squashed:
+                return phrase
+    return None
+
+
 def _required_phrase(item: ComplianceItem, facts: CallFacts, checklist: Checklist) -> ComplianceItemResult:
-    turns = facts.agent_turns
+    blocks = agent_blocks(facts.turns)
     if "within_agent_turns" in item.options:
-        turns = turns[: int(item.options["within_agent_turns"])]
+        blocks = blocks[: int(item.options["within_agent_turns"])]
     if "within_last_agent_turns" in item.options:
         # The opening turn ("thank you for calling") is never the closing, however short the call.
-        turns = turns[1:][-int(item.options["within_last_agent_turns"]) :]
-    for turn in turns:
-        phrase = find_phrase(turn.normalised, item.phrases())
+        blocks = blocks[1:][-int(item.options["within_last_agent_turns"]) :]
+    turns = [t for block in blocks for t in block]
+    for block in blocks:
+        phrase = find_said(norm(" ".join(t.text for t in block)), item.phrases())
         if phrase:
+            turn = next((t for t in block if find_said(t.normalised, [phrase])), block[0])
             return _result(item, "pass", f"agent said '{phrase}'", [turn])
     where = "in the opening" if "within_agent_turns" in item.options else (
         "at the end" if "within_last_agent_turns" in item.options else "anywhere in the call")
