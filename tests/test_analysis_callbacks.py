@@ -195,3 +195,55 @@ def test_a_call_before_a_visit_is_due_the_lead_time_before_the_appointment() -> 
                    ("customer", "Great."),
                    ("agent", "She'll ring you twenty minutes before she arrives."))
     assert analyse_callback(turns, FRIDAY_10_15).due == datetime(2026, 11, 23, 9, 40)
+
+
+@pytest.mark.parametrize(
+    ("phrase", "expected"),
+    [
+        # hours and offsets as numbers in words or as Whisper writes them
+        ("İş ortaklığı ekibimiz sizi yirmi dört saat içinde arayacak", datetime(2026, 11, 21, 10, 15)),
+        ("we'll call you within twenty-four hours", datetime(2026, 11, 21, 10, 15)),
+        ("I'll ring you back in forty-five minutes", datetime(2026, 11, 20, 11, 0)),
+        ("I'll ring you at half 2 tomorrow", datetime(2026, 11, 21, 14, 30)),
+        ("I'll call you at quarter to 10 on Monday", datetime(2026, 11, 23, 9, 45)),
+        # the visit's time said as "for eight tomorrow"
+        ("You're on for eight tomorrow", datetime(2026, 11, 21, 8, 0)),
+    ],
+)
+def test_due_times_said_in_compound_words_or_written_as_digits(phrase: str, expected: datetime) -> None:
+    due = resolve_due(phrase, FRIDAY_10_15)
+    assert due is not None and due.due == expected
+
+
+def _call(*lines: tuple[str, str]) -> list[TurnView]:
+    return [TurnView(index=i, role=r, text=t, start=i * 4.0, end=i * 4.0 + 3) for i, (r, t) in enumerate(lines)]
+
+
+def test_an_agent_getting_a_colleague_to_phone_is_a_promise() -> None:
+    result = analyse_callback(_call(
+        ("customer", "I wanted to see about a mortgage."),
+        ("agent", "What I'll do is get one of our mortgage advisers to phone you tomorrow morning. Is that alright?"),
+        ("customer", "Perfect, thanks.")), FRIDAY_10_15)
+    assert result.promised and result.by == "agent" and result.due == datetime(2026, 11, 21, 10, 0)
+
+
+def test_an_offer_to_have_the_team_ring_accepted_is_a_promise() -> None:
+    result = analyse_callback(_call(
+        ("agent", "Shall I get our onboarding team to ring you Monday at eleven and walk you through it?"),
+        ("customer", "Yes please, that'd be great.")), FRIDAY_10_15)
+    assert result.promised and result.by == "agent" and result.due == datetime(2026, 11, 23, 11, 0)
+
+
+def test_a_relatives_call_with_words_in_between_is_the_customers_promise() -> None:
+    result = analyse_callback(_call(
+        ("agent", "Bugün kayıt yapalım mı?"),
+        ("customer", "Yok, şimdilik fiyat bakıyoruz. Eşim sizi yarın sabah arar, ona göre karar veririz.")),
+        FRIDAY_10_15)
+    assert result.promised and result.by == "customer" and result.due == datetime(2026, 11, 21, 10, 0)
+
+
+def test_a_technicians_call_before_a_visit_booked_for_eight() -> None:
+    result = analyse_callback(_call(
+        ("agent", "You got it, you're on for eight tomorrow. Your tech will give you a call about thirty minutes "
+                  "before he gets there."), ("customer", "Great.")), FRIDAY_10_15)
+    assert result.promised and result.due == datetime(2026, 11, 21, 7, 30)

@@ -90,7 +90,13 @@ def test_closing_items_are_not_applicable_when_the_call_drops(checklist: Checkli
     left = statuses(checklist, _turns(GOOD_OPENING, ("customer", "I want a refund."),
                                       ("agent", "You'll have to email them."),
                                       ("customer", "Forget it, I'll go to my bank. Bye.")))
-    assert left["further_help"] == "fail"  # the rubric: only a dropped call excuses the agent
+    # The customer hanging up on their leaving words, the agent never answering, is a call that ended before
+    # the closing (a rubric-only labeller's reading, set B): not applicable.
+    assert left["further_help"] == "not_applicable" and left["closing"] == "not_applicable"
+    answered = statuses(checklist, _turns(GOOD_OPENING, ("customer", "I want a refund."),
+                                          ("agent", "You'll have to email them."),
+                                          ("customer", "Forget it, I'll go to my bank."), ("agent", "Okay.")))
+    assert answered["further_help"] == "fail" and answered["closing"] == "fail"  # the agent still spoke
 
 
 def test_a_normal_goodbye_from_the_customer_is_not_a_hang_up(checklist: Checklist) -> None:
@@ -264,3 +270,42 @@ def test_a_recording_notice_after_a_cut_opening_is_still_within_the_first_two_tu
         ("agent", "Good afternoon, Merrow and Pike, Rosalind speaking."), ("agent", "How can I help?"),
         ("customer", "Hi, it's about my card."), ("agent", "Sure, and this call is recorded for training.")))
     assert result["disclosure"] == "pass"
+
+
+def test_a_call_ending_on_the_agent_checking_a_silent_line_dropped(checklist: Checklist) -> None:
+    unfinished = "Hey, so my neighbor said y'all could do something with the dish thing, and I need to know if—"
+    result = statuses(checklist, _turns(GOOD_OPENING, ("customer", unfinished),
+                                        ("agent", "Sure, are you looking to move the dish, or remove it, or...? Sir?")))
+    assert result["further_help"] == "not_applicable" and result["closing"] == "not_applicable"
+    turkish = statuses(checklist, _turns(GOOD_OPENING, ("customer", "Annemin evindeki şeyle ilgili arıyordum, acaba"),
+                                         ("agent", "Annenizin evindeki internet hattıyla mı ilgili? Alo? Efendim?")))
+    assert turkish["closing"] == "not_applicable"
+    # A sign-off that ends on "sir" is no line check
+    signed = statuses(checklist, _turns(GOOD_OPENING, ("customer", "Thanks."), ("agent", "Bye then, sir.")))
+    assert signed["closing"] == "fail"
+
+
+def test_a_customer_bye_after_the_agents_sign_off_is_no_hang_up(checklist: Checklist) -> None:
+    result = statuses(checklist, _turns(
+        ("agent", "Hi, this is Padma calling from Lantern Federal Credit Union. This call is recorded."),
+        ("customer", "Not now, I'm driving. Call me tomorrow at 3."),
+        ("agent", "Sure, I'll call you tomorrow at 3. Drive safe."), ("customer", "Yeah, yeah, bye.")))
+    assert result["further_help"] == "fail" and result["closing"] == "pass"
+
+
+def test_greeting_with_a_shortened_company_name_and_a_company_introduced_as_it_is(checklist: Checklist) -> None:
+    opening = ("agent", "J and R Plumbing, Eamon here, calls are recorded.")
+    facts = {"company_names": ["J&R Plumbing and Heating"], "agent_names": ["Eamon"]}
+    assert statuses(checklist, _turns(opening, ("customer", "Hi.")), **facts)["greeting"] == "pass"
+    # "it's Brightwell Solar here" names the company; the agent's own name is missing
+    opening = ("agent", "Hiya, it's Brightwell Solar here, you asked about a quote. This call is recorded.")
+    facts = {"company_names": ["Brightwell Solar"], "agent_names": ["Henrik"]}
+    assert statuses(checklist, _turns(opening, ("customer", "Not now.")), **facts)["greeting"] == "fail"
+
+
+def test_an_existing_customers_package_read_out_before_verification_fails(checklist: Checklist) -> None:
+    result = statuses(checklist, _turns(
+        ("agent", "Hi, it's Chiamaka calling from Skyvane TV, this call may be recorded. Is this Terrence?"),
+        ("customer", "Yeah, who's this?"),
+        ("agent", "I can see you're on our Essentials package, sixty-four ninety-nine a month.")))
+    assert result["identity_verification"] == "fail"

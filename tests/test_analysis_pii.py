@@ -167,3 +167,22 @@ def test_spelled_email_with_a_number_in_the_local_part_is_masked_whole() -> None
 def test_email_as_whisper_writes_it_with_a_comma_or_a_spaced_dot_com() -> None:
     assert kinds("Tom dot Hargreaves, at Outlook dot com.") == ["email"]
     assert kinds("go on, it's and we're not price at beatinternet .com. That's a NWN.") == ["email"]
+
+
+def test_last_four_of_an_id_answered_after_a_date_of_birth_is_masked_and_the_year_is_not() -> None:
+    asked = "I'll need your date of birth and the last four of your social security number."
+    for answer, value in [("February second, 1966. Seven seven zero two.", "Seven seven zero two"),
+                          ("October twelfth, nineteen ninety. Last four, six one three zero.", "six one three zero"),
+                          ("Sure. June third, 1978, and the last four is four four one nine.", "four four one nine")]:
+        found = find_pii(answer, context=asked)
+        assert [answer[f.start : f.end] for f in found] == [value], answer
+    turkish = "Doğum tarihinizi ve TC kimlik numaranızın son dört hanesini alabilir miyim?"
+    found = find_pii("On iki Şubat seksen üç. Son dört hane de dokuz sıfır beş iki.", context=turkish)
+    assert [f.kind for f in found] == ["national_id"]
+    # the last four of a phone number verify the caller: not masked
+    assert find_pii("It's 4 4 1 9.", context="Can I take the last four digits of the phone on the account?") == []
+
+
+def test_spelled_email_with_two_words_after_a_dot() -> None:
+    text = "Mail de mehmet nokta kaya kombi et gmail nokta com."
+    assert redact_text(text, find_pii(text)) == "Mail de [EMAIL]."

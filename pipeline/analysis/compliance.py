@@ -65,6 +65,8 @@ class Checklist:
     hang_up_phrases: list[str] = field(default_factory=list)
     leaving_phrases: list[str] = field(default_factory=list)
     lost_line_phrases: list[str] = field(default_factory=list)
+    line_check_endings: list[str] = field(default_factory=list)
+    customer_ends_call_phrases: list[str] = field(default_factory=list)
     # True: a customer leaving ("forget it", "I have to go") also makes further help / closing n/a.
     leaving_excuses_closing: bool = False
 
@@ -83,6 +85,8 @@ class Checklist:
             hang_up_phrases=[str(p) for p in data.get("hang_up_phrases") or []],
             leaving_phrases=[str(p) for p in data.get("leaving_phrases") or []],
             lost_line_phrases=[str(p) for p in data.get("lost_line_phrases") or []],
+            line_check_endings=[str(p) for p in data.get("line_check_endings") or []],
+            customer_ends_call_phrases=[str(p) for p in data.get("customer_ends_call_phrases") or []],
             leaving_excuses_closing=bool(data.get("leaving_excuses_closing", False)),
         )
 
@@ -120,7 +124,29 @@ def customer_left(turns: Sequence[TurnView], checklist: Checklist, closing_phras
 
 
 def line_lost(turns: Sequence[TurnView], checklist: Checklist) -> bool:
-    return any(find_phrase(t.normalised, checklist.lost_line_phrases) for t in turns[-2:])
+    return any(find_phrase(t.normalised, checklist.lost_line_phrases) for t in turns[-2:]) or line_checked(
+        turns, checklist)
+
+
+def line_checked(turns: Sequence[TurnView], checklist: Checklist) -> bool:
+    """The call ends on the agent asking into a silent line ("...or? Hello? Sir?", "Alo? Efendim?")."""
+    speaking = [t for t in turns if t.text.strip()]
+    if not speaking or speaking[-1].role != AGENT or not speaking[-1].text.rstrip(" \"'”").endswith("?"):
+        return False
+    tail = " " + " ".join(speaking[-1].normalised.split()[-6:]) + " "
+    return find_phrase(tail, checklist.line_check_endings) is not None
+
+
+def customer_ended_call(turns: Sequence[TurnView], checklist: Checklist, closing_phrases: Sequence[str]) -> bool:
+    """The customer's leaving words are the call's last ("never mind, I might ring back. Ta."): the agent
+    never got to answer, so the call ended before the closing."""
+    speaking = [t for t in turns if t.text.strip()]
+    if len(speaking) < 2 or speaking[-1].role != CUSTOMER or speaking[-2].role != AGENT:
+        return False
+    if find_phrase(speaking[-1].normalised, checklist.customer_ends_call_phrases) is None:
+        return False
+    # An agent who had already signed off was not cut short ("Drive safe." - "Yeah, bye.").
+    return find_said(speaking[-2].normalised, closing_phrases) is None
 
 
 def check_call(checklist: Checklist, facts: CallFacts) -> list[ComplianceItemResult]:
@@ -129,7 +155,8 @@ def check_call(checklist: Checklist, facts: CallFacts) -> list[ComplianceItemRes
     closing_phrases = [p for item in items if "within_last_agent_turns" in item.options for p in item.phrases()]
     # Only a call that drops before the closing excuses the agent (the rubric): a customer who says "never
     # mind, bye" and hears the agent answer was still owed the offer of help and the sign-off.
-    cut_short = line_lost(facts.turns, checklist) or call_dropped(facts.turns) or (
+    cut_short = line_lost(facts.turns, checklist) or call_dropped(facts.turns) or customer_ended_call(
+        facts.turns, checklist, closing_phrases) or (
         checklist.leaving_excuses_closing and customer_left(facts.turns, checklist, closing_phrases))
     for i, (item, result) in enumerate(zip(items, results, strict=True)):
         if (facts.empty and not item.options.get("applies_to_empty_calls")) or not facts.agent_turns:
@@ -201,7 +228,9 @@ def _greeting(item: ComplianceItem, facts: CallFacts, checklist: Checklist) -> C
     introduced = False
     for pattern in item.phrases("name_intro_patterns"):
         for match in re.finditer(pattern, normalised):
-            if match.group(1) not in _NOT_NAMES:
+            said = match.group(1)
+            # "it's Brightwell Solar here" introduces the company, not the agent.
+            if said not in _NOT_NAMES and not (companies and company_heard(companies, said) >= heard_threshold):
                 introduced = True
     named = named or introduced
     # "HomeCall Services, Dean speaking" is a full telephone greeting; a hello on top is optional unless

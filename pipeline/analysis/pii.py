@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from pipeline.analysis.text import fold as _fold
 from pipeline.analysis_schema import PiiSpan
 from pipeline.records import Turn, Word
 
@@ -59,7 +60,8 @@ _LOCAL_NUMBER = (r"(?:\s+(?:\d+|(?:zero|oh|one|two|three|four|five|six|seven|eig
                  r"dort|bes|alti|yedi|sekiz|dokuz|on|yirmi|otuz|kirk|elli|altmis|yetmis|seksen|doksan|"
                  r"sıfır|üç|dört|beş|altı|kırk|altmış|yetmiş)(?:-\w+)?))")
 _SPOKEN_EMAIL = re.compile(
-    r"\b[^\W_]+(?:" + _SEP + r"[^\W_]+|" + _LOCAL_NUMBER + r")*,?\s+(?:at|et|at sign|@)\s+[a-z0-9-]+"
+    r"\b(?:[^\W_]+(?:" + _SEP + r"[^\W_]+)+(?:\s+[^\W_]+)?|[^\W_]+)" + _LOCAL_NUMBER + r"*"
+    r",?\s+(?:at|et|at sign|@)\s+[a-z0-9-]+"
     r"(?:(?:\s+(?:dot|nokta)\s+|\s?\.\s?)(?:com|net|org|edu|gov|co|uk|tr|de|io|ie|us|info|biz))+\b",
     re.IGNORECASE,
 )
@@ -69,6 +71,20 @@ _LAST_FOUR_CONTEXT = re.compile(
     r"(social|ssn|security number|national insurance|kimlik|tc no|t\.c\.|national id|id number)"
     r"(?:(?!phone|card|mobile|telefon)[^.?!]){0,50}$",
     re.IGNORECASE,
+)
+# The other side asked for the last four of an ID number ("your date of birth and the last four of your
+# Social?", "TC kimlik numaranızın son dört hanesi"): four digits in the answer are those (not a phone's).
+_ASKS_LAST_FOUR = re.compile(
+    r"\b(?:last|son) (?:four|4|dort)\b(?:(?!phone|card|mobile|telefon|kart)[^?]){0,60}?"
+    r"\b(?:social|ssn|security|national insurance|kimlik|tc|national id|id number)\b"
+    r"|\b(?:social|ssn|security number|national insurance|kimlik|tc)\b(?:(?!phone|card|mobile|telefon|kart)[^?])"
+    r"{0,60}?\b(?:last|son) (?:four|4|dort)\b"
+)
+# A year said after a date ("February second, 1966", "October twelfth, nineteen ninety", "born in 1978").
+_DATE_BEFORE_YEAR = re.compile(
+    r"(?:january|february|march|april|may|june|july|august|september|october|november|december|ocak|subat|"
+    r"mart|nisan|mayis|haziran|temmuz|agustos|eylul|ekim|kasim|aralik|\d{1,2}(?:st|nd|rd|th)?|first|second|"
+    r"third|fifth|eighth|ninth|twelfth|\w+th|\w+ieth|born in|in)[\s,.]*$"
 )
 _ID_CONTEXT = re.compile(r"(social|ssn|security number|national insurance|kimlik|tc|t\.c\.|id number)"
                          r"[^.?!]{0,60}$", re.IGNORECASE)
@@ -204,6 +220,8 @@ class _Scanner:
         sub = self.below_hundred(k)
         if sub is not None:
             return sub
+        if word in _DIGIT_WORDS and not started and k > 0 and self.words[k - 1] in {"last", "first", "son", "ilk"}:
+            return None  # "last four, six one three zero": "four" counts the digits, it is not one
         if word in _DIGIT_WORDS:
             # "one"/"oh" open a number only when a digit follows ("one two three" but not "one thing").
             if not started and word in {"o", "oh", "one", "bir"} and not (self.joined(k + 1) and self.numeric(k + 1)):
@@ -299,12 +317,25 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
         if kind is not None and kind[0] in wanted:
             found.append(Found(kind[0], start, end, kind[1]))
     if "national_id" in wanted:
-        for start, end, digits in _digit_runs(text, min_digits=4):
+        asked = _ASKS_LAST_FOUR.search(_fold(context)) is not None
+        for start, end, digits in _digit_runs(_without_years(text), min_digits=4):
             before = text[max(0, start - 80) : start]
-            if len(digits) == 4 and (_LAST_FOUR_CONTEXT.search(before) or (
-                    len(before) < 30 and _LAST_FOUR_CONTEXT.search(context.rstrip(" ?.") + " " + before))):
+            if len(digits) != 4 or (digits[:2] in {"19", "20"} and _DATE_BEFORE_YEAR.search(_fold(before[-30:]))):
+                continue
+            if asked or _LAST_FOUR_CONTEXT.search(before) or (
+                    len(before) < 30 and _LAST_FOUR_CONTEXT.search(context.rstrip(" ?.") + " " + before)):
                 found.append(Found("national_id", start, end, None))
     return _without_overlaps(found)
+
+
+def _without_years(text: str) -> str:
+    """The text with written years after a date blanked out (same length): "February second, 1966. Seven
+    seven zero two." must not join the year and the last four into one number."""
+    def blank(m: re.Match[str]) -> str:
+        dated = _DATE_BEFORE_YEAR.search(_fold(text[max(0, m.start() - 30) : m.start()]))
+        return "y" * len(m.group()) if dated else m.group()
+
+    return re.sub(r"\b(?:19|20)\d{2}\b", blank, text)
 
 
 def _valid_iban_end(text: str, start: int, end: int) -> int | None:
