@@ -247,3 +247,13 @@ def test_a_technicians_call_before_a_visit_booked_for_eight() -> None:
         ("agent", "You got it, you're on for eight tomorrow. Your tech will give you a call about thirty minutes "
                   "before he gets there."), ("customer", "Great.")), FRIDAY_10_15)
     assert result.promised and result.due == datetime(2026, 11, 21, 7, 30)
+
+
+def test_a_promise_is_not_taken_for_a_maybe_because_whisper_wrote_in_case() -> None:
+    # "What I'll do is chase the network team myself and call you back before five today", as Whisper wrote it
+    result = analyse_callback(_call(("agent", "What I'll do in case the network team myself and call you back "
+                                              "before five today with a repair slot. Does that work?"),
+                                    ("customer", "Fine, I'll hold you to that.")), FRIDAY_10_15)
+    assert result.promised and result.by != "customer"  # the company's side (the agent chasing the team)
+    maybe = analyse_callback(_call(("agent", "Just in case anything changes we can call you back."),), FRIDAY_10_15)
+    assert not maybe.promised

@@ -309,3 +309,12 @@ def test_an_existing_customers_package_read_out_before_verification_fails(checkl
         ("customer", "Yeah, who's this?"),
         ("agent", "I can see you're on our Essentials package, sixty-four ninety-nine a month.")))
     assert result["identity_verification"] == "fail"
+
+
+def test_an_unanswered_agent_question_after_the_customers_cut_off_words_is_a_dropped_call(
+        checklist: Checklist) -> None:
+    # Whisper on set B's B-007: the agent's "Hello?" into the silent line was not transcribed
+    result = statuses(checklist, _turns(GOOD_OPENING, (
+        "customer", "Hi, I was just wondering about nothing with the account, the one part, when it was under the..."),
+        ("agent", "Is it about your overdraft or the law?")))
+    assert result["further_help"] == "not_applicable" and result["closing"] == "not_applicable"

@@ -384,6 +384,10 @@ def call_dropped(turns: Sequence[TurnView]) -> bool:
     """The line went while the customer was speaking: the call ends on their unfinished turn ("It's, hang
     on, my —")."""
     speaking = [t for t in turns if t.text.strip()]
+    # The agent's questions after the customer's cut-off words that nobody answers ("...the— " / "Is it
+    # about your overdraft?") do not change that.
+    while speaking and speaking[-1].role == AGENT and speaking[-1].text.rstrip(" \"'”").endswith("?"):
+        speaking.pop()
     if not speaking or speaking[-1].role != CUSTOMER:
         return False
     # Only an explicit break: a transcriber often leaves a finished sentence without its full stop.
