@@ -89,8 +89,8 @@ NOT_A_CALL_PHRASES = (
 MAYBE_PHRASES = (
     "might", "maybe", "may call", "may ring", "perhaps", "not sure", "possibly", "i may", "if i can",
     "try to call", "try and call", "hopefully", "belki", "emin degilim", "if anything changes", "if you need",
-    "if there is any", "if you have any", "if that changes", "in case you", "in case anything", "in case there", "in case it",
-    "in case of", "just in case", "should you need", "if we decide",
+    "if there is any", "if you have any", "if that changes", "in case you", "in case anything", "in case there",
+    "in case it", "in case of", "just in case", "should you need", "if we decide",
     "if i decide", "if we", "if i need", "when we decide", "when i decide", "when we are ready",
     "when i am ready", "if i change my mind", "if we change our mind", "karar verirsek", "ihtiyac olursa",
 )  # fmt: skip
