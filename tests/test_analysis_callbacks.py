@@ -257,3 +257,16 @@ def test_a_promise_is_not_taken_for_a_maybe_because_whisper_wrote_in_case() -> N
     assert result.promised and result.by != "customer"  # the company's side (the agent chasing the team)
     maybe = analyse_callback(_call(("agent", "Just in case anything changes we can call you back."),), FRIDAY_10_15)
     assert not maybe.promised
+
+
+def test_the_first_day_said_after_the_promise_wins() -> None:
+    result = analyse_callback(_call(("agent", "The technician will give you a ring around seven tomorrow evening to "
+                                              "narrow down the arrival window for Wednesday.")), FRIDAY_10_15)
+    assert result.due == datetime(2026, 11, 21, 19, 0)
+
+
+def test_never_remembering_something_is_no_report_of_a_missed_call() -> None:
+    result = analyse_callback(_call(("agent", "Saturday at ten then."), (
+        "customer", "My wife's the one with the code, she'll call you tomorrow afternoon with it, I never remember it.")),
+        FRIDAY_10_15)
+    assert result.promised and result.by == "customer" and result.due == datetime(2026, 11, 21, 15, 0)

@@ -330,7 +330,11 @@ def resolve_due(text: str, reference: datetime, cfg: CallbackSettings | None = N
     if day is None and (m := _DAY_AFTER_RE.search(t)):
         day = reference + timedelta(days=2)
         found.append(m.group().strip())
-    if day is None and (m := _WEEKDAY_RE.search(t)):
+    tomorrow = _TOMORROW_RE.search(t)
+    weekday_match = _WEEKDAY_RE.search(t)
+    if weekday_match and tomorrow and tomorrow.start() < weekday_match.start():
+        weekday_match = None  # "ring you tomorrow evening to narrow down the window for Wednesday"
+    if day is None and (m := weekday_match):
         weekday = _WEEKDAYS[m.group(2)]
         qualifier = (m.group(1) or "").strip()
         # A weekday is its next occurrence after the call date ("Monday" said on a Monday: in a week), also
@@ -580,7 +584,8 @@ def detect_promise(turns: Sequence[TurnView], llm_turn: int | None = None) -> Pr
 # A request reported from the past ("I was told someone would ring me back") is a complaint, not a request.
 REPORTED_PHRASES = (
     "was told", "were told", "told me", "said", "someone would", "somebody would", "they would", "he would",
-    "she would", "you would", "supposed to", "promised", "never", "nobody", "no one",
+    "she would", "you would", "supposed to", "promised", "never called", "never rang", "never phoned",
+    "never got back", "never heard", "never came", "never showed", "never did", "nobody", "no one",
     "did not", "last time", "yesterday", "soylediniz", "denmisti", "aramadi", "aramadiniz", "donmediniz",
 )  # fmt: skip
 
