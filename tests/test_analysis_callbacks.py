@@ -266,7 +266,6 @@ def test_the_first_day_said_after_the_promise_wins() -> None:
 
 
 def test_never_remembering_something_is_no_report_of_a_missed_call() -> None:
-    result = analyse_callback(_call(("agent", "Saturday at ten then."), (
-        "customer", "My wife's the one with the code, she'll call you tomorrow afternoon with it, I never remember it.")),
-        FRIDAY_10_15)
+    said = "My wife's the one with the code, she'll call you tomorrow afternoon with it, I never remember it."
+    result = analyse_callback(_call(("agent", "Saturday at ten then."), ("customer", said)), FRIDAY_10_15)
     assert result.promised and result.by == "customer" and result.due == datetime(2026, 11, 21, 15, 0)
