@@ -318,3 +318,13 @@ def test_an_unanswered_agent_question_after_the_customers_cut_off_words_is_a_dro
         "customer", "Hi, I was just wondering about nothing with the account, the one part, when it was under the..."),
         ("agent", "Is it about your overdraft or the law?")))
     assert result["further_help"] == "not_applicable" and result["closing"] == "not_applicable"
+
+
+def test_an_opening_the_transcriber_could_not_read_is_reviewed_not_failed(checklist: Checklist) -> None:
+    # Whisper base on a noisy 8 kHz line detected Thai for an English/Turkish opening (set B)
+    garbled = TurnView(index=0, role="agent", text="ไม ่ น ่ ะ เี ิ ส ม ร ิ ย อย ่ า เค ร ล ม", start=0, end=3,
+                       confidence=0.15)
+    reply = TurnView(index=1, role="customer", text="Hi, my fridge is broken.", start=4, end=6)
+    result = check_call(checklist, CallFacts(turns=[garbled, reply], company_names=["Ustaport"],
+                                             agent_names=["Hakan"]))
+    assert next(r for r in result if r.id == "greeting").status == "needs_review"

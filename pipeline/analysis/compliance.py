@@ -250,7 +250,9 @@ def _greeting(item: ComplianceItem, facts: CallFacts, checklist: Checklist) -> C
         near = float(item.options.get("name_near_match", 0.55))
         doubtful = (not company and (company_score >= near or intro)) or (not named and agent_score >= near)
         unsure = _unsure(opening, item)
-        if unsure and (doubtful or len(missing) == 1):
+        # Words this unsure (another language detected, a line of noise) cannot show what was not said.
+        garbled = min(t.confidence for t in opening) < float(item.options.get("review_always_below", 0.0))
+        if unsure and (doubtful or len(missing) == 1 or garbled):
             return _result(item, "needs_review", f"{reason}? {unsure}", opening[:1])
         return _result(item, "fail", reason, opening[:1])
     return _result(item, "pass", "greeted with company and own name", opening[:1])
