@@ -133,6 +133,10 @@ class AuditAnswer(BaseModel):
         return value if isinstance(value, bool) else None
 
 
+def _as_sentiment(label: str) -> Literal["positive", "neutral", "negative"]:
+    return "positive" if label == "positive" else "negative" if label == "negative" else "neutral"
+
+
 def local_reference(record: CallRecord, tz_name: str) -> datetime:
     """The call's time in the analysis time zone: metadata.call_time, else when the record was made."""
     tz = ZoneInfo(tz_name)
@@ -525,10 +529,23 @@ class Analyser(Stage):
 
     def _sentiment(self, turns: Sequence[TurnView], answer: AuditAnswer,
                    probs: Mapping[str, Mapping[str, float]]) -> SentimentResult:
+        result = self._sentiment_labels(turns, answer, probs)
+        by_words = self.manner.label(turns) if self.manner is not None and self.cfg.agent_sentiment_from == "manner" \
+            else None
+        if by_words is not None and by_words != result.agent.label:
+            # The agent's courtesy or curtness over the whole call decides (the rubric's definition); the
+            # 1.5B model's score hardly separates polite from matter-of-fact. Its score stays as evidence.
+            label = _as_sentiment(by_words)
+            result.agent = result.agent.model_copy(update={"label": label, "trajectory": [
+                p.model_copy(update={"label": label}) for p in result.agent.trajectory]})
+        return result
+
+    def _sentiment_labels(self, turns: Sequence[TurnView], answer: AuditAnswer,
+                          probs: Mapping[str, Mapping[str, float]]) -> SentimentResult:
         if self.cfg.customer_start_from == "cues":
             # The opening's mood from its words (the LLM's start label leans positive); probabilities
             # for it are dropped so no threshold turns it back into the LLM's.
-            answer = answer.model_copy(update={"customer_start": start_label(turns, answer.customer_start)})
+            answer = answer.model_copy(update={"customer_start": start_label(turns, answer.customer_start, self.cues)})
             probs = {k: v for k, v in probs.items() if k != "customer_start"}
         calibration = self.calibration
         if (calibration is not None and self.cues is not None and self.manner is not None
