@@ -258,6 +258,9 @@ class AnalysisSettings(BaseModel):
     # 72% / 95% / 81% on bench devset+holdout / holdout2 / holdout3 / holdout4 text against 61% for the
     # calibrated model on holdout4), "model" = the calibrated model or thresholds on the LLM's score.
     agent_sentiment_from: Literal["manner", "model"] = "manner"
+    # A call that drops while the customer has said at most this many substantive turns: their mood at the
+    # end is their mood at the start (the same words); 0 to leave the end to the model.
+    dropped_call_same_mood_turns: int = Field(2, ge=0)
     sentiment_cues_file: Path | None = PACKAGE_DATA / "sentiment_cues.yaml"
     sentiment_cue_weight: float = Field(0.4, ge=0.0, le=2.0)
     # Sentiment labels from a small fitted model over the LLM's scores and words-based features

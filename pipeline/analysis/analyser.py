@@ -38,7 +38,7 @@ from pipeline.analysis.classifier import (
     classifier_text,
     text_index,
 )
-from pipeline.analysis.compliance import CallFacts, Checklist, check_call
+from pipeline.analysis.compliance import CallFacts, Checklist, call_dropped, check_call, line_checked
 from pipeline.analysis.flags import CallSignals, FlagConfig, evaluate_flags
 from pipeline.analysis.llm import LLMBackend, LLMError, LLMInvalidOutput, LLMUnavailable, LLMUsage, make_backend
 from pipeline.analysis.outcome import apply_outcomes
@@ -51,6 +51,7 @@ from pipeline.analysis.sentiment import (
     build_sentiment,
     satisfaction,
     score_of,
+    speaking_turns,
     start_label,
 )
 from pipeline.analysis.sentiment_model import (
@@ -530,6 +531,15 @@ class Analyser(Stage):
     def _sentiment(self, turns: Sequence[TurnView], answer: AuditAnswer,
                    probs: Mapping[str, Mapping[str, float]]) -> SentimentResult:
         result = self._sentiment_labels(turns, answer, probs)
+        start, end = result.customer.at("start"), result.customer.at("end")
+        if (start is not None and end is not None and start.label != end.label
+                and (call_dropped(turns) or line_checked(turns, self.checklist))
+                and len(speaking_turns(turns, CUSTOMER)) <= self.cfg.dropped_call_same_mood_turns):
+            # The line went while the customer was still on their first words: their last turn is their
+            # opening, so the end is the start's mood (the LLM reads a cut-off as upset).
+            result.customer = result.customer.model_copy(update={"label": start.label, "trajectory": [
+                p.model_copy(update={"label": start.label}) if p.phase == "end" else p
+                for p in result.customer.trajectory]})
         by_words = self.manner.label(turns) if self.manner is not None and self.cfg.agent_sentiment_from == "manner" \
             else None
         if by_words is not None and by_words != result.agent.label:
