@@ -180,8 +180,11 @@ class AnalysisSettings(BaseModel):
     # business description, and names from each call's metadata (company, agent_name).
     companies: list[CompanyProfile] = Field(default_factory=list)
     # A call whose export gives its company and sector (metadata.extra "company" and "sector", optionally
-    # "sells") but matches no profile above is described to the LLM as that business.
-    business_from_metadata: bool = True
+    # "sells") but matches no profile above is described to the LLM as that business. Off by default: the
+    # system prompt then differs per company, so llama.cpp cannot reuse its cached prefix (measured on set B
+    # text, one CPU thread: 10 s -> 99 s and 35 s -> 73 s per call), and its effect on the labels was not
+    # measured; category and sub-category come from the classifier, which it does not change.
+    business_from_metadata: bool = False
     taxonomy_file: Path = PACKAGE_DATA / "taxonomy.yaml"
     compliance_file: Path = PACKAGE_DATA / "compliance.yaml"
     flags_file: Path = PACKAGE_DATA / "flags.yaml"

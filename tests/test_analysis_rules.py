@@ -186,13 +186,13 @@ def test_the_exported_company_and_sector_describe_the_business_to_the_llm(tmp_pa
         return CallRecord(pipeline_version="t", record_id="r", audio_sha256="a", source="s", file_name="f",
                           metadata=CallMetadata(extra=extra))
 
-    analyser = Analyser(Settings(home=tmp_path, analysis={"enabled": False}))
+    analyser = Analyser(Settings(home=tmp_path, analysis={"enabled": False, "business_from_metadata": True}))
     bank = analyser.company_for(record(company="Merrow & Pike Bank", sector="bank (mortgages, credit cards)"))
     assert bank is not None
     prompt = analyser.system_prompt_for(bank)
     assert "Merrow & Pike Bank, bank (mortgages, credit cards)" in prompt and "home-services" not in prompt
     assert analyser.company_for(record(company="Merrow & Pike Bank")) is None  # no sector: the default business
-    off = Analyser(Settings(home=tmp_path, analysis={"enabled": False, "business_from_metadata": False}))
+    off = Analyser(Settings(home=tmp_path, analysis={"enabled": False}))  # the default: one shared prompt
     assert off.company_for(record(company="Merrow & Pike Bank", sector="bank")) is None
 
 
