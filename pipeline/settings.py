@@ -183,6 +183,12 @@ class AnalysisSettings(BaseModel):
     # The company (or companies, per queue) whose calls are audited; empty: the prompt's default
     # business description, and names from each call's metadata (company, agent_name).
     companies: list[CompanyProfile] = Field(default_factory=list)
+    # A call whose export gives its company and sector (metadata.extra "company" and "sector", optionally
+    # "sells") but matches no profile above is described to the LLM as that business. Off by default: the
+    # system prompt then differs per company, so llama.cpp cannot reuse its cached prefix (measured on set B
+    # text, one CPU thread: 10 s -> 99 s and 35 s -> 73 s per call), and its effect on the labels was not
+    # measured; category and sub-category come from the classifier, which it does not change.
+    business_from_metadata: bool = False
     taxonomy_file: Path = PACKAGE_DATA / "taxonomy.yaml"
     compliance_file: Path = PACKAGE_DATA / "compliance.yaml"
     flags_file: Path = PACKAGE_DATA / "flags.yaml"
@@ -255,6 +261,13 @@ class AnalysisSettings(BaseModel):
     # The customer's mood at the start: "cues" = phrases in their first two substantive turns (the LLM's
     # label only breaks a tie towards negative), "llm" = the LLM's label.
     customer_start_from: Literal["cues", "llm"] = "cues"
+    # The agent's label: "manner" = the courtesy/curtness rule of the cues file (agent_rule: measured 81% /
+    # 72% / 95% / 81% on bench devset+holdout / holdout2 / holdout3 / holdout4 text against 61% for the
+    # calibrated model on holdout4), "model" = the calibrated model or thresholds on the LLM's score.
+    agent_sentiment_from: Literal["manner", "model"] = "manner"
+    # A call that drops while the customer has said at most this many substantive turns: their mood at the
+    # end is their mood at the start (the same words); 0 to leave the end to the model.
+    dropped_call_same_mood_turns: int = Field(2, ge=0)
     sentiment_cues_file: Path | None = PACKAGE_DATA / "sentiment_cues.yaml"
     sentiment_cue_weight: float = Field(0.4, ge=0.0, le=2.0)
     # Sentiment labels from a small fitted model over the LLM's scores and words-based features

@@ -195,3 +195,77 @@ def test_a_call_before_a_visit_is_due_the_lead_time_before_the_appointment() -> 
                    ("customer", "Great."),
                    ("agent", "She'll ring you twenty minutes before she arrives."))
     assert analyse_callback(turns, FRIDAY_10_15).due == datetime(2026, 11, 23, 9, 40)
+
+
+@pytest.mark.parametrize(
+    ("phrase", "expected"),
+    [
+        # hours and offsets as numbers in words or as Whisper writes them
+        ("İş ortaklığı ekibimiz sizi yirmi dört saat içinde arayacak", datetime(2026, 11, 21, 10, 15)),
+        ("we'll call you within twenty-four hours", datetime(2026, 11, 21, 10, 15)),
+        ("I'll ring you back in forty-five minutes", datetime(2026, 11, 20, 11, 0)),
+        ("I'll ring you at half 2 tomorrow", datetime(2026, 11, 21, 14, 30)),
+        ("I'll call you at quarter to 10 on Monday", datetime(2026, 11, 23, 9, 45)),
+        # the visit's time said as "for eight tomorrow"
+        ("You're on for eight tomorrow", datetime(2026, 11, 21, 8, 0)),
+    ],
+)
+def test_due_times_said_in_compound_words_or_written_as_digits(phrase: str, expected: datetime) -> None:
+    due = resolve_due(phrase, FRIDAY_10_15)
+    assert due is not None and due.due == expected
+
+
+def _call(*lines: tuple[str, str]) -> list[TurnView]:
+    return [TurnView(index=i, role=r, text=t, start=i * 4.0, end=i * 4.0 + 3) for i, (r, t) in enumerate(lines)]
+
+
+def test_an_agent_getting_a_colleague_to_phone_is_a_promise() -> None:
+    result = analyse_callback(_call(
+        ("customer", "I wanted to see about a mortgage."),
+        ("agent", "What I'll do is get one of our mortgage advisers to phone you tomorrow morning. Is that alright?"),
+        ("customer", "Perfect, thanks.")), FRIDAY_10_15)
+    assert result.promised and result.by == "agent" and result.due == datetime(2026, 11, 21, 10, 0)
+
+
+def test_an_offer_to_have_the_team_ring_accepted_is_a_promise() -> None:
+    result = analyse_callback(_call(
+        ("agent", "Shall I get our onboarding team to ring you Monday at eleven and walk you through it?"),
+        ("customer", "Yes please, that'd be great.")), FRIDAY_10_15)
+    assert result.promised and result.by == "agent" and result.due == datetime(2026, 11, 23, 11, 0)
+
+
+def test_a_relatives_call_with_words_in_between_is_the_customers_promise() -> None:
+    result = analyse_callback(_call(
+        ("agent", "Bugün kayıt yapalım mı?"),
+        ("customer", "Yok, şimdilik fiyat bakıyoruz. Eşim sizi yarın sabah arar, ona göre karar veririz.")),
+        FRIDAY_10_15)
+    assert result.promised and result.by == "customer" and result.due == datetime(2026, 11, 21, 10, 0)
+
+
+def test_a_technicians_call_before_a_visit_booked_for_eight() -> None:
+    result = analyse_callback(_call(
+        ("agent", "You got it, you're on for eight tomorrow. Your tech will give you a call about thirty minutes "
+                  "before he gets there."), ("customer", "Great.")), FRIDAY_10_15)
+    assert result.promised and result.due == datetime(2026, 11, 21, 7, 30)
+
+
+def test_a_promise_is_not_taken_for_a_maybe_because_whisper_wrote_in_case() -> None:
+    # "What I'll do is chase the network team myself and call you back before five today", as Whisper wrote it
+    result = analyse_callback(_call(("agent", "What I'll do in case the network team myself and call you back "
+                                              "before five today with a repair slot. Does that work?"),
+                                    ("customer", "Fine, I'll hold you to that.")), FRIDAY_10_15)
+    assert result.promised and result.by != "customer"  # the company's side (the agent chasing the team)
+    maybe = analyse_callback(_call(("agent", "Just in case anything changes we can call you back."),), FRIDAY_10_15)
+    assert not maybe.promised
+
+
+def test_the_first_day_said_after_the_promise_wins() -> None:
+    result = analyse_callback(_call(("agent", "The technician will give you a ring around seven tomorrow evening to "
+                                              "narrow down the arrival window for Wednesday.")), FRIDAY_10_15)
+    assert result.due == datetime(2026, 11, 21, 19, 0)
+
+
+def test_never_remembering_something_is_no_report_of_a_missed_call() -> None:
+    said = "My wife's the one with the code, she'll call you tomorrow afternoon with it, I never remember it."
+    result = analyse_callback(_call(("agent", "Saturday at ten then."), ("customer", said)), FRIDAY_10_15)
+    assert result.promised and result.by == "customer" and result.due == datetime(2026, 11, 21, 15, 0)

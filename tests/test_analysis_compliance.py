@@ -90,7 +90,13 @@ def test_closing_items_are_not_applicable_when_the_call_drops(checklist: Checkli
     left = statuses(checklist, _turns(GOOD_OPENING, ("customer", "I want a refund."),
                                       ("agent", "You'll have to email them."),
                                       ("customer", "Forget it, I'll go to my bank. Bye.")))
-    assert left["further_help"] == "fail"  # the rubric: only a dropped call excuses the agent
+    # The customer hanging up on their leaving words, the agent never answering, is a call that ended before
+    # the closing (a rubric-only labeller's reading, set B): not applicable.
+    assert left["further_help"] == "not_applicable" and left["closing"] == "not_applicable"
+    answered = statuses(checklist, _turns(GOOD_OPENING, ("customer", "I want a refund."),
+                                          ("agent", "You'll have to email them."),
+                                          ("customer", "Forget it, I'll go to my bank."), ("agent", "Okay.")))
+    assert answered["further_help"] == "fail" and answered["closing"] == "fail"  # the agent still spoke
 
 
 def test_a_normal_goodbye_from_the_customer_is_not_a_hang_up(checklist: Checklist) -> None:
@@ -233,3 +239,92 @@ def test_a_failure_on_unsure_words_needs_review_instead(checklist: Checklist) ->
 def test_the_rubrics_prohibited_phrases_fail_when_the_agent_says_them(checklist: Checklist, said: str) -> None:
     assert statuses(checklist, _turns(GOOD_OPENING, ("customer", "Hm."), ("agent", said), GOOD_CLOSING))[
         "prohibited_phrases"] == "fail"
+
+
+# Whisper output of espeak voices on the rubric sets (B-001): words split, merged or misheard.
+def test_further_help_survives_words_the_transcriber_split(checklist: Checklist) -> None:
+    result = statuses(checklist, _turns(
+        GOOD_OPENING, ("customer", "My washing machine is leaking."),
+        ("agent", "Lovely, that's on its way now. In any thing else, I can't help with today."),
+        ("customer", "No, that's brilliant."),
+        ("agent", "No worry at all, cheering for calling and good luck with the machine.")))
+    assert result["further_help"] == "pass" and result["closing"] == "pass"
+
+
+def test_a_recording_notice_heard_wrong_still_passes_on_its_purpose(checklist: Checklist) -> None:
+    opening = ("agent", "Good morning, you're through to Tradora, my name is Eva, just so you know, call me COVID "
+                        "for training. How can I help?")
+    assert statuses(checklist, _turns(opening, ("customer", "My machine leaks.")))["disclosure"] == "pass"
+
+
+def test_a_closing_cut_in_two_by_the_transcriber_is_one_last_turn(checklist: Checklist) -> None:
+    result = statuses(checklist, _turns(
+        GOOD_OPENING, ("customer", "My tap is leaking, can you send a plumber?"),
+        ("agent", "Of course, tomorrow at nine. Anything else?"), ("customer", "No, that's all."),
+        ("agent", "Thanks so much for calling, have a lovely day."), ("agent", "Bye now.")))
+    assert result["closing"] == "pass"
+
+
+def test_a_recording_notice_after_a_cut_opening_is_still_within_the_first_two_turns(checklist: Checklist) -> None:
+    result = statuses(checklist, _turns(
+        ("agent", "Good afternoon, Merrow and Pike, Rosalind speaking."), ("agent", "How can I help?"),
+        ("customer", "Hi, it's about my card."), ("agent", "Sure, and this call is recorded for training.")))
+    assert result["disclosure"] == "pass"
+
+
+def test_a_call_ending_on_the_agent_checking_a_silent_line_dropped(checklist: Checklist) -> None:
+    unfinished = "Hey, so my neighbor said y'all could do something with the dish thing, and I need to know if—"
+    result = statuses(checklist, _turns(GOOD_OPENING, ("customer", unfinished),
+                                        ("agent", "Sure, are you looking to move the dish, or remove it, or...? Sir?")))
+    assert result["further_help"] == "not_applicable" and result["closing"] == "not_applicable"
+    turkish = statuses(checklist, _turns(GOOD_OPENING, ("customer", "Annemin evindeki şeyle ilgili arıyordum, acaba"),
+                                         ("agent", "Annenizin evindeki internet hattıyla mı ilgili? Alo? Efendim?")))
+    assert turkish["closing"] == "not_applicable"
+    # A sign-off that ends on "sir" is no line check
+    signed = statuses(checklist, _turns(GOOD_OPENING, ("customer", "Thanks."), ("agent", "Bye then, sir.")))
+    assert signed["closing"] == "fail"
+
+
+def test_a_customer_bye_after_the_agents_sign_off_is_no_hang_up(checklist: Checklist) -> None:
+    result = statuses(checklist, _turns(
+        ("agent", "Hi, this is Padma calling from Lantern Federal Credit Union. This call is recorded."),
+        ("customer", "Not now, I'm driving. Call me tomorrow at 3."),
+        ("agent", "Sure, I'll call you tomorrow at 3. Drive safe."), ("customer", "Yeah, yeah, bye.")))
+    assert result["further_help"] == "fail" and result["closing"] == "pass"
+
+
+def test_greeting_with_a_shortened_company_name_and_a_company_introduced_as_it_is(checklist: Checklist) -> None:
+    opening = ("agent", "J and R Plumbing, Eamon here, calls are recorded.")
+    facts = {"company_names": ["J&R Plumbing and Heating"], "agent_names": ["Eamon"]}
+    assert statuses(checklist, _turns(opening, ("customer", "Hi.")), **facts)["greeting"] == "pass"
+    # "it's Brightwell Solar here" names the company; the agent's own name is missing
+    opening = ("agent", "Hiya, it's Brightwell Solar here, you asked about a quote. This call is recorded.")
+    facts = {"company_names": ["Brightwell Solar"], "agent_names": ["Henrik"]}
+    assert statuses(checklist, _turns(opening, ("customer", "Not now.")), **facts)["greeting"] == "fail"
+
+
+def test_an_existing_customers_package_read_out_before_verification_fails(checklist: Checklist) -> None:
+    result = statuses(checklist, _turns(
+        ("agent", "Hi, it's Chiamaka calling from Skyvane TV, this call may be recorded. Is this Terrence?"),
+        ("customer", "Yeah, who's this?"),
+        ("agent", "I can see you're on our Essentials package, sixty-four ninety-nine a month.")))
+    assert result["identity_verification"] == "fail"
+
+
+def test_an_unanswered_agent_question_after_the_customers_cut_off_words_is_a_dropped_call(
+        checklist: Checklist) -> None:
+    # Whisper on set B's B-007: the agent's "Hello?" into the silent line was not transcribed
+    result = statuses(checklist, _turns(GOOD_OPENING, (
+        "customer", "Hi, I was just wondering about nothing with the account, the one part, when it was under the..."),
+        ("agent", "Is it about your overdraft or the law?")))
+    assert result["further_help"] == "not_applicable" and result["closing"] == "not_applicable"
+
+
+def test_an_opening_the_transcriber_could_not_read_is_reviewed_not_failed(checklist: Checklist) -> None:
+    # Whisper base on a noisy 8 kHz line detected Thai for an English/Turkish opening (set B)
+    garbled = TurnView(index=0, role="agent", text="ไม ่ น ่ ะ เี ิ ส ม ร ิ ย อย ่ า เค ร ล ม", start=0, end=3,
+                       confidence=0.15)
+    reply = TurnView(index=1, role="customer", text="Hi, my fridge is broken.", start=4, end=6)
+    result = check_call(checklist, CallFacts(turns=[garbled, reply], company_names=["Ustaport"],
+                                             agent_names=["Hakan"]))
+    assert next(r for r in result if r.id == "greeting").status == "needs_review"

@@ -252,3 +252,31 @@ def test_an_angry_opening_with_exclamations_is_negative_at_the_start() -> None:
     turns = _turns(("agent", "Brightline, Tom speaking."),
                    ("customer", "Your engineer was supposed to come and nobody turned up! Nobody even called!"))
     assert start_label(turns, "neutral") == "negative"
+
+
+def _lines(*lines: tuple[str, str]) -> list[TurnView]:
+    return [TurnView(index=i, role=r, text=t, start=i * 4.0, end=i * 4.0 + 3) for i, (r, t) in enumerate(lines)]
+
+
+def test_agent_courteous_through_the_call_is_positive_curt_is_negative_plain_is_neutral() -> None:
+    from pipeline.analysis.sentiment_model import load_cues
+
+    _, manner = load_cues(SETTINGS.sentiment_cues_file)  # type: ignore[arg-type]
+    courteous = _lines(("agent", "Good morning, how can I help?"), ("customer", "My boiler is broken."),
+                       ("agent", "Oh no, I'm sorry to hear that. Of course, let me get someone out to you."))
+    curt = _lines(("agent", "Yeah?"), ("customer", "My boiler is broken, this is the third time."),
+                  ("agent", "Like I said, you need to book online. Calm down."))
+    plain = _lines(("agent", "Acme, Tom."), ("customer", "Do you do gutters?"), ("agent", "No. We do roofs only."))
+    assert manner.label(courteous) == "positive"
+    assert manner.label(curt) == "negative"
+    assert manner.label(plain) == "neutral"
+
+
+def test_strain_and_warmth_in_the_customers_opening_words() -> None:
+    from pipeline.analysis.sentiment import start_label
+
+    cues = ClosingCues.load(SETTINGS.sentiment_cues_file)  # type: ignore[arg-type]
+    strained = _lines(("agent", "Hi, is this Kyle?"), ("customer", "Yeah, who is this? I'm driving."))
+    warm = _lines(("agent", "Hi, it's Coolbridge."), ("customer", "Yes, hi, that's me. I was expecting you."))
+    assert start_label(strained, "neutral", cues) == "negative"
+    assert start_label(warm, "neutral", cues) == "positive"

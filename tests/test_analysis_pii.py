@@ -129,3 +129,60 @@ def test_a_number_the_transcriber_cut_into_turns_is_masked_in_every_piece_and_on
     redacted, spans = redact_turns(turns)
     assert [t.text for t in redacted] == ["It's 2214 West Addison.", "6O618.", "[PHONE]", "[PHONE]", "Great, thanks."]
     assert [(s.kind, s.turn) for s in spans] == [("phone", 2), ("phone", 3)]
+
+
+# Whisper's ways of writing digits (observed on the rubric sets' audio): homophones, commas, words.
+def test_whisper_homophones_between_digits_are_read_as_digits() -> None:
+    # "the last four of my social are six two one nine", heard as "6 to 1, 9"
+    found = find_pii("The last four of my social are 6 to 1, 9.")
+    assert [f.kind for f in found] == ["national_id"]
+    assert "6 to 1, 9" in "The last four of my social are 6 to 1, 9."[found[0].start : found[0].end]
+
+
+def test_to_and_for_outside_a_number_stay_words() -> None:
+    assert find_pii("I'll call you at 2 to 4 tomorrow for 5 minutes, ring 0 to go back") == []
+
+
+def test_digits_grouped_with_commas_and_double_written_as_a_digit_make_one_phone_number() -> None:
+    assert kinds("Oh, 7, 7, double-0, 9, double-0, 5, 1, 7.") == ["phone"]
+    assert kinds("It's oh seven seven double oh, nine double oh, seven three one.") == ["phone"]
+
+
+def test_number_words_with_tens_and_hundreds_are_read_whole() -> None:
+    # Turkish mobile numbers are said in groups: 0532 417 88 09
+    assert kinds("sıfır beş yüz otuz iki, dört yüz on yedi, seksen sekiz, sıfır dokuz") == ["phone"]
+    assert kinds("sıfır beş yüz otuz iki, yüz kırk yedi, altmış üç, doksan bir") == ["phone"]
+    # a UK "seven seven hundred" is 7700 and the digit after it is the next digit, not 709
+    text = "oh seven seven hundred nine double oh one two three"
+    assert kinds(text) == ["phone"] and redact_text(text, find_pii(text)) == "[PHONE]"
+
+
+def test_spelled_email_with_a_number_in_the_local_part_is_masked_whole() -> None:
+    text = "it's k dot bhatt seventy-seven at gmail dot com thanks"
+    assert redact_text(text, find_pii(text)) == "it's [EMAIL] thanks"
+    text = "Ayşe nokta kaya seksen dört et gmail nokta com"
+    assert redact_text(text, find_pii(text)) == "[EMAIL]"
+
+
+def test_email_as_whisper_writes_it_with_a_comma_or_a_spaced_dot_com() -> None:
+    assert kinds("Tom dot Hargreaves, at Outlook dot com.") == ["email"]
+    assert kinds("go on, it's and we're not price at beatinternet .com. That's a NWN.") == ["email"]
+
+
+def test_last_four_of_an_id_answered_after_a_date_of_birth_is_masked_and_the_year_is_not() -> None:
+    asked = "I'll need your date of birth and the last four of your social security number."
+    for answer, value in [("February second, 1966. Seven seven zero two.", "Seven seven zero two"),
+                          ("October twelfth, nineteen ninety. Last four, six one three zero.", "six one three zero"),
+                          ("Sure. June third, 1978, and the last four is four four one nine.", "four four one nine")]:
+        found = find_pii(answer, context=asked)
+        assert [answer[f.start : f.end] for f in found] == [value], answer
+    turkish = "Doğum tarihinizi ve TC kimlik numaranızın son dört hanesini alabilir miyim?"
+    found = find_pii("On iki Şubat seksen üç. Son dört hane de dokuz sıfır beş iki.", context=turkish)
+    assert [f.kind for f in found] == ["national_id"]
+    # the last four of a phone number verify the caller: not masked
+    assert find_pii("It's 4 4 1 9.", context="Can I take the last four digits of the phone on the account?") == []
+
+
+def test_spelled_email_with_two_words_after_a_dot() -> None:
+    text = "Mail de mehmet nokta kaya kombi et gmail nokta com."
+    assert redact_text(text, find_pii(text)) == "Mail de [EMAIL]."

@@ -175,3 +175,59 @@ def test_a_company_profile_tells_the_llm_what_the_company_sells_and_is_picked_pe
     assert "Acme Insurance, insurer which sells home and car policies" in analyser.system_prompt_for(profile)
     assert analyser.company_for(record("unknown")) is None
     assert "home-services" in analyser.system_prompt_for(None)  # the prompt's default business
+
+
+def test_the_exported_company_and_sector_describe_the_business_to_the_llm(tmp_path: Path) -> None:
+    from pipeline.analysis.analyser import Analyser
+    from pipeline.records import CallMetadata, CallRecord
+    from pipeline.settings import Settings
+
+    def record(**extra: str) -> CallRecord:
+        return CallRecord(pipeline_version="t", record_id="r", audio_sha256="a", source="s", file_name="f",
+                          metadata=CallMetadata(extra=extra))
+
+    analyser = Analyser(Settings(home=tmp_path, analysis={"enabled": False, "business_from_metadata": True}))
+    bank = analyser.company_for(record(company="Merrow & Pike Bank", sector="bank (mortgages, credit cards)"))
+    assert bank is not None
+    prompt = analyser.system_prompt_for(bank)
+    assert "Merrow & Pike Bank, bank (mortgages, credit cards)" in prompt and "home-services" not in prompt
+    assert analyser.company_for(record(company="Merrow & Pike Bank")) is None  # no sector: the default business
+    off = Analyser(Settings(home=tmp_path, analysis={"enabled": False}))  # the default: one shared prompt
+    assert off.company_for(record(company="Merrow & Pike Bank", sector="bank")) is None
+
+
+def test_a_call_dropped_on_the_customers_first_words_ends_in_the_mood_it_started(tmp_path: Path) -> None:
+    from collections.abc import Mapping
+    from typing import Any
+
+    from pipeline.analysis.analyser import Analyser
+    from pipeline.analysis.llm import LLMBackend, LLMUsage
+    from pipeline.records import CallRecord, Turn
+    from pipeline.settings import Settings
+    from pipeline.stage import CallState
+
+    class UpsetReader(LLMBackend):
+        """Stands for the 1.5B model reading a caller cut off mid-sentence as upset at the end."""
+
+        name = "fixed"
+
+        def model_for(self, tier: str) -> str:
+            return "fixed-1"
+
+        def complete_json(self, system: str, user: str, schema: Mapping[str, Any],
+                          tier: str = "fast") -> tuple[dict[str, Any], LLMUsage]:
+            return ({"turn": 1, "label": "Uncertain", "customer_start": "neutral", "customer_end": "negative",
+                     "agent": "positive", "callback": -1}, LLMUsage("fixed", "fixed-1"))
+
+    lines = [("agent", "Good afternoon, Merrow and Pike, Zainab speaking. Calls are recorded. How can I help?"),
+             ("customer", "Hi, yeah, um, I was just wondering about the thing with the account, the one that, when "
+                          "it goes under, the—"),
+             ("agent", "Is it about your overdraft, or...? Hello?")]
+    turns = [Turn(index=i, role=r, track=0 if r == "agent" else 1, start=i * 5.0, end=i * 5.0 + 4, text=t)
+             for i, (r, t) in enumerate(lines)]
+    record = CallRecord(pipeline_version="t", record_id="r", audio_sha256="a", source="s", file_name="f", turns=turns)
+    settings = Settings(home=tmp_path, analysis={"sentiment_calibration_file": None, "warm_up": False})
+    analysed = Analyser(settings, backend=UpsetReader()).run(CallState(record=record)).record
+    assert analysed.analysis is not None and analysed.analysis.sentiment is not None
+    end = analysed.analysis.sentiment.customer.at("end")
+    assert end is not None and end.label == "neutral"

@@ -38,7 +38,7 @@ from pipeline.analysis.classifier import (
     classifier_text,
     text_index,
 )
-from pipeline.analysis.compliance import CallFacts, Checklist, check_call
+from pipeline.analysis.compliance import CallFacts, Checklist, call_dropped, check_call, line_checked
 from pipeline.analysis.flags import CallSignals, FlagConfig, evaluate_flags
 from pipeline.analysis.llm import LLMBackend, LLMError, LLMInvalidOutput, LLMUnavailable, LLMUsage, make_backend
 from pipeline.analysis.outcome import apply_outcomes
@@ -51,6 +51,7 @@ from pipeline.analysis.sentiment import (
     build_sentiment,
     satisfaction,
     score_of,
+    speaking_turns,
     start_label,
 )
 from pipeline.analysis.sentiment_model import (
@@ -132,6 +133,10 @@ class AuditAnswer(BaseModel):
     def fact(self, key: str) -> bool | None:
         value = (self.model_extra or {}).get(key)
         return value if isinstance(value, bool) else None
+
+
+def _as_sentiment(label: str) -> Literal["positive", "neutral", "negative"]:
+    return "positive" if label == "positive" else "negative" if label == "negative" else "neutral"
 
 
 def local_reference(record: CallRecord, tz_name: str) -> datetime:
@@ -272,7 +277,21 @@ class Analyser(Stage):
             if exported and exported in {norm(n).strip() for n in [profile.name, *profile.aliases]}:
                 return profile
         unqueued = [p for p in profiles if not p.queues]
-        return unqueued[0] if len(unqueued) == 1 else None
+        if len(unqueued) == 1:
+            return unqueued[0]
+        return self.company_from_metadata(record)
+
+    def company_from_metadata(self, record: CallRecord) -> CompanyProfile | None:
+        """The company as the telephony export names it (``company``, ``sector``, ``sells`` columns) when no
+        configured profile matches: the LLM then judges the call for that business (a bank, an ISP, a
+        clinic), not the prompt's default one."""
+        if not self.cfg.business_from_metadata:
+            return None
+        extra = record.metadata.extra
+        name, sector = str(extra.get("company") or "").strip(), str(extra.get("sector") or "").strip()
+        if not (name and sector):
+            return None
+        return CompanyProfile(name=name, sector=sector, sells=str(extra.get("sells") or "").strip())
 
     def system_prompt_for(self, company: CompanyProfile | None) -> str:
         business = company.describe() if company else " ".join(self.prompt.extra.get("business", "a company").split())
@@ -517,10 +536,32 @@ class Analyser(Stage):
 
     def _sentiment(self, turns: Sequence[TurnView], answer: AuditAnswer,
                    probs: Mapping[str, Mapping[str, float]]) -> SentimentResult:
+        result = self._sentiment_labels(turns, answer, probs)
+        start, end = result.customer.at("start"), result.customer.at("end")
+        if (start is not None and end is not None and start.label != end.label
+                and (call_dropped(turns) or line_checked(turns, self.checklist))
+                and len(speaking_turns(turns, CUSTOMER)) <= self.cfg.dropped_call_same_mood_turns):
+            # The line went while the customer was still on their first words: their last turn is their
+            # opening, so the end is the start's mood (the LLM reads a cut-off as upset).
+            result.customer = result.customer.model_copy(update={"label": start.label, "trajectory": [
+                p.model_copy(update={"label": start.label}) if p.phase == "end" else p
+                for p in result.customer.trajectory]})
+        by_words = self.manner.label(turns) if self.manner is not None and self.cfg.agent_sentiment_from == "manner" \
+            else None
+        if by_words is not None and by_words != result.agent.label:
+            # The agent's courtesy or curtness over the whole call decides (the rubric's definition); the
+            # 1.5B model's score hardly separates polite from matter-of-fact. Its score stays as evidence.
+            label = _as_sentiment(by_words)
+            result.agent = result.agent.model_copy(update={"label": label, "trajectory": [
+                p.model_copy(update={"label": label}) for p in result.agent.trajectory]})
+        return result
+
+    def _sentiment_labels(self, turns: Sequence[TurnView], answer: AuditAnswer,
+                          probs: Mapping[str, Mapping[str, float]]) -> SentimentResult:
         if self.cfg.customer_start_from == "cues":
             # The opening's mood from its words (the LLM's start label leans positive); probabilities
             # for it are dropped so no threshold turns it back into the LLM's.
-            answer = answer.model_copy(update={"customer_start": start_label(turns, answer.customer_start)})
+            answer = answer.model_copy(update={"customer_start": start_label(turns, answer.customer_start, self.cues)})
             probs = {k: v for k, v in probs.items() if k != "customer_start"}
         calibration = self.calibration
         if (calibration is not None and self.cues is not None and self.manner is not None

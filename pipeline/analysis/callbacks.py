@@ -51,6 +51,9 @@ PROMISE_PHRASES = (
     "i will ask __ to call you", "i will get __ to call you", "i will ask __ to ring you",
     "i will get __ to ring you", "i will have __ call you", "i will have __ ring you",
     "i will have __ contact you", "call you back", "ring you back",
+    # "what I'll do is get one of our advisers to phone you", "I'll have the team phone you"
+    "get __ to call you", "get __ to ring you", "get __ to phone you", "have __ phone you",
+    "ask __ to phone you", "will _ phone you back", "sizi __ arar",
     "sizi arayacag*", "sizi tekrar arayacag*", "sizi geri arayacag*", "sizi arayalim", "sizi tekrar arayalim",
     "sizi arariz", "sizi ararim", "sizi arayip", "size donus yapacag*", "size geri donus yapacag*",
     "size donecegiz", "size donecegim", "geri donus yapaca*", "donus yapaca*", "donus saglayacag*",
@@ -86,7 +89,8 @@ NOT_A_CALL_PHRASES = (
 MAYBE_PHRASES = (
     "might", "maybe", "may call", "may ring", "perhaps", "not sure", "possibly", "i may", "if i can",
     "try to call", "try and call", "hopefully", "belki", "emin degilim", "if anything changes", "if you need",
-    "if there is any", "if you have any", "if that changes", "in case", "should you need", "if we decide",
+    "if there is any", "if you have any", "if that changes", "in case you", "in case anything", "in case there",
+    "in case it", "in case of", "just in case", "should you need", "if we decide",
     "if i decide", "if we", "if i need", "when we decide", "when i decide", "when we are ready",
     "when i am ready", "if i change my mind", "if we change our mind", "karar verirsek", "ihtiyac olursa",
 )  # fmt: skip
@@ -111,6 +115,10 @@ OFFER_PHRASES = (
     "could i call you", "could i ring you", "may i call you", "how about i ring", "i could ring you",
     "i can ring you", "we can ring you", "shall i call _ back", "shall i ring _ back", "i can call _ back",
     "arayalim mi", "arayayim mi", "sizi arayayim mi", "geri arayalim mi", "donus yapalim mi",
+    "shall i get __ to call you", "shall i get __ to ring you", "shall i get __ to phone you",
+    "shall i have __ call you", "shall i have __ ring you", "shall i ask __ to call you", "shall i ask __ to ring you",
+    "would you like __ to call you", "would you like __ to ring you", "do you want __ to call you",
+    "do you want __ to ring you", "can i get __ to call you", "can i get __ to ring you",
 )  # fmt: skip
 AGREE_PHRASES = (
     "sure", "of course", "no problem", "certainly", "okay", "ok", "will do", "absolutely", "yes", "yeah",
@@ -167,6 +175,18 @@ _NUM_WORDS = {
     "bir": 1, "iki": 2, "uc": 3, "dort": 4, "bes": 5, "alti": 6, "yedi": 7, "sekiz": 8, "dokuz": 9,
     "on": 10, "on bir": 11, "on iki": 12, "yirmi": 20, "otuz": 30, "kirk": 40, "kirk bes": 45,
 }  # fmt: skip
+# Compound numbers said in words: "twenty four", "forty five", Turkish "yirmi dort", "on bes".
+_NUM_WORDS.update({f"{tens} {unit}": t + u for tens, t in (("twenty", 20), ("thirty", 30), ("forty", 40),
+                                                          ("fifty", 50), ("sixty", 60), ("seventy", 70),
+                                                          ("eighty", 80), ("ninety", 90))
+                   for unit, u in (("one", 1), ("two", 2), ("three", 3), ("four", 4), ("five", 5), ("six", 6),
+                                   ("seven", 7), ("eight", 8), ("nine", 9))})
+_NUM_WORDS.update({f"{tens} {unit}": t + u for tens, t in (("on", 10), ("yirmi", 20), ("otuz", 30), ("kirk", 40),
+                                                          ("elli", 50), ("altmis", 60), ("yetmis", 70))
+                   for unit, u in (("bir", 1), ("iki", 2), ("uc", 3), ("dort", 4), ("bes", 5), ("alti", 6),
+                                   ("yedi", 7), ("sekiz", 8), ("dokuz", 9))})
+_NUM_WORDS.update({"thirteen": 13, "fourteen": 14, "sixteen": 16, "seventeen": 17, "eighteen": 18,
+                   "nineteen": 19, "seventy": 70, "eighty": 80, "elli": 50, "altmis": 60, "yetmis": 70})
 _NUM = r"(\d{1,2}|" + "|".join(sorted((re.escape(k) for k in _NUM_WORDS), key=len, reverse=True)) + r")"
 _WEEKDAYS = {
     "monday": MO, "tuesday": TU, "wednesday": WE, "thursday": TH, "friday": FR, "saturday": SA,
@@ -194,6 +214,13 @@ _CLOCK_WORD_RE = re.compile(
     r"(half past |quarter past |quarter to |half )?"
     r"(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|bir|iki|uc|dort|bes|alti|yedi|"
     r"sekiz|dokuz|on bir|on iki|on)(?:de|da|te|ta)?( o'?clock| thirty| buçuk| bucuk)? ?(am|pm)?\b"
+)
+# "half 2", "quarter to 10": a transcriber writes the hour of a spoken clock time as a digit.
+_CLOCK_PREFIX_DIGIT_RE = re.compile(r"\b(half past|quarter past|quarter to|half) (\d{1,2})\b(?![:.]\d)")
+# "you're on for eight tomorrow", "booked for 10 on Monday": "for" + an hour is a time only before a day.
+_CLOCK_FOR_RE = re.compile(
+    r"\bfor (one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\d{1,2})( o'?clock| ?am| ?pm)?"
+    r" (?=tomorrow|today|tonight|this (?:morning|afternoon|evening)|on (?:mon|tues|wednes|thurs|fri|satur|sun)day)"
 )
 _DAY_PARTS = (
     ("end_of_day", r"\b(end of (the )?day|close of business|end of business|mesai bitim\w*|gun sonu\w*)\b"),
@@ -303,7 +330,11 @@ def resolve_due(text: str, reference: datetime, cfg: CallbackSettings | None = N
     if day is None and (m := _DAY_AFTER_RE.search(t)):
         day = reference + timedelta(days=2)
         found.append(m.group().strip())
-    if day is None and (m := _WEEKDAY_RE.search(t)):
+    tomorrow = _TOMORROW_RE.search(t)
+    weekday_match = _WEEKDAY_RE.search(t)
+    if weekday_match and tomorrow and tomorrow.start() < weekday_match.start():
+        weekday_match = None  # "ring you tomorrow evening to narrow down the window for Wednesday"
+    if day is None and (m := weekday_match):
         weekday = _WEEKDAYS[m.group(2)]
         qualifier = (m.group(1) or "").strip()
         # A weekday is its next occurrence after the call date ("Monday" said on a Monday: in a week), also
@@ -411,6 +442,21 @@ def _clock(t: str) -> tuple[int, int, bool, str] | None:
         if meridiem == "pm" and hour < 12:
             hour += 12
         return hour, minute, meridiem is not None, m.group().strip()
+    for regex in (_CLOCK_PREFIX_DIGIT_RE, _CLOCK_FOR_RE):
+        said = regex.search(t)
+        if said is None:
+            continue
+        prefix, number = (said.group(1), said.group(2)) if regex is _CLOCK_PREFIX_DIGIT_RE else ("", said.group(1))
+        hour = _number(number)
+        if hour is None or not 1 <= hour <= 12:
+            continue
+        minute = {"half past": 30, "half": 30, "quarter past": 15, "quarter to": -15}.get(prefix, 0)
+        if minute < 0:
+            hour, minute = hour - 1, 45
+        meridiem = "" if regex is _CLOCK_PREFIX_DIGIT_RE else (said.group(2) or "").strip()
+        if meridiem == "pm" and hour < 12:
+            hour += 12
+        return hour, minute, meridiem in {"am", "pm"}, said.group().strip()
     for m in _CLOCK_RE.finditer(t):
         hour = int(m.group(1))
         minute = int(m.group(2)) if m.group(2) else 0
@@ -538,7 +584,8 @@ def detect_promise(turns: Sequence[TurnView], llm_turn: int | None = None) -> Pr
 # A request reported from the past ("I was told someone would ring me back") is a complaint, not a request.
 REPORTED_PHRASES = (
     "was told", "were told", "told me", "said", "someone would", "somebody would", "they would", "he would",
-    "she would", "you would", "supposed to", "promised", "never", "nobody", "no one",
+    "she would", "you would", "supposed to", "promised", "never called", "never rang", "never phoned",
+    "never got back", "never heard", "never came", "never showed", "never did", "nobody", "no one",
     "did not", "last time", "yesterday", "soylediniz", "denmisti", "aramadi", "aramadiniz", "donmediniz",
 )  # fmt: skip
 

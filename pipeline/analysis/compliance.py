@@ -65,6 +65,8 @@ class Checklist:
     hang_up_phrases: list[str] = field(default_factory=list)
     leaving_phrases: list[str] = field(default_factory=list)
     lost_line_phrases: list[str] = field(default_factory=list)
+    line_check_endings: list[str] = field(default_factory=list)
+    customer_ends_call_phrases: list[str] = field(default_factory=list)
     # True: a customer leaving ("forget it", "I have to go") also makes further help / closing n/a.
     leaving_excuses_closing: bool = False
 
@@ -83,6 +85,8 @@ class Checklist:
             hang_up_phrases=[str(p) for p in data.get("hang_up_phrases") or []],
             leaving_phrases=[str(p) for p in data.get("leaving_phrases") or []],
             lost_line_phrases=[str(p) for p in data.get("lost_line_phrases") or []],
+            line_check_endings=[str(p) for p in data.get("line_check_endings") or []],
+            customer_ends_call_phrases=[str(p) for p in data.get("customer_ends_call_phrases") or []],
             leaving_excuses_closing=bool(data.get("leaving_excuses_closing", False)),
         )
 
@@ -120,7 +124,29 @@ def customer_left(turns: Sequence[TurnView], checklist: Checklist, closing_phras
 
 
 def line_lost(turns: Sequence[TurnView], checklist: Checklist) -> bool:
-    return any(find_phrase(t.normalised, checklist.lost_line_phrases) for t in turns[-2:])
+    return any(find_phrase(t.normalised, checklist.lost_line_phrases) for t in turns[-2:]) or line_checked(
+        turns, checklist)
+
+
+def line_checked(turns: Sequence[TurnView], checklist: Checklist) -> bool:
+    """The call ends on the agent asking into a silent line ("...or? Hello? Sir?", "Alo? Efendim?")."""
+    speaking = [t for t in turns if t.text.strip()]
+    if not speaking or speaking[-1].role != AGENT or not speaking[-1].text.rstrip(" \"'”").endswith("?"):
+        return False
+    tail = " " + " ".join(speaking[-1].normalised.split()[-6:]) + " "
+    return find_phrase(tail, checklist.line_check_endings) is not None
+
+
+def customer_ended_call(turns: Sequence[TurnView], checklist: Checklist, closing_phrases: Sequence[str]) -> bool:
+    """The customer's leaving words are the call's last ("never mind, I might ring back. Ta."): the agent
+    never got to answer, so the call ended before the closing."""
+    speaking = [t for t in turns if t.text.strip()]
+    if len(speaking) < 2 or speaking[-1].role != CUSTOMER or speaking[-2].role != AGENT:
+        return False
+    if find_phrase(speaking[-1].normalised, checklist.customer_ends_call_phrases) is None:
+        return False
+    # An agent who had already signed off was not cut short ("Drive safe." - "Yeah, bye.").
+    return find_said(speaking[-2].normalised, closing_phrases) is None
 
 
 def check_call(checklist: Checklist, facts: CallFacts) -> list[ComplianceItemResult]:
@@ -129,7 +155,8 @@ def check_call(checklist: Checklist, facts: CallFacts) -> list[ComplianceItemRes
     closing_phrases = [p for item in items if "within_last_agent_turns" in item.options for p in item.phrases()]
     # Only a call that drops before the closing excuses the agent (the rubric): a customer who says "never
     # mind, bye" and hears the agent answer was still owed the offer of help and the sign-off.
-    cut_short = line_lost(facts.turns, checklist) or call_dropped(facts.turns) or (
+    cut_short = line_lost(facts.turns, checklist) or call_dropped(facts.turns) or customer_ended_call(
+        facts.turns, checklist, closing_phrases) or (
         checklist.leaving_excuses_closing and customer_left(facts.turns, checklist, closing_phrases))
     for i, (item, result) in enumerate(zip(items, results, strict=True)):
         if (facts.empty and not item.options.get("applies_to_empty_calls")) or not facts.agent_turns:
@@ -201,7 +228,9 @@ def _greeting(item: ComplianceItem, facts: CallFacts, checklist: Checklist) -> C
     introduced = False
     for pattern in item.phrases("name_intro_patterns"):
         for match in re.finditer(pattern, normalised):
-            if match.group(1) not in _NOT_NAMES:
+            said = match.group(1)
+            # "it's Brightwell Solar here" introduces the company, not the agent.
+            if said not in _NOT_NAMES and not (companies and company_heard(companies, said) >= heard_threshold):
                 introduced = True
     named = named or introduced
     # "HomeCall Services, Dean speaking" is a full telephone greeting; a hello on top is optional unless
@@ -221,7 +250,9 @@ def _greeting(item: ComplianceItem, facts: CallFacts, checklist: Checklist) -> C
         near = float(item.options.get("name_near_match", 0.55))
         doubtful = (not company and (company_score >= near or intro)) or (not named and agent_score >= near)
         unsure = _unsure(opening, item)
-        if unsure and (doubtful or len(missing) == 1):
+        # Words this unsure (another language detected, a line of noise) cannot show what was not said.
+        garbled = min(t.confidence for t in opening) < float(item.options.get("review_always_below", 0.0))
+        if unsure and (doubtful or len(missing) == 1 or garbled):
             return _result(item, "needs_review", f"{reason}? {unsure}", opening[:1])
         return _result(item, "fail", reason, opening[:1])
     return _result(item, "pass", "greeted with company and own name", opening[:1])
@@ -261,16 +292,49 @@ def _proper_noun_besides(text: str, agent_names: Sequence[str], initial_in_first
     return False
 
 
+def agent_blocks(turns: Sequence[TurnView]) -> list[list[TurnView]]:
+    """The agent's speaking turns: consecutive agent turns (a transcriber cuts one turn at pauses) are one."""
+    blocks: list[list[TurnView]] = []
+    previous_agent = False
+    for turn in turns:
+        if turn.role == AGENT:
+            if previous_agent:
+                blocks[-1].append(turn)
+            else:
+                blocks.append([turn])
+            previous_agent = True
+        elif turn.text.strip():
+            previous_agent = False
+    return blocks
+
+
+def find_said(normalised_text: str, phrases: Sequence[str]) -> str | None:
+    """A phrase in the text, also when the transcriber split or merged its words ("any thing else",
+    "thankyou"): phrases of several words are matched with the spaces taken out as well."""
+    found = find_phrase(normalised_text, phrases)
+    if found is not None:
+        return found
+    squashed = normalised_text.replace(" ", "")
+    for phrase in phrases:
+        if " " in phrase.strip() and not any(mark in phrase for mark in "*_"):
+            key = norm(phrase).replace(" ", "")
+            if len(key) >= 8 and key in squashed:
+                return phrase
+    return None
+
+
 def _required_phrase(item: ComplianceItem, facts: CallFacts, checklist: Checklist) -> ComplianceItemResult:
-    turns = facts.agent_turns
+    blocks = agent_blocks(facts.turns)
     if "within_agent_turns" in item.options:
-        turns = turns[: int(item.options["within_agent_turns"])]
+        blocks = blocks[: int(item.options["within_agent_turns"])]
     if "within_last_agent_turns" in item.options:
         # The opening turn ("thank you for calling") is never the closing, however short the call.
-        turns = turns[1:][-int(item.options["within_last_agent_turns"]) :]
-    for turn in turns:
-        phrase = find_phrase(turn.normalised, item.phrases())
+        blocks = blocks[1:][-int(item.options["within_last_agent_turns"]) :]
+    turns = [t for block in blocks for t in block]
+    for block in blocks:
+        phrase = find_said(norm(" ".join(t.text for t in block)), item.phrases())
         if phrase:
+            turn = next((t for t in block if find_said(t.normalised, [phrase])), block[0])
             return _result(item, "pass", f"agent said '{phrase}'", [turn])
     where = "in the opening" if "within_agent_turns" in item.options else (
         "at the end" if "within_last_agent_turns" in item.options else "anywhere in the call")
@@ -322,6 +386,10 @@ def call_dropped(turns: Sequence[TurnView]) -> bool:
     """The line went while the customer was speaking: the call ends on their unfinished turn ("It's, hang
     on, my —")."""
     speaking = [t for t in turns if t.text.strip()]
+    # The agent's questions after the customer's cut-off words that nobody answers ("...the— " / "Is it
+    # about your overdraft?") do not change that.
+    while speaking and speaking[-1].role == AGENT and speaking[-1].text.rstrip(" \"'”").endswith("?"):
+        speaking.pop()
     if not speaking or speaking[-1].role != CUSTOMER:
         return False
     # Only an explicit break: a transcriber often leaves a finished sentence without its full stop.

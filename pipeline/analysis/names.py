@@ -80,11 +80,26 @@ def best_match(name: str, text: str) -> float:
     return best
 
 
+def name_forms(name: str) -> list[str]:
+    """A company's name as agents shorten it: the full name ("&" said "and"), and the name without its
+    trailing sector words ("J&R Plumbing and Heating" -> "J and R Plumbing", "J and R")."""
+    words = words_of(name.replace("&", " and "))
+    forms = [" ".join(words)]
+    while len(words) > 1:
+        words = words[:-1]
+        distinctive = [w for w in words if w not in GENERIC_COMPANY_WORDS]
+        if distinctive and len("".join(words)) >= 4 and words[-1] != "and":
+            forms.append(" ".join(words))
+    return forms
+
+
 def company_heard(names: Iterable[str], text: str) -> float:
-    """Best match of a company's full name or one of its distinctive words (>= 4 letters) in ``text``."""
+    """Best match of a company's full name, a shortened form of it, or one of its distinctive words (>= 4
+    letters) in ``text``."""
     best = 0.0
     for name in names:
-        best = max(best, best_match(name, text))
+        for form in name_forms(name):
+            best = max(best, best_match(form, text))
         for word in words_of(name):
             if len(word) >= 4 and word not in GENERIC_COMPANY_WORDS:
                 best = max(best, best_match(word, text))

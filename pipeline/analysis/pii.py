@@ -16,19 +16,35 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from pipeline.analysis.text import fold as _fold
 from pipeline.analysis_schema import PiiSpan
 from pipeline.records import Turn, Word
 
 ALL_KINDS = ("card_number", "iban", "national_id", "phone", "email")
 
 _DIGIT_WORDS = {
-    "zero": "0", "oh": "0", "o": "0", "nought": "0", "one": "1", "two": "2", "three": "3", "four": "4",
-    "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
+    "zero": "0", "oh": "0", "o": "0", "nought": "0", "nil": "0", "one": "1", "two": "2", "three": "3",
+    "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
     "sıfır": "0", "sifir": "0", "bir": "1", "iki": "2", "üç": "3", "uc": "3", "dört": "4", "dort": "4",
     "beş": "5", "bes": "5", "altı": "6", "alti": "6", "yedi": "7", "sekiz": "8", "dokuz": "9",
 }  # fmt: skip
+# Words a transcriber writes for a digit it heard inside a number ("six two one nine" -> "6 to 1, 9"):
+# read as digits only between two digits of the same run.
+_HOMOPHONES = {"to": "2", "too": "2", "for": "4", "fore": "4", "won": "1", "ate": "8", "tree": "3"}
+_TEENS = {
+    "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14", "fifteen": "15",
+    "sixteen": "16", "seventeen": "17", "eighteen": "18", "nineteen": "19",
+}  # fmt: skip
+_TENS = {
+    "twenty": "2", "thirty": "3", "forty": "4", "fourty": "4", "fifty": "5", "sixty": "6", "seventy": "7",
+    "eighty": "8", "ninety": "9", "yirmi": "2", "otuz": "3", "kırk": "4", "kirk": "4", "elli": "5",
+    "altmış": "6", "altmis": "6", "yetmiş": "7", "yetmis": "7", "seksen": "8", "doksan": "9",
+}  # fmt: skip
+_TR_UNITS = frozenset(["bir", "iki", "üç", "uc", "dört", "dort", "beş", "bes", "altı", "alti", "yedi", "sekiz",
+                       "dokuz"])
 _REPEAT_WORDS = {"double": 2, "triple": 3}
-_MULTIPLIER_WORDS = {"hundred": "00", "thousand": "000"}
+_HUNDRED_WORDS = frozenset(["hundred", "yüz", "yuz"])
+_THOUSAND_WORDS = frozenset(["thousand", "bin"])
 _TOKEN = re.compile(r"\+?\d+|[^\W\d_]+", re.UNICODE)
 # Only these may sit between the tokens of one number.
 _JOINER = re.compile(r"^[\s\-.,()/]*$")
@@ -37,9 +53,16 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
 # "j dot smith at gmail dot com", "j.smith at gmail dot co dot uk", "ayse nokta yilmaz et gmail nokta com":
 # the local part may mix spoken and written dots, underscores and hyphens.
 _SEP = r"(?:\s*[._-]\s*|\s+(?:dot|underscore|dash|hyphen|nokta|alt cizgi|tire)\s+)"
+# Number words may end the local part ("k dot bhatt seventy-seven at gmail dot com", "ayse nokta kaya seksen
+# dort et ..."); a transcriber may put a comma before "at" or write "at" as "@" with spaces.
+_LOCAL_NUMBER = (r"(?:\s+(?:\d+|(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+                 r"\w+teen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|double|triple|sifir|bir|iki|uc|"
+                 r"dort|bes|alti|yedi|sekiz|dokuz|on|yirmi|otuz|kirk|elli|altmis|yetmis|seksen|doksan|"
+                 r"sıfır|üç|dört|beş|altı|kırk|altmış|yetmiş)(?:-\w+)?))")
 _SPOKEN_EMAIL = re.compile(
-    r"\b[a-z0-9]+(?:" + _SEP + r"[a-z0-9]+)*\s+(?:at|et|at sign)\s+[a-z0-9-]+"
-    r"(?:(?:\s+(?:dot|nokta)\s+|\.)(?:com|net|org|edu|gov|co|uk|tr|de|io|ie|us|info|biz))+\b",
+    r"\b(?:[^\W_]+(?:" + _SEP + r"[^\W_]+)+(?:\s+[^\W_]+)?|[^\W_]+)" + _LOCAL_NUMBER + r"*"
+    r",?\s+(?:at|et|at sign|@)\s+[a-z0-9-]+"
+    r"(?:(?:\s+(?:dot|nokta)\s+|\s?\.\s?)(?:com|net|org|edu|gov|co|uk|tr|de|io|ie|us|info|biz))+\b",
     re.IGNORECASE,
 )
 # "the last four of my social are 4 3 2 1" / "son dört hanesi": the last four digits of an ID number.
@@ -48,6 +71,20 @@ _LAST_FOUR_CONTEXT = re.compile(
     r"(social|ssn|security number|national insurance|kimlik|tc no|t\.c\.|national id|id number)"
     r"(?:(?!phone|card|mobile|telefon)[^.?!]){0,50}$",
     re.IGNORECASE,
+)
+# The other side asked for the last four of an ID number ("your date of birth and the last four of your
+# Social?", "TC kimlik numaranızın son dört hanesi"): four digits in the answer are those (not a phone's).
+_ASKS_LAST_FOUR = re.compile(
+    r"\b(?:last|son) (?:four|4|dort)\b(?:(?!phone|card|mobile|telefon|kart)[^?]){0,60}?"
+    r"\b(?:social|ssn|security|national insurance|kimlik|tc|national id|id number)\b"
+    r"|\b(?:social|ssn|security number|national insurance|kimlik|tc)\b(?:(?!phone|card|mobile|telefon|kart)[^?])"
+    r"{0,60}?\b(?:last|son) (?:four|4|dort)\b"
+)
+# A year said after a date ("February second, 1966", "October twelfth, nineteen ninety", "born in 1978").
+_DATE_BEFORE_YEAR = re.compile(
+    r"(?:january|february|march|april|may|june|july|august|september|october|november|december|ocak|subat|"
+    r"mart|nisan|mayis|haziran|temmuz|agustos|eylul|ekim|kasim|aralik|\d{1,2}(?:st|nd|rd|th)?|first|second|"
+    r"third|fifth|eighth|ninth|twelfth|\w+th|\w+ieth|born in|in)[\s,.]*$"
 )
 _ID_CONTEXT = re.compile(r"(social|ssn|security number|national insurance|kimlik|tc|t\.c\.|id number)"
                          r"[^.?!]{0,60}$", re.IGNORECASE)
@@ -103,49 +140,130 @@ class Found:
     checksum_valid: bool | None = None
 
 
+class _Scanner:
+    """Reads spoken and written numbers out of one text, token by token."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = list(_TOKEN.finditer(text))
+        self.words = [t.group().lower() for t in self.tokens]
+        self.n = len(self.tokens)
+
+    def gap(self, k: int) -> str:
+        return self.text[self.tokens[k - 1].end() : self.tokens[k].start()]
+
+    def joined(self, k: int) -> bool:
+        """Token ``k`` may continue the number of token ``k - 1`` (only spaces, dashes, dots, commas between)."""
+        return 0 < k < self.n and _JOINER.match(self.gap(k)) is not None
+
+    def tight(self, k: int) -> bool:
+        """Token ``k`` is part of the same spoken number as ``k - 1`` ("seventy-seven", "five hundred")."""
+        return 0 < k < self.n and re.fullmatch(r"[ \-]+", self.gap(k)) is not None
+
+    def digit_at(self, k: int) -> str | None:
+        """A single digit at ``k`` (a digit word, or one written digit)."""
+        if k >= self.n:
+            return None
+        word = self.words[k]
+        return _DIGIT_WORDS.get(word) or (word if len(word) == 1 and word.isdigit() else None)
+
+    def numeric(self, k: int) -> bool:
+        if k >= self.n:
+            return False
+        word = self.words[k].lstrip("+")
+        return (word.isdigit() or word in _DIGIT_WORDS or word in _TEENS or word in _TENS
+                or word in _REPEAT_WORDS or word in _HUNDRED_WORDS)
+
+    def below_hundred(self, k: int) -> tuple[str, int] | None:
+        """A two-digit number word at ``k``: "seventeen", "seventy seven", "otuz iki", "on yedi"."""
+        if k >= self.n:
+            return None
+        word = self.words[k]
+        if word in _TEENS:
+            return _TEENS[word], k + 1
+        if word in _TENS:
+            unit = self.words[k + 1] if k + 1 < self.n and self.tight(k + 1) else ""
+            if unit in _DIGIT_WORDS and _DIGIT_WORDS[unit] != "0":
+                return _TENS[word] + _DIGIT_WORDS[unit], k + 2
+            return _TENS[word] + "0", k + 1
+        if word == "on" and k + 1 < self.n and self.tight(k + 1) and self.words[k + 1] in _TR_UNITS:
+            return "1" + _DIGIT_WORDS[self.words[k + 1]], k + 2  # Turkish "on yedi" = 17
+        return None
+
+    def hundreds_tail(self, k: int) -> tuple[str, int]:
+        """What follows "hundred" / "yüz" at ``k``: two digits ("thirty two" -> "32", "and five" -> "05"), else
+        "00" (a bare digit after it is the next digit of a phone number: "seven seven hundred, nine...")."""
+        said_and = k < self.n and self.words[k] == "and" and self.tight(k) and self.numeric(k + 1)
+        k += 1 if said_and else 0
+        if k < self.n and self.tight(k):
+            tail = self.below_hundred(k)
+            if tail is not None:
+                return tail[0].zfill(2), tail[1]
+            digit = self.digit_at(k)
+            if said_and and digit is not None:
+                return "0" + digit, k + 1
+        return "00", k
+
+    def piece(self, k: int, started: bool) -> tuple[str, int] | None:
+        """One spoken or written piece of a number at token ``k``: (its digits, the next token)."""
+        word = self.words[k]
+        if word.lstrip("+").isdigit():
+            plus = "+" if word.startswith("+") and not started else ""
+            return plus + word.lstrip("+"), k + 1
+        if word in _REPEAT_WORDS and self.tight(k + 1) and (digit := self.digit_at(k + 1)) is not None:
+            return digit * _REPEAT_WORDS[word], k + 2
+        if word in _HUNDRED_WORDS and word != "hundred":
+            tail, after = self.hundreds_tail(k + 1)  # Turkish "yüz kırk yedi" = 147
+            return "1" + tail, after
+        if word in _HUNDRED_WORDS and started:
+            return "00", k + 1  # "77 hundred"
+        sub = self.below_hundred(k)
+        if sub is not None:
+            return sub
+        if word in _DIGIT_WORDS and not started and k > 0 and self.words[k - 1] in {"last", "first", "son", "ilk"}:
+            return None  # "last four, six one three zero": "four" counts the digits, it is not one
+        if word in _DIGIT_WORDS:
+            # "one"/"oh" open a number only when a digit follows ("one two three" but not "one thing").
+            if not started and word in {"o", "oh", "one", "bir"} and not (self.joined(k + 1) and self.numeric(k + 1)):
+                return None
+            digit = _DIGIT_WORDS[word]
+            if self.tight(k + 1) and self.words[k + 1] in _HUNDRED_WORDS:
+                tail, after = self.hundreds_tail(k + 2)  # "five hundred (and) thirty two", "beş yüz otuz iki"
+                return digit + tail, after
+            if self.tight(k + 1) and self.words[k + 1] in _THOUSAND_WORDS:
+                return digit + "000", k + 2
+            return digit, k + 1
+        if started and word in _HOMOPHONES and self.joined(k + 1) and self.digit_at(k + 1) is not None:
+            return _HOMOPHONES[word], k + 1  # "6 to 1, 9"
+        return None
+
+
 def _digit_runs(text: str, min_digits: int = 7) -> list[tuple[int, int, str]]:
-    """(start, end, digits) for every run of digits/digit words in the text."""
+    """(start, end, digits) for every run of digits/number words in the text."""
+    scan = _Scanner(text)
     runs: list[tuple[int, int, str]] = []
-    tokens = list(_TOKEN.finditer(text))
     i = 0
-    while i < len(tokens):
+    while i < scan.n:
         start = end = None
         digits = ""
-        repeat = 1
         j = i
-        while j < len(tokens):
-            tok = tokens[j]
-            if j > i and not _JOINER.match(text[tokens[j - 1].end() : tok.start()]):
+        while j < scan.n:
+            if j > i and not scan.joined(j):
                 break
-            word = tok.group().lower()
-            if word in _REPEAT_WORDS and j + 1 < len(tokens) and tokens[j + 1].group().lower() in _DIGIT_WORDS:
-                repeat = _REPEAT_WORDS[word]
-            elif word in _MULTIPLIER_WORDS and digits and j > i:
-                digits += _MULTIPLIER_WORDS[word]  # "seven seven hundred" -> 7700
-            elif word.lstrip("+").isdigit():
-                digits += ("+" if word.startswith("+") and not digits else "") + word.lstrip("+") * repeat
-                repeat = 1
-            elif word in _DIGIT_WORDS and (digits or word not in {"o", "oh", "one", "bir"}):
-                digits += _DIGIT_WORDS[word] * repeat
-                repeat = 1
-            elif word in _DIGIT_WORDS and j + 1 < len(tokens) and _looks_numeric(tokens[j + 1].group()):
-                # "one"/"oh" open a number only when a digit follows ("one two three" but not "one thing").
-                digits += _DIGIT_WORDS[word]
-            else:
+            got = scan.piece(j, bool(digits))
+            if got is None:
                 break
-            start = tok.start() if start is None else start
-            end = tok.end()
-            j += 1
+            part, after = got
+            digits += part
+            start = scan.tokens[j].start() if start is None else start
+            end = scan.tokens[after - 1].end()
+            j = after
         if start is not None and end is not None and len(digits.lstrip("+")) >= min_digits:
             runs.append((start, end, digits))
             i = j
         else:
             i = max(j, i + 1)
     return runs
-
-
-def _looks_numeric(token: str) -> bool:
-    return token.lstrip("+").isdigit() or token.lower() in _DIGIT_WORDS or token.lower() in _REPEAT_WORDS
 
 
 def _classify_run(digits: str) -> tuple[str, bool | None] | None:
@@ -199,12 +317,25 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
         if kind is not None and kind[0] in wanted:
             found.append(Found(kind[0], start, end, kind[1]))
     if "national_id" in wanted:
-        for start, end, digits in _digit_runs(text, min_digits=4):
+        asked = _ASKS_LAST_FOUR.search(_fold(context)) is not None
+        for start, end, digits in _digit_runs(_without_years(text), min_digits=4):
             before = text[max(0, start - 80) : start]
-            if len(digits) == 4 and (_LAST_FOUR_CONTEXT.search(before) or (
-                    len(before) < 30 and _LAST_FOUR_CONTEXT.search(context.rstrip(" ?.") + " " + before))):
+            if len(digits) != 4 or (digits[:2] in {"19", "20"} and _DATE_BEFORE_YEAR.search(_fold(before[-30:]))):
+                continue
+            if asked or _LAST_FOUR_CONTEXT.search(before) or (
+                    len(before) < 30 and _LAST_FOUR_CONTEXT.search(context.rstrip(" ?.") + " " + before)):
                 found.append(Found("national_id", start, end, None))
     return _without_overlaps(found)
+
+
+def _without_years(text: str) -> str:
+    """The text with written years after a date blanked out (same length): "February second, 1966. Seven
+    seven zero two." must not join the year and the last four into one number."""
+    def blank(m: re.Match[str]) -> str:
+        dated = _DATE_BEFORE_YEAR.search(_fold(text[max(0, m.start() - 30) : m.start()]))
+        return "y" * len(m.group()) if dated else m.group()
+
+    return re.sub(r"\b(?:19|20)\d{2}\b", blank, text)
 
 
 def _valid_iban_end(text: str, start: int, end: int) -> int | None:

@@ -30,6 +30,10 @@ class ClosingCues:
     positive: tuple[str, ...]
     negative: tuple[str, ...]
     closing_turns: int = 2
+    # The customer's opening mood (start_label): the cues file's start_negative / start_positive, added to
+    # the built-in lists below.
+    start_negative: tuple[str, ...] = ()
+    start_positive: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, path: Path) -> ClosingCues:
@@ -40,7 +44,9 @@ class ClosingCues:
         return cls(version=str(data.get("version", "unversioned")),
                    positive=tuple(str(p) for p in data.get("positive") or ()),
                    negative=tuple(str(p) for p in data.get("negative") or ()),
-                   closing_turns=int(data.get("closing_turns", 2)))
+                   closing_turns=int(data.get("closing_turns", 2)),
+                   start_negative=tuple(str(p) for p in data.get("start_negative") or ()),
+                   start_positive=tuple(str(p) for p in data.get("start_positive") or ()))
 
     def phrases(self, turns: Sequence[TurnView]) -> tuple[list[str], list[str]]:
         """The positive and the negative phrases found in the customer's last turns."""
@@ -77,17 +83,18 @@ START_POSITIVE = (
 )  # fmt: skip
 
 
-def start_label(turns: Sequence[TurnView], llm_label: str) -> Sentiment:
+def start_label(turns: Sequence[TurnView], llm_label: str, cues: ClosingCues | None = None) -> Sentiment:
     """The customer's mood at the start from their first two substantive turns: a phrase that shows it
     decides; with none, the opening is matter-of-fact (neutral) unless the LLM heard it as negative."""
     opening = speaking_turns(turns, CUSTOMER)[:2]
     text = " ".join(t.normalised for t in opening)
     if not text.strip():
         return "neutral"
-    negative = find_phrase(text, START_NEGATIVE) is not None
+    negative = find_phrase(text, (*START_NEGATIVE, *(cues.start_negative if cues else ()))) is not None
     # Exclamations are excitement only when nothing negative is said ("nobody turned up!" is anger).
     exclaimed = " ".join(t.text for t in opening).count("!") >= 2
-    positive = find_phrase(text, START_POSITIVE) is not None or (exclaimed and not negative)
+    positive = find_phrase(text, (*START_POSITIVE, *(cues.start_positive if cues else ()))) is not None or (
+        exclaimed and not negative)
     if negative and not positive:
         return "negative"
     if positive and not negative:

@@ -32,11 +32,27 @@ AGENT_FEATURES = ("llm_score", "courtesy_per_turn", "curt_phrases", "log_words_p
 class AgentManner:
     polite: tuple[str, ...]
     rude: tuple[str, ...]
+    # The rubric's agent label from the agent's words over the whole call ("agent_rule" in the cues file):
+    # curt or condescending phrases -> negative unless the agent is courteous throughout; courteous -> positive;
+    # neither -> neutral (matter-of-fact). None: the calibrated model / thresholds decide.
+    rule: Mapping[str, float] | None = None
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> AgentManner:
+        rule = data.get("agent_rule")
         return cls(tuple(str(p) for p in data.get("agent_polite") or ()),
-                   tuple(str(p) for p in data.get("agent_rude") or ()))
+                   tuple(str(p) for p in data.get("agent_rude") or ()),
+                   {str(k): float(v) for k, v in rule.items()} if isinstance(rule, Mapping) else None)
+
+    def label(self, turns: Sequence[TurnView]) -> str | None:
+        """The agent's label by the rule, or None when the cues file has no rule."""
+        if self.rule is None or not any(t.role == AGENT for t in turns):
+            return None
+        _, courtesy, curt, _ = agent_features(turns, 0.0, self)
+        if curt >= self.rule.get("negative_when_curt_at_least", 1) and courtesy < self.rule.get(
+                "unless_courtesy_per_turn_at_least", 0.5):
+            return "negative"
+        return "positive" if courtesy > self.rule.get("positive_when_courtesy_per_turn_above", 0.0) else "neutral"
 
 
 def load_cues(path: Path) -> tuple[ClosingCues, AgentManner]:

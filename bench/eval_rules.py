@@ -1,0 +1,126 @@
+"""Score the exact rules alone (no LLM) on a rubric-labelled set: callbacks, compliance, PII, in seconds.
+
+The same rules the analyser runs (``redact_turns``, ``check_call``, ``analyse_callback`` without the LLM's
+callback turn), on the scripts' own words (``text``) and on the transcripts ``bench.eval_rubric --audio``
+cached under ``bench/out/rubric/<set>/transcripts`` (``16k``, ``8k``). Use it while changing a rule; the
+full score (category, sentiment, the LLM's extra promises) stays ``bench.eval_rubric``.
+
+Usage::
+
+    python -m bench.eval_rules --set bench/holdout4 --set bench/holdout3 [--condition 16k] [-v]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+
+from bench.eval_rubric import COMPLIANCE_ITEMS, OUT, Call, Prediction, load_set, pii_hits, text_record
+from pipeline.analysis.analyser import is_empty_call, local_reference, turn_views
+from pipeline.analysis.callbacks import analyse_callback
+from pipeline.analysis.compliance import CallFacts, Checklist, check_call
+from pipeline.analysis.pii import redact_turns
+from pipeline.records import CallRecord
+from pipeline.settings import Settings
+
+
+def _record(call: Call, condition: str, folder: Path) -> CallRecord | None:
+    if condition == "text":
+        return text_record(call)
+    cached = sorted((OUT / "rubric" / folder.name / "transcripts").glob(f"{call.id}-{condition}-*.json"))
+    if not cached:
+        return None
+    record = CallRecord.model_validate(json.loads(cached[0].read_text(encoding="utf-8"))["record"])
+    record.metadata = call.metadata()
+    return record
+
+
+def score_rules(folder: Path, condition: str, verbose: bool = False) -> dict[str, float | int]:
+    settings = Settings()
+    cfg = settings.analysis
+    checklist = Checklist.load(cfg.compliance_file)
+    calls, _ = load_set(folder)
+    n = tp = fp = fn = due_ok = due_n = ctp = cfp = cfn = pii_calls = pii_full = pii_false = 0
+
+    def say(text: str) -> None:
+        if verbose:
+            print(f"  {text}")
+
+    for call in calls:
+        record = _record(call, condition, folder)
+        if record is None:
+            continue
+        n += 1
+        original = [t.text for t in record.turns]
+        redacted, pii = redact_turns(record.turns, cfg.pii_kinds)
+        turns = turn_views(redacted)
+        empty, _ = is_empty_call(turns, record.metrics, cfg)
+        facts = CallFacts(turns=turns, pii=pii, empty=empty, company_names=[call.company or ""],
+                          agent_names=[call.agent_name or ""])
+        compliance = {r.id: r for r in check_call(checklist, facts)}
+        callback = analyse_callback(turns, local_reference(record, cfg.timezone))
+        gold = call.labels.get("callback") or {}
+        promised = bool(gold.get("promised"))
+        tp += callback.promised and promised
+        fp += callback.promised and not promised
+        fn += promised and not callback.promised
+        if callback.promised != promised:
+            say(f"{call.id} callback {'false promise' if callback.promised else 'missed promise'}")
+        if promised and gold.get("due"):
+            due_n += 1
+            want = datetime.fromisoformat(str(gold["due"]))
+            got = callback.due.replace(tzinfo=None) if callback.due else None
+            ok = got is not None and got.date() == want.date() and got.hour == want.hour
+            due_ok += ok
+            if not ok:
+                say(f"{call.id} due {got} want {want} ({callback.due_text})")
+        for item in COMPLIANCE_ITEMS:
+            want_status = (call.labels.get("compliance") or {}).get(item)
+            result = compliance.get(item)
+            failed = result is not None and result.status == "fail"
+            ctp += failed and want_status == "fail"
+            cfp += failed and want_status != "fail"
+            cfn += want_status == "fail" and not failed
+            if failed != (want_status == "fail"):
+                say(f"{call.id} {item}: {result.status if result else None} want {want_status} "
+                    f"({result.reason if result else ''})")
+        pred = Prediction(id=call.id, condition=condition)
+        pred.pii = [{"kind": s.kind, "turn": s.turn, "start": s.char_start, "end": s.char_end,
+                     "text": original[s.turn][s.char_start : s.char_end]} for s in pii]
+        masked, wanted, false = pii_hits(call, pred)
+        pii_false += false
+        if wanted:
+            pii_calls += 1
+            pii_full += masked == wanted
+        if masked < wanted or false:
+            say(f"{call.id} PII masked {[p['text'] for p in pred.pii]} want {[p['text'] for p in call.labels['pii']]}")
+
+    def ratio(a: int, b: int) -> float:
+        return round(a / b, 2) if b else 0.0
+
+    precision, recall = ratio(tp, tp + fp), ratio(tp, tp + fn)
+    return {"calls": n, "callback_f1": ratio(2 * tp, 2 * tp + fp + fn), "callback_precision": precision,
+            "callback_recall": recall, "due_exact_hour": ratio(due_ok, due_n), "due_n": due_n,
+            "compliance_precision": ratio(ctp, ctp + cfp), "compliance_recall": ratio(ctp, ctp + cfn),
+            "pii_calls_masked": pii_full, "pii_calls": pii_calls, "pii_false_masks": pii_false}
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--set", action="append", required=True, help="folder of call scripts (repeatable)")
+    parser.add_argument("--condition", action="append", choices=["text", "16k", "8k"],
+                        help="text (default) and/or cached transcripts")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print every error")
+    args = parser.parse_args(list(argv) if argv is not None else None)
+    for folder in args.set:
+        for condition in args.condition or ["text"]:
+            result = score_rules(Path(folder), condition, args.verbose)
+            print(f"{Path(folder).name} {condition}: " + ", ".join(f"{k} {v}" for k, v in result.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
