@@ -115,6 +115,18 @@ def overall_status(counts: dict[str, int]) -> JobStatus:
     return "failed" if counts.get("failed") else "queued"
 
 
+def job_status(job: dict[str, Any], counts: dict[str, int]) -> JobStatus:
+    """The files' overall status, except that a job is only done or failed once it has been closed.
+
+    The worker marks the last file before it closes the job (``finish_if_done`` sets ``finished_at``);
+    in between, a client polling for "done" would get a job without ``finished_at`` or summary.
+    """
+    status = overall_status(counts)
+    if status in ("done", "failed") and job.get("finished_at") is None:
+        return "running"
+    return status
+
+
 def api_counts(store_counts: dict[str, int]) -> dict[str, int]:
     counts: dict[str, int] = {"queued": 0, "running": 0, "done": 0, "failed": 0}
     for name, n in store_counts.items():
@@ -201,7 +213,7 @@ class JobTracker:
         return JobView(
             job_id=str(job["_id"]),
             kind=str(job.get("kind", "unknown")),
-            status=overall_status(counts),
+            status=job_status(job, counts),
             created_at=job.get("created_at"),
             updated_at=job.get("updated_at"),
             finished_at=job.get("finished_at"),
@@ -231,7 +243,7 @@ class JobTracker:
             JobListing(
                 job_id=str(job["_id"]),
                 kind=str(job.get("kind", "unknown")),
-                status=overall_status(counts.get(str(job["_id"]), api_counts({}))),
+                status=job_status(job, counts.get(str(job["_id"]), api_counts({}))),
                 created_at=job.get("created_at"),
                 finished_at=job.get("finished_at"),
                 inputs=[public_text(str(i), 200) or "" for i in job.get("inputs", [])[:20]],
