@@ -323,6 +323,11 @@ _CREDITS = (
     "thank you for watching", "thanks for watching", "subtitles by", "subscribe", "amara.org", "transcribed by",
     "captions by", "izlediğiniz için teşekkür", "altyazı", "abone ol",
 )  # fmt: skip
+# ...a lone web address (a credit such as "www.beadaholique.com", tiny.en's output on the Debian hold music
+# when its temperature fallback samples), which a caller may say, so only dropped with the same doubt...
+_WEB_ADDRESS_ONLY = re.compile(
+    r"^(?:https?://)?(?:www\s*\.\s*)?[\w-]+(?:\s*\.\s*[\w-]+)*\s*\.\s*(?:com|org|net|co|uk|tr|io|tv|info)\b[\w./ -]*$"
+)
 # ...and short sign-offs, which callers do say: only dropped when Whisper also doubted there was speech.
 _SIGN_OFFS = {"thank you", "thank you very much", "thanks", "bye", "you", "so", "okay", "teşekkürler"}
 
@@ -331,9 +336,9 @@ def is_hallucination(segment: Segment, no_speech_threshold: float | None = 0.6) 
     """Text Whisper made up rather than heard.
 
     Symbols without a letter (what it writes for music); Whisper's own silence rule (non-speech and
-    unsure of the text; applied here to every path, the batched one included); subtitle credits heard
-    with any doubt; a lone sign-off ("Thank you.") on audio Whisper half thought was not speech (what
-    tiny.en wrote on the Debian hold music); or a segment that only repeats itself.
+    unsure of the text; applied here to every path, the batched one included); subtitle credits or a lone
+    web address heard with any doubt; a lone sign-off ("Thank you.") on audio Whisper half thought was
+    not speech (what tiny.en wrote on the Debian hold music); or a segment that only repeats itself.
     """
     text = segment.text.strip().lower()
     if not any(c.isalnum() for c in text):
@@ -343,7 +348,8 @@ def is_hallucination(segment: Segment, no_speech_threshold: float | None = 0.6) 
         return True
     words = [w.probability for w in segment.words]
     mean_word = sum(words) / len(words) if words else float(np.exp(segment.avg_logprob))
-    if any(p in text for p in _CREDITS) and (segment.no_speech_prob > 0.2 or mean_word < 0.7):
+    doubted = segment.no_speech_prob > 0.2 or mean_word < 0.7
+    if doubted and (any(p in text for p in _CREDITS) or _WEB_ADDRESS_ONLY.match(text.rstrip("."))):
         return True
     bare = re.sub(r"[^\w\s]", "", text).strip()
     if bare in _SIGN_OFFS and segment.no_speech_prob > 0.3 and unsure:

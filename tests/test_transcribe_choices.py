@@ -123,6 +123,10 @@ def test_guard_keeps_a_confident_thank_you_and_drops_doubtful_or_wordless_ones()
     assert is_hallucination(seg("Thank you.", 0.4, -1.3))
     assert is_hallucination(seg("♪ ♪", 0.1, -0.5))
     assert is_hallucination(seg("Thanks for watching!", 0.25, -0.4))
+    # A lone web address: tiny.en's sampled output on the hold music; a confident one is kept.
+    assert is_hallucination(seg("www .beadaholique .com", 0.37, -1.25))
+    assert not is_hallucination(seg("www.northfield.co.uk", 0.05, -0.2))
+    assert not is_hallucination(seg("It's on www .northfield .co .uk, the support page.", 0.37, -1.25))
     assert is_hallucination(seg("I'm sorry. " * 12, 0.1, -0.3))
 
 
