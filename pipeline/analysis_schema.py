@@ -10,6 +10,7 @@ to the audio.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any, Literal
 
@@ -49,6 +50,12 @@ class RoleSentiment(BaseModel):
 
     def at(self, phase: Phase) -> SentimentPoint | None:
         return next((p for p in self.trajectory if p.phase == phase), None)
+
+    def relabelled(self, label: Sentiment, phases: Collection[Phase] | None = None) -> RoleSentiment:
+        """A copy whose headline label, and the label of the given phases (all when None), is ``label``."""
+        trajectory = [p.model_copy(update={"label": label}) if phases is None or p.phase in phases else p
+                      for p in self.trajectory]
+        return self.model_copy(update={"label": label, "trajectory": trajectory})
 
 
 class SentimentResult(BaseModel):

@@ -135,10 +135,6 @@ class AuditAnswer(BaseModel):
         return value if isinstance(value, bool) else None
 
 
-def _as_sentiment(label: str) -> Literal["positive", "neutral", "negative"]:
-    return "positive" if label == "positive" else "negative" if label == "negative" else "neutral"
-
-
 def local_reference(record: CallRecord, tz_name: str) -> datetime:
     """The call's time in the analysis time zone: metadata.call_time, else when the record was made."""
     tz = ZoneInfo(tz_name)
@@ -543,17 +539,13 @@ class Analyser(Stage):
                 and len(speaking_turns(turns, CUSTOMER)) <= self.cfg.dropped_call_same_mood_turns):
             # The line went while the customer was still on their first words: their last turn is their
             # opening, so the end is the start's mood (the LLM reads a cut-off as upset).
-            result.customer = result.customer.model_copy(update={"label": start.label, "trajectory": [
-                p.model_copy(update={"label": start.label}) if p.phase == "end" else p
-                for p in result.customer.trajectory]})
+            result.customer = result.customer.relabelled(start.label, phases={"end"})
         by_words = self.manner.label(turns) if self.manner is not None and self.cfg.agent_sentiment_from == "manner" \
             else None
         if by_words is not None and by_words != result.agent.label:
             # The agent's courtesy or curtness over the whole call decides (the rubric's definition); the
             # 1.5B model's score hardly separates polite from matter-of-fact. Its score stays as evidence.
-            label = _as_sentiment(by_words)
-            result.agent = result.agent.model_copy(update={"label": label, "trajectory": [
-                p.model_copy(update={"label": label}) for p in result.agent.trajectory]})
+            result.agent = result.agent.relabelled(by_words)
         return result
 
     def _sentiment_labels(self, turns: Sequence[TurnView], answer: AuditAnswer,

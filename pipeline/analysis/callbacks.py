@@ -423,6 +423,20 @@ def lead_text(lead: timedelta) -> str:
     return f"{minutes} minutes"
 
 
+def _hour_said(number: str, said: str, prefix: str = "", meridiem: str = "") -> tuple[int, int, bool, str] | None:
+    """(hour, minute, meridiem given, words) of an hour said as a number, after "half" / "quarter to" or
+    before "am" / "pm"; None when the number is not an hour of the clock."""
+    hour = _number(number)
+    if hour is None or not 1 <= hour <= 12:
+        return None
+    minute = {"half past": 30, "half": 30, "quarter past": 15, "quarter to": -15}.get(prefix, 0)
+    if minute < 0:
+        hour, minute = hour - 1, 45
+    if meridiem == "pm" and hour < 12:
+        hour += 12
+    return hour, minute, meridiem in {"am", "pm"}, said.strip()
+
+
 def _clock(t: str) -> tuple[int, int, bool, str] | None:
     """(hour, minute, meridiem given, phrase) of the first clock time in cleaned text."""
     for m in _CLOCK_WORD_RE.finditer(t):
@@ -442,21 +456,12 @@ def _clock(t: str) -> tuple[int, int, bool, str] | None:
         if meridiem == "pm" and hour < 12:
             hour += 12
         return hour, minute, meridiem is not None, m.group().strip()
-    for regex in (_CLOCK_PREFIX_DIGIT_RE, _CLOCK_FOR_RE):
-        said = regex.search(t)
-        if said is None:
-            continue
-        prefix, number = (said.group(1), said.group(2)) if regex is _CLOCK_PREFIX_DIGIT_RE else ("", said.group(1))
-        hour = _number(number)
-        if hour is None or not 1 <= hour <= 12:
-            continue
-        minute = {"half past": 30, "half": 30, "quarter past": 15, "quarter to": -15}.get(prefix, 0)
-        if minute < 0:
-            hour, minute = hour - 1, 45
-        meridiem = "" if regex is _CLOCK_PREFIX_DIGIT_RE else (said.group(2) or "").strip()
-        if meridiem == "pm" and hour < 12:
-            hour += 12
-        return hour, minute, meridiem in {"am", "pm"}, said.group().strip()
+    if (said := _CLOCK_PREFIX_DIGIT_RE.search(t)) and (
+            clock := _hour_said(said.group(2), said.group(), prefix=said.group(1))):
+        return clock
+    if (said := _CLOCK_FOR_RE.search(t)) and (
+            clock := _hour_said(said.group(1), said.group(), meridiem=(said.group(2) or "").strip())):
+        return clock
     for m in _CLOCK_RE.finditer(t):
         hour = int(m.group(1))
         minute = int(m.group(2)) if m.group(2) else 0

@@ -128,10 +128,20 @@ def line_lost(turns: Sequence[TurnView], checklist: Checklist) -> bool:
         turns, checklist)
 
 
+def _with_words(turns: Sequence[TurnView]) -> list[TurnView]:
+    """The turns in which something was said (the transcriber leaves empty ones)."""
+    return [t for t in turns if t.text.strip()]
+
+
+def _asks(turn: TurnView) -> bool:
+    """The turn ends on a question (closing quotes aside)."""
+    return turn.text.rstrip(" \"'”").endswith("?")
+
+
 def line_checked(turns: Sequence[TurnView], checklist: Checklist) -> bool:
     """The call ends on the agent asking into a silent line ("...or? Hello? Sir?", "Alo? Efendim?")."""
-    speaking = [t for t in turns if t.text.strip()]
-    if not speaking or speaking[-1].role != AGENT or not speaking[-1].text.rstrip(" \"'”").endswith("?"):
+    speaking = _with_words(turns)
+    if not speaking or speaking[-1].role != AGENT or not _asks(speaking[-1]):
         return False
     tail = " " + " ".join(speaking[-1].normalised.split()[-6:]) + " "
     return find_phrase(tail, checklist.line_check_endings) is not None
@@ -140,7 +150,7 @@ def line_checked(turns: Sequence[TurnView], checklist: Checklist) -> bool:
 def customer_ended_call(turns: Sequence[TurnView], checklist: Checklist, closing_phrases: Sequence[str]) -> bool:
     """The customer's leaving words are the call's last ("never mind, I might ring back. Ta."): the agent
     never got to answer, so the call ended before the closing."""
-    speaking = [t for t in turns if t.text.strip()]
+    speaking = _with_words(turns)
     if len(speaking) < 2 or speaking[-1].role != CUSTOMER or speaking[-2].role != AGENT:
         return False
     if find_phrase(speaking[-1].normalised, checklist.customer_ends_call_phrases) is None:
@@ -385,10 +395,10 @@ def _verified_then_spoke(facts: CallFacts, verify_turn: TurnView) -> bool:
 def call_dropped(turns: Sequence[TurnView]) -> bool:
     """The line went while the customer was speaking: the call ends on their unfinished turn ("It's, hang
     on, my —")."""
-    speaking = [t for t in turns if t.text.strip()]
+    speaking = _with_words(turns)
     # The agent's questions after the customer's cut-off words that nobody answers ("...the— " / "Is it
     # about your overdraft?") do not change that.
-    while speaking and speaking[-1].role == AGENT and speaking[-1].text.rstrip(" \"'”").endswith("?"):
+    while speaking and speaking[-1].role == AGENT and _asks(speaking[-1]):
         speaking.pop()
     if not speaking or speaking[-1].role != CUSTOMER:
         return False

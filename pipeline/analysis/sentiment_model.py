@@ -23,6 +23,7 @@ import yaml
 
 from pipeline.analysis.sentiment import ClosingCues, speaking_turns
 from pipeline.analysis.text import AGENT, CUSTOMER, TurnView, phrase_pattern
+from pipeline.analysis_schema import Sentiment
 
 CUSTOMER_FEATURES = ("llm_score", "positive_cues", "negative_cues", "log_last_turn_words", "thanked")
 AGENT_FEATURES = ("llm_score", "courtesy_per_turn", "curt_phrases", "log_words_per_turn")
@@ -44,7 +45,7 @@ class AgentManner:
                    tuple(str(p) for p in data.get("agent_rude") or ()),
                    {str(k): float(v) for k, v in rule.items()} if isinstance(rule, Mapping) else None)
 
-    def label(self, turns: Sequence[TurnView]) -> str | None:
+    def label(self, turns: Sequence[TurnView]) -> Sentiment | None:
         """The agent's label by the rule, or None when the cues file has no rule."""
         if self.rule is None or not any(t.role == AGENT for t in turns):
             return None
