@@ -589,6 +589,9 @@ def table(results: dict[str, dict[str, Any]]) -> str:
 def make_settings(args: argparse.Namespace, home: Path) -> Settings:
     llm: dict[str, Any] = {"backend": args.backend, "embedded_threads": args.threads, "embedded_model": args.model}
     analysis = json.loads(args.analysis) if args.analysis else {}
+    # The labelled sets are seed calls of the classifier (bench/seed_from_sets.py): never score a set
+    # with a classifier trained on it.
+    analysis.setdefault("seed_calls_leave_out", [f"{Path(args.set).name}/"])
     return Settings(home=home, models_dir=REPO / ".cache" / "callaudit" / "models", llm=llm, analysis=analysis,
                     transcribe={"model": args.transcribe_model, "cpu_threads": args.threads})
 

@@ -83,26 +83,39 @@ def test_seed_calls_file_is_validated_against_the_taxonomy(tmp_path: Path) -> No
     bad.write_text('calls:\n  - {label: "Not A Label", text: "hello"}\n', encoding="utf-8")
     with pytest.raises(ValueError, match="Not A Label"):
         load_seed_calls(bad, TAXONOMY)
-    pairs = load_seed_calls(SETTINGS.seed_calls_file, TAXONOMY)  # type: ignore[arg-type]
-    assert len(pairs) >= 10 * len(TAXONOMY.label_names)
-    assert {label for _, label in pairs} == set(TAXONOMY.label_names)
+    for seed_file in SETTINGS.seed_calls_files:
+        pairs = load_seed_calls(seed_file, TAXONOMY)
+        assert len(pairs) >= 10 * len(TAXONOMY.label_names)
+        assert {label for _, label in pairs} == set(TAXONOMY.label_names)
+
+
+def test_seed_calls_of_a_left_out_set_are_not_trained_on(tmp_path: Path) -> None:
+    sets_file = SETTINGS.seed_calls_files[-1]
+    everything = load_seed_calls(sets_file, TAXONOMY)
+    without_c = load_seed_calls(sets_file, TAXONOMY, leave_out=["holdout5/"])
+    assert 40 <= len(everything) - len(without_c) <= 64  # set C's non-empty calls
+    home = tmp_path / "home"
+    left_out = CallClassifier(home, TAXONOMY, seed_calls_files=[sets_file], seed_leave_out=["holdout5/"])
+    assert left_out.train([]).n_seed == sum(len(label.examples) for label in TAXONOMY.llm_labels) + len(without_c)
+    # A model trained with another set left out is stale for this one: retrained, never reused.
+    assert CallClassifier(home, TAXONOMY, seed_calls_files=[sets_file], seed_leave_out=["holdout4/"]).model is None
 
 
 def test_classifier_trains_on_seed_calls_and_retrains_when_the_file_changes(tmp_path: Path) -> None:
     seed = tmp_path / "seed.yaml"
-    seed.write_text(Path(SETTINGS.seed_calls_file).read_text(encoding="utf-8"), encoding="utf-8")  # type: ignore[arg-type]
+    seed.write_text(Path(SETTINGS.seed_calls_files[0]).read_text(encoding="utf-8"), encoding="utf-8")
     home = tmp_path / "home"
-    classifier = CallClassifier(home, TAXONOMY, seed_calls_file=seed)
+    classifier = CallClassifier(home, TAXONOMY, seed_calls_files=[seed])
     model = classifier.train([])
     examples = sum(len(label.examples) for label in TAXONOMY.llm_labels)
     assert model.n_seed == examples + len(load_seed_calls(seed, TAXONOMY))
     probs = classifier.predict("hi, I'm a plasterer with my own firm, how do I sign up to get jobs from you? "
                                "what's the monthly fee for members?")
     assert max(probs, key=lambda k: probs[k]) == "Platform Membership"
-    assert CallClassifier(home, TAXONOMY, seed_calls_file=seed).model is not None  # same seeds: reloaded
+    assert CallClassifier(home, TAXONOMY, seed_calls_files=[seed]).model is not None  # same seeds: reloaded
     seed.write_text(seed.read_text(encoding="utf-8") + '  - {label: Others, text: "wrong number sorry"}\n',
                     encoding="utf-8")
-    assert CallClassifier(home, TAXONOMY, seed_calls_file=seed).model is None  # stale: retrained on first use
+    assert CallClassifier(home, TAXONOMY, seed_calls_files=[seed]).model is None  # stale: retrained on first use
 
 
 CUES = ClosingCues.load(SETTINGS.sentiment_cues_file)  # type: ignore[arg-type]

@@ -122,8 +122,11 @@ def classifier_text(turns: Sequence[TurnView], max_words: int = 220) -> str:
     return " ".join(words)
 
 
-def load_seed_calls(path: Path, taxonomy: Taxonomy) -> list[tuple[str, str]]:
-    """(text, flat label) pairs from a seed calls YAML; labels the taxonomy does not know are refused."""
+def load_seed_calls(path: Path, taxonomy: Taxonomy, leave_out: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """(text, flat label) pairs from a seed calls YAML; labels the taxonomy does not know are refused.
+
+    Calls whose ``source`` starts with one of ``leave_out`` are skipped (a bench scoring that set).
+    """
     data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     pairs: list[tuple[str, str]] = []
     for i, item in enumerate(data.get("calls") or []):
@@ -131,15 +134,22 @@ def load_seed_calls(path: Path, taxonomy: Taxonomy) -> list[tuple[str, str]]:
         if label is None or label.rule_only:
             raise ValueError(f"{path}: call {i + 1} has label {item.get('label')!r}, which is not a taxonomy "
                              f"label ({', '.join(taxonomy.label_names)})")
+        source = str(item.get("source") or "")
+        if source and any(source.startswith(prefix) for prefix in leave_out):
+            continue
         text = str(item.get("text") or "").strip()
         if text:
             pairs.append((text, label.name))
     return pairs
 
 
-def seed_version(path: Path) -> str:
-    """Changes whenever the seed file does, so a stale trained model is retrained."""
-    return hashlib.sha1(Path(path).read_bytes()).hexdigest()[:12] if Path(path).exists() else ""
+def seed_version(paths: Sequence[Path], leave_out: Sequence[str] = ()) -> str:
+    """Changes whenever a seed file (or what is left out) does, so a stale trained model is retrained."""
+    digest = hashlib.sha1("\n".join(sorted(leave_out)).encode("utf-8"))
+    for path in paths:
+        if Path(path).exists():
+            digest.update(Path(path).read_bytes())
+    return digest.hexdigest()[:12] if paths else ""
 
 
 class Embedder:
@@ -212,7 +222,8 @@ class CallClassifier:
         embedder: Embedder | None = None,
         features: str = "tfidf",
         correction_weight: float = 0.2,
-        seed_calls_file: Path | None = None,
+        seed_calls_files: Sequence[Path] = (),
+        seed_leave_out: Sequence[str] = (),
     ) -> None:
         self.dir = classifier_dir(home)
         self.home = Path(home)
@@ -220,8 +231,9 @@ class CallClassifier:
         self._embedder = embedder
         self.features = features
         self.correction_weight = correction_weight
-        self.seed_calls = load_seed_calls(seed_calls_file, taxonomy) if seed_calls_file else []
-        self.seed_version = seed_version(seed_calls_file) if seed_calls_file else ""
+        self.seed_calls = [pair for path in seed_calls_files
+                           for pair in load_seed_calls(path, taxonomy, seed_leave_out)]
+        self.seed_version = seed_version(seed_calls_files, seed_leave_out)
         self.model: TrainedModel | None = None
         self._trained_on = -1
         self.load()
@@ -229,7 +241,7 @@ class CallClassifier:
     @classmethod
     def from_settings(cls, home: Path, taxonomy: Taxonomy, cfg: AnalysisSettings) -> CallClassifier:
         return cls(home, taxonomy, features=cfg.classifier_features, correction_weight=cfg.classifier_correction_weight,
-                   seed_calls_file=cfg.seed_calls_file)
+                   seed_calls_files=cfg.seed_calls_files, seed_leave_out=cfg.seed_calls_leave_out)
 
     @property
     def embedder(self) -> Embedder:
