@@ -130,9 +130,9 @@ def test_guard_keeps_a_confident_thank_you_and_drops_doubtful_or_wordless_ones()
     assert is_hallucination(seg("I'm sorry. " * 12, 0.1, -0.3))
 
 
-def test_settings_default_to_any_language_and_hotwords() -> None:
+def test_settings_default_to_the_rubrics_languages_and_hotwords() -> None:
     opts = Settings().transcribe
-    assert opts.languages == [] and opts.hint_mode == "hotwords" and opts.guard
+    assert opts.languages == ["en", "tr"] and opts.hint_mode == "hotwords" and opts.guard
 
 
 def test_speech_left_without_words_is_measured_so_a_hint_that_swallowed_it_is_undone() -> None:
