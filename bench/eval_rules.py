@@ -96,7 +96,8 @@ def score_rules(folder: Path, condition: str, verbose: bool = False) -> dict[str
             pii_calls += 1
             pii_full += masked == wanted
         if masked < wanted or false:
-            say(f"{call.id} PII masked {[p['text'] for p in pred.pii]} want {[p['text'] for p in call.labels['pii']]}")
+            gold = [p["text"] for p in call.labels.get("pii") or []]
+            say(f"{call.id} PII masked {[p['text'] for p in pred.pii]} want {gold}")
 
     def ratio(a: int, b: int) -> float:
         return round(a / b, 2) if b else 0.0

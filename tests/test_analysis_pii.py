@@ -169,6 +169,15 @@ def test_email_as_whisper_writes_it_with_a_comma_or_a_spaced_dot_com() -> None:
     assert kinds("go on, it's and we're not price at beatinternet .com. That's a NWN.") == ["email"]
 
 
+def test_email_whose_at_whisper_glued_to_the_provider_or_dropped_is_masked() -> None:
+    text = "rosy .el .au tootoutlook .com, got it, you will get a confirmation"
+    assert redact_text(text, find_pii(text)) == "[EMAIL], got it, you will get a confirmation"
+    text = "It's mehmet.kaya gmail dot com."
+    assert redact_text(text, find_pii(text)) == "It's [EMAIL]."
+    # a provider named on its own is not an address
+    assert kinds("I use outlook dot com for work and my husband has hotmail.com") == []
+
+
 def test_last_four_of_an_id_answered_after_a_date_of_birth_is_masked_and_the_year_is_not() -> None:
     asked = "I'll need your date of birth and the last four of your social security number."
     for answer, value in [("February second, 1966. Seven seven zero two.", "Seven seven zero two"),

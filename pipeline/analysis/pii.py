@@ -65,6 +65,15 @@ _SPOKEN_EMAIL = re.compile(
     r"(?:(?:\s+(?:dot|nokta)\s+|\s?\.\s?)(?:com|net|org|edu|gov|co|uk|tr|de|io|ie|us|info|biz))+\b",
     re.IGNORECASE,
 )
+# Whisper often loses the "at" of a spelled address into the next word ("rosy .el .au tootoutlook .com") or
+# drops it: a well-known mail provider's domain glued to a word, or after a dotted local part, is an address.
+_PROVIDERS = r"(?:gmail|googlemail|outlook|hotmail|yahoo|icloud|protonmail|yandex|btinternet)"
+_PROVIDER_DOMAIN = r"(?:(?:\s+(?:dot|nokta)\s+|\s?\.\s?)(?:com|net|co|uk|tr|de|ie|fr))+\b"
+_GLUED_EMAIL = re.compile(
+    r"\b(?:[^\W_]+(?:" + _SEP + r"[^\W_]+)*\s+)?[^\W_]+" + _PROVIDERS + _PROVIDER_DOMAIN
+    + r"|\b[^\W_]+(?:" + _SEP + r"[^\W_]+)+\s+" + _PROVIDERS + _PROVIDER_DOMAIN,
+    re.IGNORECASE,
+)
 # "the last four of my social are 4 3 2 1" / "son dört hanesi": the last four digits of an ID number.
 # (The last four of a phone or card number are how callers verify themselves: not masked.)
 _LAST_FOUR_CONTEXT = re.compile(
@@ -297,6 +306,7 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
     if "email" in wanted:
         found += [Found("email", m.start(), m.end()) for m in _EMAIL.finditer(text)]
         found += [Found("email", m.start(), m.end()) for m in _SPOKEN_EMAIL.finditer(text)]
+        found += [Found("email", m.start(), m.end()) for m in _GLUED_EMAIL.finditer(text)]
     if "iban" in wanted:
         for m in [*_IBAN.finditer(text), *_IBAN_SPACED.finditer(text)]:
             end = _valid_iban_end(text, m.start(), m.end())
