@@ -94,7 +94,7 @@ def score_rules(folder: Path, condition: str, verbose: bool = False,
                 counts["fn"] += want_status == "fail" and not failed
                 counts["agree"] += result is not None and result.status == want_status
                 counts["n"] += 1
-            if verbose and not failed and result is not None and want_status not in (None, result.status):
+            if verbose and not failed and result is not None and want_status not in (None, "fail", result.status):
                 say(f"{call.id} {item}: {result.status} want {want_status} ({result.reason})")
             if failed != (want_status == "fail"):
                 say(f"{call.id} {item}: {result.status if result else None} want {want_status} "

@@ -1,7 +1,8 @@
 """Compliance checklist from YAML, checked by exact rules over the agent's turns.
 
 Rules are used wherever a rule is exact: required phrases (disclosure, offer of further help, closing),
-prohibited phrases, order (identity verified before account details), PII read back by the agent.
+prohibited phrases, order (two identifiers before an existing customer's account details), PII read back
+by the agent.
 The greeting needs the company and the agent's name: names come from settings/metadata when known,
 otherwise any company introduction ("thank you for calling ...") and any self-introduction ("my name
 is ...") count, so the rule works for companies it was never told about.
@@ -363,33 +364,157 @@ def _prohibited_phrase(item: ComplianceItem, facts: CallFacts, checklist: Checkl
     return _result(item, "pass", "no prohibited phrase")
 
 
+# Words a name check may capture that are not names ("is that right?", "are you happy with that?").
+_NOT_CHECKED_NAMES = _NOT_NAMES | frozenset(
+    ["right", "correct", "ok", "alright", "all", "everything", "fine", "good", "you", "still", "ready", "free",
+     "okay", "something", "anyone", "everyone", "someone", "ok", "true", "me", "him", "her", "them", "sure"]
+)
+# PII an agent may read out of a record (a phone number on file, an e-mail address...).
+_RECORD_PII = frozenset(["phone", "email", "card_number", "iban", "national_id"])
+
+
+_TITLE_DOT = re.compile(r"\b(Mr|Mrs|Ms|Dr|St|Mt|Jr|Sr|No)\.", re.IGNORECASE)
+
+
+@dataclass
+class _Sentence:
+    turn: TurnView
+    text: str  # normalised
+    asks: bool
+
+
+def _sentences(turn: TurnView) -> list[_Sentence]:
+    """A turn cut at full stops, question and exclamation marks; a turn without any (ASR) is one sentence."""
+    text = _TITLE_DOT.sub(r"\1", turn.text)  # "Mr. Okafor" is no sentence end
+    parts = re.findall(r"[^.!?]+[.!?]*", text) or [text]
+    sentences = []
+    for part in parts:
+        text = norm(part)
+        if text.strip():
+            sentences.append(_Sentence(turn, text, part.rstrip(" \"'”").endswith("?")))
+    return sentences
+
+
+@dataclass
+class _Identifiers:
+    """Identifiers the caller gave so far: kind -> the turn that gave it; asked ones wait for an answer."""
+
+    weights: dict[str, float]
+    given: dict[str, TurnView] = field(default_factory=dict)
+    asked: dict[str, TurnView] = field(default_factory=dict)
+    name_checked: bool = False
+
+    def answered(self, turn: TurnView, denied: bool) -> None:
+        for kind in self.asked:
+            if not (denied and kind == "name" and self.name_checked):
+                self.given.setdefault(kind, turn)
+        self.asked.clear()
+        self.name_checked = False
+
+    @property
+    def score(self) -> float:
+        return sum(self.weights.get(kind, 1.0) for kind in self.given)
+
+    def described(self) -> str:
+        counted = [k.replace("_", " ") for k in self.given if self.weights.get(k, 1.0) > 0]
+        ignored = [k.replace("_", " ") for k in self.given if self.weights.get(k, 1.0) <= 0]
+        text = ", ".join(counted) if counted else "no identifier"
+        return text + (f" ({', '.join(ignored)} not counted)" if ignored else "")
+
+
+def _asked_identifiers(sentence: _Sentence, item: ComplianceItem) -> list[str]:
+    """The identifier kinds a request sentence of the agent asks for ("Can I take your name and DOB?")."""
+    if not (sentence.asks or find_said(sentence.text, item.phrases("request_phrases"))):
+        return []
+    kinds = [kind for kind, phrases in (item.options.get("identifier_phrases") or {}).items()
+             if find_said(sentence.text, [str(p) for p in phrases])]
+    if "last_four" in kinds:
+        # "the last four of your social" / "of the phone on file": the last four, not the whole number
+        kinds = [k for k in kinds if k not in ("national_id", "phone")]
+    return kinds
+
+
+def _checked_name(sentence: _Sentence, item: ComplianceItem) -> bool:
+    """The agent checks who answered: "Is this Mr. Brennan?", "Nilay Hanım'la mı görüşüyorum?"."""
+    if not sentence.asks and "gorusuyorum" not in sentence.text:
+        return False
+    for pattern in item.phrases("name_check_patterns"):
+        match = re.search(pattern, sentence.text.strip())
+        if match and match.group(1) not in _NOT_CHECKED_NAMES:
+            return True
+    return False
+
+
+def _disclosure(sentence: _Sentence, item: ComplianceItem, read_pii: bool, verifying: bool) -> str | None:
+    """What makes the agent's sentence a disclosure of an existing customer's record, or None.
+
+    ``verifying``: the agent checked the caller's identity as an existing customer's and was answered, so a
+    value read out now ("So that's Wednesday at half eight") is from their record."""
+    lookup = find_said(sentence.text, item.phrases("lookup_phrases"))
+    if lookup:
+        return f"'{lookup}'"
+    record = find_said(sentence.text, item.phrases("record_phrases"))
+    if record and any(re.search(p, sentence.text) for p in item.phrases("value_patterns")):
+        return f"'{record}' with its details"
+    if read_pii and sentence.asks:
+        return "a number or address on file read out"
+    if verifying and any(re.search(p, sentence.text) for p in item.phrases("value_patterns")):
+        return "details read out after the security check"
+    return None
+
+
 def _verification_order(item: ComplianceItem, facts: CallFacts, checklist: Checklist) -> ComplianceItemResult:
-    detail_turn: TurnView | None = None
-    verify_turn: TurnView | None = None
-    for turn in facts.agent_turns:
-        if verify_turn is None and find_phrase(turn.normalised, item.phrases("verify_phrases")):
-            verify_turn = turn
-        if find_phrase(turn.normalised, item.phrases("detail_phrases")):
-            detail_turn = turn
-            break
-    if detail_turn is None and verify_turn is not None and _verified_then_spoke(facts, verify_turn):
-        # The agent verified the caller and then went on: account details followed (the rubric's pass).
-        return _result(item, "pass", "identity verified before the account was discussed", [verify_turn])
-    if detail_turn is None:
-        return _na(item, "no account or booking details were discussed")
-    if verify_turn is not None and verify_turn.index < detail_turn.index:
-        return _result(item, "pass", "identity checked before account details", [verify_turn, detail_turn])
-    if verify_turn is not None and verify_turn.index == detail_turn.index:
-        # Asking to confirm details in the same breath as looking them up counts as verification.
-        return _result(item, "pass", "identity checked while opening the account", [verify_turn])
-    return _result(item, "fail", "account details discussed before any identity check", [detail_turn])
-
-
-def _verified_then_spoke(facts: CallFacts, verify_turn: TurnView) -> bool:
-    """After asking for identifiers, the caller answered and the agent said more (the account was opened)."""
-    later = [t for t in facts.turns if t.index > verify_turn.index]
-    answered = any(t.role == CUSTOMER for t in later)
-    return answered and any(t.role == AGENT and len(t.text.split()) >= 8 for t in later)
+    """The rubric: account-specific information of an existing customer is disclosed only after two
+    identifiers (name + date of birth, e-mail + phone, a national ID...); n/a when none is disclosed."""
+    weights = {str(k): float(v) for k, v in (item.options.get("identifier_weights") or {}).items()}
+    needed = float(item.options.get("identifiers_needed", 2))
+    ids = _Identifiers(weights)
+    pii_by_turn: dict[int, set[str]] = {}
+    for span in facts.pii:
+        pii_by_turn.setdefault(span.turn, set()).add(span.kind)
+    customer_pii: set[str] = set()
+    agent_turns: list[TurnView] = []
+    framed = False  # the agent framed a request as a security check of an existing customer
+    for turn in facts.turns:
+        if not turn.text.strip():
+            continue
+        if turn.role == CUSTOMER:
+            denied = find_said(turn.normalised, item.phrases("name_check_denials")) is not None
+            ids.answered(turn, denied)
+            said = pii_by_turn.get(turn.index, set())
+            customer_pii |= said
+            for kind in said & {"phone", "email", "national_id"}:
+                ids.given.setdefault(kind, turn)
+            if any(re.search(p, turn.normalised) for p in item.phrases("customer_name_patterns")):
+                ids.given.setdefault("name", turn)
+            continue
+        agent_turns.append(turn)
+        read_pii = bool((pii_by_turn.get(turn.index, set()) & _RECORD_PII) - customer_pii)
+        for sentence in _sentences(turn):
+            asked = _asked_identifiers(sentence, item)
+            framing = find_said(sentence.text, item.phrases("verifying_phrases")) is not None
+            if asked:
+                for kind in asked:
+                    ids.asked.setdefault(kind, turn)
+                framed = framed or framing
+                continue
+            if _checked_name(sentence, item):
+                ids.asked.setdefault("name", turn)
+                ids.name_checked = True
+                continue
+            cue = _disclosure(sentence, item, read_pii, framed and bool(ids.given))
+            framed = framed or framing
+            if cue is None:
+                continue
+            evidence = [*{t.index: t for t in ids.given.values()}.values(), turn]
+            if ids.score >= needed:
+                return _result(item, "pass", f"account details ({cue}) after {ids.described()}", evidence)
+            reason = f"account details ({cue}) disclosed after {ids.described()} (two identifiers needed)"
+            unsure = _unsure(agent_turns, item)
+            if unsure:
+                return _result(item, "needs_review", f"{reason}? {unsure}", evidence)
+            return _result(item, "fail", reason, evidence)
+    return _na(item, "no account-specific information of an existing customer was disclosed")
 
 
 def call_dropped(turns: Sequence[TurnView]) -> bool:
