@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from pipeline.analysis.names import company_heard, person_heard
-from pipeline.analysis.text import AGENT, CUSTOMER, TurnView, find_phrase, norm
+from pipeline.analysis.text import AGENT, CUSTOMER, TurnView, find_phrase, norm, phrase_pattern
 from pipeline.analysis_schema import ComplianceItemResult, PiiSpan
 
 # Words a name pattern may capture that are not names ("this is the...", "I'm sorry", "ben de").
@@ -404,12 +404,21 @@ class _Identifiers:
     asked: dict[str, TurnView] = field(default_factory=dict)
     name_checked: bool = False
 
-    def answered(self, turn: TurnView, denied: bool) -> None:
+    def answered(self, turn: TurnView, denied: bool, item: ComplianceItem) -> bool:
+        """Take the caller's reply to what was asked; True when it gave an identifier."""
+        gave = False
+        patterns = {str(k): [str(p) for p in v] for k, v in (item.options.get("answer_patterns") or {}).items()}
+        needs = {str(k): str(v) for k, v in (item.options.get("answer_kinds") or {}).items()}
         for kind in self.asked:
+            wanted = patterns.get(needs.get(kind, ""), [])
+            if wanted and not any(re.search(p, turn.normalised) or re.search(p, turn.text.lower()) for p in wanted):
+                continue  # "I'm in a meeting, call me tomorrow" gives no ID number
             if not (denied and kind == "name" and self.name_checked):
                 self.given.setdefault(kind, turn)
+                gave = True
         self.asked.clear()
         self.name_checked = False
+        return gave
 
     @property
     def score(self) -> float:
@@ -445,22 +454,33 @@ def _checked_name(sentence: _Sentence, item: ComplianceItem) -> bool:
     return False
 
 
-def _disclosure(sentence: _Sentence, item: ComplianceItem, read_pii: bool, verifying: bool) -> str | None:
+def _disclosure(sentence: _Sentence, item: ComplianceItem, read_pii: bool, verifying: bool,
+                made: bool = False) -> str | None:
     """What makes the agent's sentence a disclosure of an existing customer's record, or None.
 
     ``verifying``: the agent checked the caller's identity as an existing customer's and was answered, so a
-    value read out now ("So that's Wednesday at half eight") is from their record."""
+    value read out now ("So that's Wednesday at half eight") is from their record. ``made``: the agent has
+    booked or opened something new in this call, whose values are no existing record."""
     lookup = find_said(sentence.text, item.phrases("lookup_phrases"))
-    if lookup:
+    if lookup and not _wondered(sentence.text, lookup, item):
         return f"'{lookup}'"
-    record = find_said(sentence.text, item.phrases("record_phrases"))
+    record = None if made else find_said(sentence.text, item.phrases("record_phrases"))
     if record and any(re.search(p, sentence.text) for p in item.phrases("value_patterns")):
         return f"'{record}' with its details"
     if read_pii and sentence.asks:
         return "a number or address on file read out"
-    if verifying and any(re.search(p, sentence.text) for p in item.phrases("value_patterns")):
+    if verifying and not made and any(re.search(p, sentence.text) for p in item.phrases("value_patterns")):
         return "details read out after the security check"
     return None
+
+
+def _wondered(text: str, phrase: str, item: ComplianceItem) -> bool:
+    """The phrase only follows a wondering word ("so I can check whether you're pre-qualified")."""
+    at = phrase_pattern(phrase).search(text)
+    if at is None:
+        return False
+    before = text[: at.start()] + " "
+    return find_phrase(before, item.phrases("hypothetical_phrases")) is not None
 
 
 def _verification_order(item: ComplianceItem, facts: CallFacts, checklist: Checklist) -> ComplianceItemResult:
@@ -475,12 +495,15 @@ def _verification_order(item: ComplianceItem, facts: CallFacts, checklist: Check
     customer_pii: set[str] = set()
     agent_turns: list[TurnView] = []
     framed = False  # the agent framed a request as a security check of an existing customer
+    made = False  # the agent booked or opened something new in this call
+    verified = False  # the caller answered a request framed as a security check
     for turn in facts.turns:
         if not turn.text.strip():
             continue
         if turn.role == CUSTOMER:
             denied = find_said(turn.normalised, item.phrases("name_check_denials")) is not None
-            ids.answered(turn, denied)
+            if ids.answered(turn, denied, item) and framed:
+                verified = True
             said = pii_by_turn.get(turn.index, set())
             customer_pii |= said
             for kind in said & {"phone", "email", "national_id"}:
@@ -502,8 +525,11 @@ def _verification_order(item: ComplianceItem, facts: CallFacts, checklist: Check
                 ids.asked.setdefault("name", turn)
                 ids.name_checked = True
                 continue
-            cue = _disclosure(sentence, item, read_pii, framed and bool(ids.given))
+            # "That all matches." after the caller's answers closes a security check too.
+            verified = verified or (framing and bool(ids.given))
+            cue = _disclosure(sentence, item, read_pii, verified, made)
             framed = framed or framing
+            made = made or find_said(sentence.text, item.phrases("new_record_phrases")) is not None
             if cue is None:
                 continue
             evidence = [*{t.index: t for t in ids.given.values()}.values(), turn]
