@@ -68,6 +68,7 @@ class Checklist:
     lost_line_phrases: list[str] = field(default_factory=list)
     line_check_endings: list[str] = field(default_factory=list)
     customer_ends_call_phrases: list[str] = field(default_factory=list)
+    no_contact_phrases: list[str] = field(default_factory=list)
     # True: a customer leaving ("forget it", "I have to go") also makes further help / closing n/a.
     leaving_excuses_closing: bool = False
 
@@ -88,6 +89,7 @@ class Checklist:
             lost_line_phrases=[str(p) for p in data.get("lost_line_phrases") or []],
             line_check_endings=[str(p) for p in data.get("line_check_endings") or []],
             customer_ends_call_phrases=[str(p) for p in data.get("customer_ends_call_phrases") or []],
+            no_contact_phrases=[str(p) for p in data.get("no_contact_phrases") or []],
             leaving_excuses_closing=bool(data.get("leaving_excuses_closing", False)),
         )
 
@@ -156,8 +158,11 @@ def customer_ended_call(turns: Sequence[TurnView], checklist: Checklist, closing
         return False
     if find_phrase(speaking[-1].normalised, checklist.customer_ends_call_phrases) is None:
         return False
-    # An agent who had already signed off was not cut short ("Drive safe." - "Yeah, bye.").
-    return find_said(speaking[-2].normalised, closing_phrases) is None
+    # An agent who had already signed off was not cut short ("Drive safe." - "Yeah, bye."), nor one who had
+    # ended the call, however curtly ("That's it, bye." - "Well, goodbye.").
+    ended = " " + " ".join(speaking[-2].normalised.split()[-3:]) + " "
+    return find_said(speaking[-2].normalised, closing_phrases) is None and find_phrase(
+        ended, checklist.hang_up_phrases) is None
 
 
 def check_call(checklist: Checklist, facts: CallFacts) -> list[ComplianceItemResult]:
@@ -169,9 +174,11 @@ def check_call(checklist: Checklist, facts: CallFacts) -> list[ComplianceItemRes
     cut_short = line_lost(facts.turns, checklist) or call_dropped(facts.turns) or customer_ended_call(
         facts.turns, checklist, closing_phrases) or (
         checklist.leaving_excuses_closing and customer_left(facts.turns, checklist, closing_phrases))
+    # The agent saying nobody is on the line ("this is a pocket dial") makes it an Empty Call here too.
+    empty = facts.empty or any(find_said(t.normalised, checklist.no_contact_phrases) for t in facts.agent_turns)
     for i, (item, result) in enumerate(zip(items, results, strict=True)):
-        if (facts.empty and not item.options.get("applies_to_empty_calls")) or not facts.agent_turns:
-            results[i] = _na(item, "no conversation took place" if facts.empty else "the agent did not speak")
+        if (empty and not item.options.get("applies_to_empty_calls")) or not facts.agent_turns:
+            results[i] = _na(item, "no conversation took place" if empty else "the agent did not speak")
         elif (cut_short and item.options.get("not_applicable_if_customer_hung_up")
               and result.status in ("fail", "needs_review")):
             results[i] = _na(item, "the call ended (hang-up or lost line) before the agent could")
