@@ -405,3 +405,37 @@ def test_an_opening_the_transcriber_could_not_read_is_reviewed_not_failed(checkl
     result = check_call(checklist, CallFacts(turns=[garbled, reply], company_names=["Ustaport"],
                                              agent_names=["Hakan"]))
     assert next(r for r in result if r.id == "greeting").status == "needs_review"
+
+
+def test_an_agent_saying_it_is_a_pocket_dial_makes_the_call_empty_for_the_checklist(checklist: Checklist) -> None:
+    result = statuses(checklist, _turns(GOOD_OPENING, ("customer", "no, I said the blue one, the blue one"),
+                                        ("agent", "Hello? Can you hear me?"),
+                                        ("customer", "yeah, put it in the big bag"),
+                                        ("agent", "I think you might have called us by accident. I'm going to end the "
+                                                  "call now. Bye.")))
+    assert result["disclosure"] == result["further_help"] == result["closing"] == "not_applicable"
+    assert result["greeting"] == "pass"
+
+
+def test_a_customers_goodbye_after_the_agents_curt_bye_is_no_dropped_call(checklist: Checklist) -> None:
+    result = statuses(checklist, _turns(GOOD_OPENING, ("customer", "My tap leaks."),
+                                        ("agent", "Monday between twelve and five. That's it, bye."),
+                                        ("customer", "Well, there's no need to be so short with me. Goodbye.")))
+    assert result["further_help"] == "fail" and result["closing"] == "fail"
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("Well, obviously ants come back if there's something for them to eat.", "fail"),
+    ("Okay, so, obviously, a CarMax number isn't the same as a trade number.", "fail"),
+    ("And obviously we'll honour the price you were quoted.", "pass"),
+])
+def test_only_a_condescending_obviously_is_prohibited(checklist: Checklist, line: str, expected: str) -> None:
+    result = statuses(checklist, _turns(GOOD_OPENING, ("customer", "Why?"), ("agent", line), GOOD_CLOSING))
+    assert result["prohibited_phrases"] == expected
+
+
+def test_hoping_it_gets_sorted_is_a_courteous_sign_off(checklist: Checklist) -> None:
+    result = statuses(checklist, _turns(GOOD_OPENING, ("customer", "The boiler is still broken."),
+                                        ("agent", "Is there anything else I can help with?"), ("customer", "No."),
+                                        ("agent", "Sorry again, I hope it's sorted soon. Bye.")))
+    assert result["closing"] == "pass"
