@@ -2,7 +2,8 @@
 
 The same rules the analyser runs (``redact_turns``, ``check_call``, ``analyse_callback`` without the LLM's
 callback turn), on the scripts' own words (``text``) and on the transcripts ``bench.eval_rubric --audio``
-cached under ``bench/out/rubric/<set>/transcripts`` (``16k``, ``8k``). Use it while changing a rule; the
+cached under ``bench/out/rubric/<set>/transcripts`` (``16k``, ``8k``), and on the scripts' words without
+punctuation or capitals (``plain``). Use it while changing a rule; the
 full score (category, sentiment, the LLM's extra promises) stays ``bench.eval_rubric``.
 
 Usage::
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +32,12 @@ from pipeline.settings import Settings
 def _record(call: Call, condition: str, folder: Path) -> CallRecord | None:
     if condition == "text":
         return text_record(call)
+    if condition == "plain":
+        # The script's words as a transcriber without punctuation or capitals writes them.
+        record = text_record(call)
+        for turn in record.turns:
+            turn.text = " ".join(re.sub(r"[^\w\s'@-]", " ", turn.text).lower().split())
+        return record
     cached = sorted((OUT / "rubric" / folder.name / "transcripts").glob(f"{call.id}-{condition}-*.json"))
     if not cached:
         return None
@@ -124,8 +132,9 @@ def score_rules(folder: Path, condition: str, verbose: bool = False,
 def main(argv: Iterable[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--set", action="append", required=True, help="folder of call scripts (repeatable)")
-    parser.add_argument("--condition", action="append", choices=["text", "16k", "8k"],
-                        help="text (default) and/or cached transcripts")
+    parser.add_argument("--condition", action="append", choices=["text", "plain", "16k", "8k"],
+                        help="text (default), plain (the text lower-cased without punctuation, as some "
+                             "transcribers write it) and/or cached transcripts")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every error")
     parser.add_argument("--per-item", action="store_true",
                         help="also print each compliance item's fail precision/recall and status agreement")

@@ -333,10 +333,17 @@ def find_said(normalised_text: str, phrases: Sequence[str]) -> str | None:
     if found is not None:
         return found
     squashed = normalised_text.replace(" ", "")
+    starts, ends, at = set(), set(), 0
+    for word in normalised_text.split():
+        starts.add(at)
+        at += len(word)
+        ends.add(at)
     for phrase in phrases:
         if " " in phrase.strip() and not any(mark in phrase for mark in "*_"):
             key = norm(phrase).replace(" ", "")
-            if len(key) >= 8 and key in squashed:
+            # whole words only: "your contract" is not in "your contractor"
+            if len(key) >= 8 and any(m.start() in starts and m.start() + len(key) in ends
+                                     for m in re.finditer(re.escape(key), squashed)):
                 return phrase
     return None
 
@@ -393,6 +400,9 @@ class _Sentence:
 def _sentences(turn: TurnView) -> list[_Sentence]:
     """A turn cut at full stops, question and exclamation marks; a turn without any (ASR) is one sentence."""
     text = _TITLE_DOT.sub(r"\1", turn.text)  # "Mr. Okafor" is no sentence end
+    if not re.search(r"[.!?]", text):
+        # A transcriber that writes no punctuation: whether it asks cannot be seen, so it may.
+        return [_Sentence(turn, norm(text), True)] if text.strip() else []
     parts = re.findall(r"[^.!?]+[.!?]*", text) or [text]
     sentences = []
     for part in parts:
@@ -481,6 +491,25 @@ def _disclosure(sentence: _Sentence, item: ComplianceItem, read_pii: bool, verif
     return None
 
 
+def _said_before_asking(sentence: _Sentence, item: ComplianceItem) -> bool:
+    """In one unpunctuated stretch, a lookup or a record's values come before the request for identifiers."""
+    first_ask = _first_at(sentence.text, [str(p) for ps in (item.options.get("identifier_phrases") or {}).values()
+                                          for p in ps])
+    cues = [*item.phrases("lookup_phrases"), *item.phrases("record_phrases")]
+    first_cue = _first_at(sentence.text, cues)
+    if first_cue is None or first_ask is None or first_cue >= first_ask or re.search(r"[.!?]", sentence.turn.text):
+        return False
+    before = sentence.text[:first_ask] + " "
+    if find_said(before, item.phrases("verifying_phrases")):
+        return False  # "since we'll be looking at your account, can you give me..." frames the request
+    return _disclosure(_Sentence(sentence.turn, before, False), item, False, False) is not None
+
+
+def _first_at(text: str, phrases: Sequence[str]) -> int | None:
+    found = [m.start() for p in phrases if (m := phrase_pattern(p).search(text))]
+    return min(found) if found else None
+
+
 def _wondered(text: str, phrase: str, item: ComplianceItem) -> bool:
     """The phrase only follows a wondering word ("so I can check whether you're pre-qualified")."""
     at = phrase_pattern(phrase).search(text)
@@ -523,6 +552,8 @@ def _verification_order(item: ComplianceItem, facts: CallFacts, checklist: Check
         for sentence in _sentences(turn):
             asked = _asked_identifiers(sentence, item)
             framing = find_said(sentence.text, item.phrases("verifying_phrases")) is not None
+            if asked and _said_before_asking(sentence, item):
+                asked = []  # "You're on the ten-gig SIM at twelve pounds. Can I take your name..." unpunctuated
             if asked:
                 for kind in asked:
                     ids.asked.setdefault(kind, turn)
