@@ -439,3 +439,17 @@ def test_hoping_it_gets_sorted_is_a_courteous_sign_off(checklist: Checklist) -> 
                                         ("agent", "Is there anything else I can help with?"), ("customer", "No."),
                                         ("agent", "Sorry again, I hope it's sorted soon. Bye.")))
     assert result["closing"] == "pass"
+
+
+def test_on_a_transcript_without_punctuation_a_call_ending_on_the_customers_words_dropped(
+        checklist: Checklist) -> None:
+    opening = ("agent", "good morning brightline home services sarah speaking calls are recorded how can i help")
+    cut = statuses(checklist, _turns(opening, ("customer", "hi its about the boiler its hang on my")))
+    assert cut["further_help"] == "not_applicable" and cut["closing"] == "not_applicable"
+    checking = statuses(checklist, _turns(opening, ("customer", "i have got a question about the"),
+                                          ("agent", "hello are you there")))
+    assert checking["further_help"] == "not_applicable"
+    # The customer's thanks end a finished call: the agent still owed the offer of help and the closing.
+    finished = statuses(checklist, _turns(opening, ("customer", "my tap leaks"), ("agent", "monday at nine then"),
+                                          ("customer", "lovely thank you")))
+    assert finished["further_help"] == "fail"

@@ -141,10 +141,15 @@ def _asks(turn: TurnView) -> bool:
     return turn.text.rstrip(" \"'”").endswith("?")
 
 
+def unpunctuated(turns: Sequence[TurnView]) -> bool:
+    """The transcriber wrote no punctuation at all: questions and broken-off words cannot be seen."""
+    return not any(re.search(r"[.!?,;:—–…]", t.text) for t in turns)
+
+
 def line_checked(turns: Sequence[TurnView], checklist: Checklist) -> bool:
     """The call ends on the agent asking into a silent line ("...or? Hello? Sir?", "Alo? Efendim?")."""
     speaking = _with_words(turns)
-    if not speaking or speaking[-1].role != AGENT or not _asks(speaking[-1]):
+    if not speaking or speaking[-1].role != AGENT or not (_asks(speaking[-1]) or unpunctuated(speaking)):
         return False
     tail = " " + " ".join(speaking[-1].normalised.split()[-6:]) + " "
     return find_phrase(tail, checklist.line_check_endings) is not None
@@ -171,7 +176,8 @@ def check_call(checklist: Checklist, facts: CallFacts) -> list[ComplianceItemRes
     closing_phrases = [p for item in items if "within_last_agent_turns" in item.options for p in item.phrases()]
     # Only a call that drops before the closing excuses the agent (the rubric): a customer who says "never
     # mind, bye" and hears the agent answer was still owed the offer of help and the sign-off.
-    cut_short = line_lost(facts.turns, checklist) or call_dropped(facts.turns) or customer_ended_call(
+    farewells = [*checklist.hang_up_phrases, *checklist.customer_ends_call_phrases, *closing_phrases]
+    cut_short = line_lost(facts.turns, checklist) or call_dropped(facts.turns, farewells) or customer_ended_call(
         facts.turns, checklist, closing_phrases) or (
         checklist.leaving_excuses_closing and customer_left(facts.turns, checklist, closing_phrases))
     # The agent saying nobody is on the line ("this is a pocket dial") makes it an Empty Call here too.
@@ -581,10 +587,13 @@ def _verification_order(item: ComplianceItem, facts: CallFacts, checklist: Check
     return _na(item, "no account-specific information of an existing customer was disclosed")
 
 
-def call_dropped(turns: Sequence[TurnView]) -> bool:
+def call_dropped(turns: Sequence[TurnView], farewells: Sequence[str] = ()) -> bool:
     """The line went while the customer was speaking: the call ends on their unfinished turn ("It's, hang
-    on, my —")."""
+    on, my —"). On a transcript without any punctuation the break cannot be seen: there, a call that ends on
+    the customer's words without a farewell (``farewells``: "bye", "thanks"...) dropped."""
     speaking = _with_words(turns)
+    if unpunctuated(speaking) and speaking and speaking[-1].role == CUSTOMER:
+        return find_said(speaking[-1].normalised, farewells) is None
     # The agent's questions after the customer's cut-off words that nobody answers ("...the— " / "Is it
     # about your overdraft?") do not change that.
     while speaking and speaking[-1].role == AGENT and _asks(speaking[-1]):
