@@ -72,6 +72,15 @@ class Checklist:
     # True: a customer leaving ("forget it", "I have to go") also makes further help / closing n/a.
     leaving_excuses_closing: bool = False
 
+    def closing_phrases(self) -> list[str]:
+        """The sign-off phrases of the enabled items judged on the agent's last turns (the closing)."""
+        return [p for item in self.items if item.enabled and "within_last_agent_turns" in item.options
+                for p in item.phrases()]
+
+    def farewell_phrases(self) -> list[str]:
+        """Words that end a finished call from either side: goodbyes, leaving words, sign-offs."""
+        return [*self.hang_up_phrases, *self.customer_ends_call_phrases, *self.closing_phrases()]
+
     @classmethod
     def load(cls, path: Path) -> Checklist:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
@@ -173,11 +182,11 @@ def customer_ended_call(turns: Sequence[TurnView], checklist: Checklist, closing
 def check_call(checklist: Checklist, facts: CallFacts) -> list[ComplianceItemResult]:
     items = [item for item in checklist.items if item.enabled]
     results = [_check(item, facts, checklist) for item in items]
-    closing_phrases = [p for item in items if "within_last_agent_turns" in item.options for p in item.phrases()]
+    closing_phrases = checklist.closing_phrases()
     # Only a call that drops before the closing excuses the agent (the rubric): a customer who says "never
     # mind, bye" and hears the agent answer was still owed the offer of help and the sign-off.
-    farewells = [*checklist.hang_up_phrases, *checklist.customer_ends_call_phrases, *closing_phrases]
-    cut_short = line_lost(facts.turns, checklist) or call_dropped(facts.turns, farewells) or customer_ended_call(
+    cut_short = line_lost(facts.turns, checklist) or call_dropped(
+        facts.turns, checklist.farewell_phrases()) or customer_ended_call(
         facts.turns, checklist, closing_phrases) or (
         checklist.leaving_excuses_closing and customer_left(facts.turns, checklist, closing_phrases))
     # The agent saying nobody is on the line ("this is a pocket dial") makes it an Empty Call here too.
