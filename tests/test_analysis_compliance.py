@@ -453,3 +453,14 @@ def test_on_a_transcript_without_punctuation_a_call_ending_on_the_customers_word
     finished = statuses(checklist, _turns(opening, ("customer", "my tap leaks"), ("agent", "monday at nine then"),
                                           ("customer", "lovely thank you")))
     assert finished["further_help"] == "fail"
+
+
+@pytest.mark.parametrize("line", [
+    "Oh, I see a lot of that in winter. Is the boiler over ten years old?",
+    "Can you tell me about your boiler, is it over ten years old?",
+    "Lovely, I can book you in for Friday at ten, that's sixty-five pounds.",
+    "Sistemde arıza yok, ustamız yarın saat onda gelir.",
+])
+def test_a_new_customers_call_discloses_no_record(checklist: Checklist, line: str) -> None:
+    assert _identity(checklist, ("customer", "My boiler makes a noise, can someone come?"), ("agent", line),
+                     ("customer", "Great.")) == "not_applicable"

@@ -580,9 +580,10 @@ def _verification_order(item: ComplianceItem, facts: CallFacts, checklist: Check
                 continue
             # "That all matches." after the caller's answers closes a security check too.
             verified = verified or (framing and bool(ids.given))
+            # "I can book you in for Friday at ten" makes a record; it discloses none.
+            made = made or find_said(sentence.text, item.phrases("new_record_phrases")) is not None
             cue = _disclosure(sentence, item, read_pii, verified, made)
             framed = framed or framing
-            made = made or find_said(sentence.text, item.phrases("new_record_phrases")) is not None
             if cue is None:
                 continue
             evidence = [*{t.index: t for t in ids.given.values()}.values(), turn]
