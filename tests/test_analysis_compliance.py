@@ -464,3 +464,11 @@ def test_on_a_transcript_without_punctuation_a_call_ending_on_the_customers_word
 def test_a_new_customers_call_discloses_no_record(checklist: Checklist, line: str) -> None:
     assert _identity(checklist, ("customer", "My boiler makes a noise, can someone come?"), ("agent", line),
                      ("customer", "Great.")) == "not_applicable"
+
+
+def test_an_identifier_given_a_reply_later_still_counts(checklist: Checklist) -> None:
+    assert _identity(checklist, ("customer", "I'm calling about my claim."),
+                     ("agent", "Can I have your full name and date of birth, please?"),
+                     ("customer", "Linda Varga. Hang on, let me think."), ("agent", "No rush."),
+                     ("customer", "March ninth, nineteen seventy-one."),
+                     ("agent", "Thank you. I see the claim here, filed on February eighth.")) == "pass"

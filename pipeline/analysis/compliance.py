@@ -434,21 +434,28 @@ class _Identifiers:
     weights: dict[str, float]
     given: dict[str, TurnView] = field(default_factory=dict)
     asked: dict[str, TurnView] = field(default_factory=dict)
+    waited: set[str] = field(default_factory=set)  # asked kinds already given one reply without them
     name_checked: bool = False
 
     def answered(self, turn: TurnView, denied: bool, item: ComplianceItem) -> bool:
-        """Take the caller's reply to what was asked; True when it gave an identifier."""
+        """Take the caller's reply to what was asked; True when it gave an identifier. An identifier the
+        reply does not hold ("Hang on, let me find it") waits for one more reply; then it is dropped ("I'm
+        in a meeting, call me tomorrow" gives no ID number)."""
         gave = False
         patterns = {str(k): [str(p) for p in v] for k, v in (item.options.get("answer_patterns") or {}).items()}
         needs = {str(k): str(v) for k, v in (item.options.get("answer_kinds") or {}).items()}
-        for kind in self.asked:
+        waiting: dict[str, TurnView] = {}
+        for kind, asked_in in self.asked.items():
             wanted = patterns.get(needs.get(kind, ""), [])
             if wanted and not any(re.search(p, turn.normalised) or re.search(p, turn.text.lower()) for p in wanted):
-                continue  # "I'm in a meeting, call me tomorrow" gives no ID number
+                if kind not in self.waited:
+                    waiting[kind] = asked_in
+                continue
             if not (denied and kind == "name" and self.name_checked):
                 self.given.setdefault(kind, turn)
                 gave = True
-        self.asked.clear()
+        self.asked = dict(waiting)
+        self.waited = set(waiting)
         self.name_checked = False
         return gave
 
