@@ -597,7 +597,8 @@ def _verification_order(item: ComplianceItem, facts: CallFacts, checklist: Check
             if ids.score >= needed:
                 return _result(item, "pass", f"account details ({cue}) after {ids.described()}", evidence)
             reason = f"account details ({cue}) disclosed after {ids.described()} (two identifiers needed)"
-            unsure = _unsure(agent_turns, item)
+            # The disclosure and the agent's turns just before it, where a request for identifiers would be.
+            unsure = _unsure(agent_turns[-3:], item)
             if unsure:
                 return _result(item, "needs_review", f"{reason}? {unsure}", evidence)
             return _result(item, "fail", reason, evidence)
