@@ -115,13 +115,13 @@ _STAGE_DIRECTION = re.compile(r"\[[^\]]*\]")
 
 def spoken_turns(turns: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The turns as a recording holds them: stage directions ("[line goes dead]", "[sessizlik]") are not
-    words anybody says, so they are removed; a turn left without a letter is dropped and its pause goes
-    to the next turn."""
+    words anybody says, so they are removed; a turn left without a letter or digit is dropped and its pause
+    goes to the next turn (a caller answering with only a number, "07700 900412.", still spoke)."""
     kept: list[dict[str, Any]] = []
     carried = 0.0
     for raw in turns:
         text = re.sub(r"\s+", " ", _STAGE_DIRECTION.sub(" ", str(raw.get("text", "")))).strip()
-        if not re.search(r"[^\W\d_]", text):
+        if not re.search(r"[^\W_]", text):
             carried += float(raw.get("pause", 0.0) or 0.0) + 1.0
             continue
         turn = dict(raw, text=text)

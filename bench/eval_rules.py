@@ -2,18 +2,20 @@
 
 The same rules the analyser runs (``redact_turns``, ``check_call``, ``analyse_callback`` without the LLM's
 callback turn), on the scripts' own words (``text``) and on the transcripts ``bench.eval_rubric --audio``
-cached under ``bench/out/rubric/<set>/transcripts`` (``16k``, ``8k``). Use it while changing a rule; the
+cached under ``bench/out/rubric/<set>/transcripts`` (``16k``, ``8k``), and on the scripts' words without
+punctuation or capitals (``plain``). Use it while changing a rule; the
 full score (category, sentiment, the LLM's extra promises) stays ``bench.eval_rubric``.
 
 Usage::
 
-    python -m bench.eval_rules --set bench/holdout4 --set bench/holdout3 [--condition 16k] [-v]
+    python -m bench.eval_rules --set bench/holdout4 --set bench/holdout3 [--condition 16k] [-v] [--per-item]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +32,12 @@ from pipeline.settings import Settings
 def _record(call: Call, condition: str, folder: Path) -> CallRecord | None:
     if condition == "text":
         return text_record(call)
+    if condition == "plain":
+        # The script's words as a transcriber without punctuation or capitals writes them.
+        record = text_record(call)
+        for turn in record.turns:
+            turn.text = " ".join(re.sub(r"[^\w\s'@-]", " ", turn.text).lower().split())
+        return record
     cached = sorted((OUT / "rubric" / folder.name / "transcripts").glob(f"{call.id}-{condition}-*.json"))
     if not cached:
         return None
@@ -38,7 +46,10 @@ def _record(call: Call, condition: str, folder: Path) -> CallRecord | None:
     return record
 
 
-def score_rules(folder: Path, condition: str, verbose: bool = False) -> dict[str, float | int]:
+def score_rules(folder: Path, condition: str, verbose: bool = False,
+                per_item: dict[str, dict[str, int]] | None = None) -> dict[str, float | int]:
+    """The set's scores; ``per_item`` (when given) gets each compliance item's counts: tp / fp / fn of
+    "fail", ``agree`` (the rule's status is the rubric's) and ``n`` (calls the rubric labels)."""
     settings = Settings()
     cfg = settings.analysis
     checklist = Checklist.load(cfg.compliance_file)
@@ -84,6 +95,15 @@ def score_rules(folder: Path, condition: str, verbose: bool = False) -> dict[str
             ctp += failed and want_status == "fail"
             cfp += failed and want_status != "fail"
             cfn += want_status == "fail" and not failed
+            if per_item is not None and want_status is not None:
+                counts = per_item.setdefault(item, {"tp": 0, "fp": 0, "fn": 0, "agree": 0, "n": 0})
+                counts["tp"] += failed and want_status == "fail"
+                counts["fp"] += failed and want_status != "fail"
+                counts["fn"] += want_status == "fail" and not failed
+                counts["agree"] += result is not None and result.status == want_status
+                counts["n"] += 1
+            if verbose and not failed and result is not None and want_status not in (None, "fail", result.status):
+                say(f"{call.id} {item}: {result.status} want {want_status} ({result.reason})")
             if failed != (want_status == "fail"):
                 say(f"{call.id} {item}: {result.status if result else None} want {want_status} "
                     f"({result.reason if result else ''})")
@@ -112,14 +132,23 @@ def score_rules(folder: Path, condition: str, verbose: bool = False) -> dict[str
 def main(argv: Iterable[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--set", action="append", required=True, help="folder of call scripts (repeatable)")
-    parser.add_argument("--condition", action="append", choices=["text", "16k", "8k"],
-                        help="text (default) and/or cached transcripts")
+    parser.add_argument("--condition", action="append", choices=["text", "plain", "16k", "8k"],
+                        help="text (default), plain (the text lower-cased without punctuation, as some "
+                             "transcribers write it) and/or cached transcripts")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every error")
+    parser.add_argument("--per-item", action="store_true",
+                        help="also print each compliance item's fail precision/recall and status agreement")
     args = parser.parse_args(list(argv) if argv is not None else None)
     for folder in args.set:
         for condition in args.condition or ["text"]:
-            result = score_rules(Path(folder), condition, args.verbose)
+            items: dict[str, dict[str, int]] = {}
+            result = score_rules(Path(folder), condition, args.verbose, items if args.per_item else None)
             print(f"{Path(folder).name} {condition}: " + ", ".join(f"{k} {v}" for k, v in result.items()))
+            for item, c in items.items():
+                p = f"{c['tp'] / (c['tp'] + c['fp']):.2f}" if c["tp"] + c["fp"] else "-"
+                r = f"{c['tp'] / (c['tp'] + c['fn']):.2f}" if c["tp"] + c["fn"] else "-"
+                print(f"  {item:<22} fail P {p:>4} R {r:>4} (pred {c['tp'] + c['fp']}, gold {c['tp'] + c['fn']}), "
+                      f"status agrees {c['agree']}/{c['n']}")
     return 0
 
 

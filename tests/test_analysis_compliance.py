@@ -71,15 +71,91 @@ def test_prohibited_phrase_by_the_agent_fails_but_the_same_words_from_the_custom
     assert polite["prohibited_phrases"] == "pass"
 
 
-def test_account_details_before_verification_fail_and_after_verification_pass(checklist: Checklist) -> None:
-    before = statuses(checklist, _turns(GOOD_OPENING, ("customer", "I was charged twice."),
-                                        ("agent", "I can see your account, two payments of 120 pounds.")))
-    assert before["identity_verification"] == "fail"
-    after = statuses(checklist, _turns(GOOD_OPENING, ("customer", "I was charged twice."),
-                                       ("agent", "Can you confirm your full name and postcode please?"),
-                                       ("customer", "Mark Ellis, M14 5RT."),
-                                       ("agent", "Thanks, I can see your booking from Monday.")))
-    assert after["identity_verification"] == "pass"
+def _identity(checklist: Checklist, *lines: tuple[str, str], **facts: object) -> str:
+    return statuses(checklist, _turns(GOOD_OPENING, *lines), **facts)["identity_verification"]
+
+
+def test_account_details_after_two_identifiers_pass(checklist: Checklist) -> None:
+    assert _identity(checklist, ("customer", "I'm on the basic fibre plan and want something faster."),
+                     ("agent", "Before I go into your account, can I take your full name and date of birth?"),
+                     ("customer", "Daniel Okafor, fourteenth of June, nineteen eighty-six."),
+                     ("agent", "Thanks, you're verified. So you're on Fibre Essential at twenty-six pounds a month.")
+                     ) == "pass"
+
+
+def test_account_details_after_one_identifier_fail(checklist: Checklist) -> None:
+    # The rubric: a single identifier is a failure; a postcode is not one of its identifiers.
+    assert _identity(checklist, ("customer", "My bill is far too high."), ("agent", "Can I take your name?"),
+                     ("customer", "Gary Tunstall."),
+                     ("agent", "Thanks Gary. So your balance is three hundred and eighty-two pounds.")) == "fail"
+    assert _identity(checklist, ("customer", "I was charged twice."),
+                     ("agent", "Can you confirm your full name and postcode please?"),
+                     ("customer", "Mark Ellis, M14 5RT."),
+                     ("agent", "Thanks, I can see your booking from Monday.")) == "fail"
+
+
+def test_account_details_before_the_identifiers_fail(checklist: Checklist) -> None:
+    assert _identity(checklist, ("customer", "I keep running out of data."),
+                     ("agent", "Right, you're on the ten-gig SIM at twelve pounds a month. Can I take your name "
+                               "and date of birth to look at what else we can do?"),
+                     ("customer", "Rhys Evans, second of May, eighty-five.")) == "fail"
+    assert _identity(checklist, ("customer", "I was charged twice."),
+                     ("agent", "I can see your account, two payments of 120 pounds.")) == "fail"
+
+
+def test_an_outbound_name_check_is_one_identifier(checklist: Checklist) -> None:
+    reminder = [("agent", "Hi, this is Rashida from Voltaro Heating, this call may be recorded. Is this Mr. Brennan?"),
+                ("customer", "Speaking."),
+                ("agent", "I'm calling to remind you about your furnace tune-up tomorrow at eight a.m., the "
+                          "one-forty-nine visit.")]
+    assert statuses(checklist, _turns(*reminder))["identity_verification"] == "fail"
+    checked = [reminder[0], reminder[1], ("agent", "For security, could you confirm your date of birth?"),
+               ("customer", "Seventeenth of January, 1975."),
+               ("agent", "Thank you. So that's Wednesday at half eight, and the quote of eight thousand four hundred.")]
+    assert statuses(checklist, _turns(*checked))["identity_verification"] == "pass"
+
+
+def test_new_sales_and_general_questions_are_not_applicable(checklist: Checklist) -> None:
+    # Taking a new customer's name and e-mail to make a booking discloses no existing record.
+    assert _identity(checklist, ("customer", "I'd like a deep clean on Friday, three bedrooms."),
+                     ("agent", "That's two hundred and sixty pounds. Can I take your name and email?"),
+                     ("customer", "Ellie Martin, ellie at gmail dot com."),
+                     ("agent", "Thanks Ellie, I've booked you in. Your booking is Friday at nine.")) == "not_applicable"
+    assert _identity(checklist, ("customer", "How much is a boiler service?"),
+                     ("agent", "Sixty-five pounds, and that covers the first hour.")) == "not_applicable"
+
+
+def test_a_security_check_the_caller_does_not_answer_verifies_nothing(checklist: Checklist) -> None:
+    assert _identity(checklist, ("customer", "Hello?"),
+                     ("agent", "For security, can I take your national ID number?"),
+                     ("customer", "I'm going into a meeting, can you call me tomorrow morning?"),
+                     ("agent", "Of course, we'll call you tomorrow morning.")) == "not_applicable"
+
+
+def test_identity_in_turkish(checklist: Checklist) -> None:
+    assert _identity(checklist, ("customer", "İnternetim sürekli kopuyor."),
+                     ("agent", "Hattınızı görebilmem için adınız soyadınız ve TC kimlik numaranızı alabilir miyim?"),
+                     ("customer", "Gülay Erdem, on yedi iki yüz seksen dört altı yüz on dokuz yedi yüz otuz."),
+                     ("agent", "Teşekkürler, doğrulama tamam. Fiber hattınızı görüyorum, yüz megabit paket.")) == "pass"
+    assert _identity(checklist, ("customer", "Evet, benim."),
+                     ("agent", "Nilay Hanım, taşınmanız için arıyorum. Kaporanız üç bin yedi yüz lira yatmış "
+                               "görünüyor.")) == "fail"
+
+
+def test_identity_on_asr_words_numbers_as_words_and_no_punctuation(checklist: Checklist) -> None:
+    asr = [("customer", "hi i filed a claim five weeks ago"),
+           ("agent", "i will need your date of birth and the last four of your social security number"),
+           ("customer", "february second nineteen sixty six seven seven oh two"),
+           ("agent", "okay the claim is in review with the adjuster since march eighteenth")]
+    assert _identity(checklist, *asr) == "pass"
+    # One identifier, and the deciding words heard with doubt: a person should look, not a failure.
+    unsure = [TurnView(index=0, role="agent", text=GOOD_OPENING[1], start=0, end=3),
+              TurnView(index=1, role="customer", text="my bill is wrong", start=4, end=6),
+              TurnView(index=2, role="agent", text="can i take your name", start=7, end=8, confidence=0.55),
+              TurnView(index=3, role="customer", text="gary tunstall", start=9, end=10),
+              TurnView(index=4, role="agent", text="right your balance is three hundred and eighty two pounds",
+                       start=11, end=14, confidence=0.6)]
+    assert statuses(checklist, unsure)["identity_verification"] == "needs_review"
 
 
 def test_closing_items_are_not_applicable_when_the_call_drops(checklist: Checklist) -> None:
@@ -201,9 +277,10 @@ def test_asking_for_a_reference_is_verifying_not_discussing_the_account(checklis
                       ("agent", "Call the retailer's customer services with the order number and they'll book it."))
     assert statuses(checklist, redirect)["identity_verification"] == "not_applicable"
     checked = _turns(GOOD_OPENING, ("customer", "Your decorator ruined my carpet."),
-                     ("agent", "I'm sorry. Can I take your booking reference and your full name?"),
-                     ("customer", "HH-40721, Gillian Parkes."),
-                     ("agent", "Thanks. Let me pull up the job."))
+                     ("agent", "I'm sorry. Can I take your booking reference, your full name and the phone number "
+                               "on the booking?"),
+                     ("customer", "HH-40721, Gillian Parkes, 07700 900412."),
+                     ("agent", "Thanks, that matches. I can see Lee did the hallway on Friday."))
     assert statuses(checklist, checked)["identity_verification"] == "pass"
 
 
@@ -328,3 +405,70 @@ def test_an_opening_the_transcriber_could_not_read_is_reviewed_not_failed(checkl
     result = check_call(checklist, CallFacts(turns=[garbled, reply], company_names=["Ustaport"],
                                              agent_names=["Hakan"]))
     assert next(r for r in result if r.id == "greeting").status == "needs_review"
+
+
+def test_an_agent_saying_it_is_a_pocket_dial_makes_the_call_empty_for_the_checklist(checklist: Checklist) -> None:
+    result = statuses(checklist, _turns(GOOD_OPENING, ("customer", "no, I said the blue one, the blue one"),
+                                        ("agent", "Hello? Can you hear me?"),
+                                        ("customer", "yeah, put it in the big bag"),
+                                        ("agent", "I think you might have called us by accident. I'm going to end the "
+                                                  "call now. Bye.")))
+    assert result["disclosure"] == result["further_help"] == result["closing"] == "not_applicable"
+    assert result["greeting"] == "pass"
+
+
+def test_a_customers_goodbye_after_the_agents_curt_bye_is_no_dropped_call(checklist: Checklist) -> None:
+    result = statuses(checklist, _turns(GOOD_OPENING, ("customer", "My tap leaks."),
+                                        ("agent", "Monday between twelve and five. That's it, bye."),
+                                        ("customer", "Well, there's no need to be so short with me. Goodbye.")))
+    assert result["further_help"] == "fail" and result["closing"] == "fail"
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("Well, obviously ants come back if there's something for them to eat.", "fail"),
+    ("Okay, so, obviously, a CarMax number isn't the same as a trade number.", "fail"),
+    ("And obviously we'll honour the price you were quoted.", "pass"),
+])
+def test_only_a_condescending_obviously_is_prohibited(checklist: Checklist, line: str, expected: str) -> None:
+    result = statuses(checklist, _turns(GOOD_OPENING, ("customer", "Why?"), ("agent", line), GOOD_CLOSING))
+    assert result["prohibited_phrases"] == expected
+
+
+def test_hoping_it_gets_sorted_is_a_courteous_sign_off(checklist: Checklist) -> None:
+    result = statuses(checklist, _turns(GOOD_OPENING, ("customer", "The boiler is still broken."),
+                                        ("agent", "Is there anything else I can help with?"), ("customer", "No."),
+                                        ("agent", "Sorry again, I hope it's sorted soon. Bye.")))
+    assert result["closing"] == "pass"
+
+
+def test_on_a_transcript_without_punctuation_a_call_ending_on_the_customers_words_dropped(
+        checklist: Checklist) -> None:
+    opening = ("agent", "good morning brightline home services sarah speaking calls are recorded how can i help")
+    cut = statuses(checklist, _turns(opening, ("customer", "hi its about the boiler its hang on my")))
+    assert cut["further_help"] == "not_applicable" and cut["closing"] == "not_applicable"
+    checking = statuses(checklist, _turns(opening, ("customer", "i have got a question about the"),
+                                          ("agent", "hello are you there")))
+    assert checking["further_help"] == "not_applicable"
+    # The customer's thanks end a finished call: the agent still owed the offer of help and the closing.
+    finished = statuses(checklist, _turns(opening, ("customer", "my tap leaks"), ("agent", "monday at nine then"),
+                                          ("customer", "lovely thank you")))
+    assert finished["further_help"] == "fail"
+
+
+@pytest.mark.parametrize("line", [
+    "Oh, I see a lot of that in winter. Is the boiler over ten years old?",
+    "Can you tell me about your boiler, is it over ten years old?",
+    "Lovely, I can book you in for Friday at ten, that's sixty-five pounds.",
+    "Sistemde arıza yok, ustamız yarın saat onda gelir.",
+])
+def test_a_new_customers_call_discloses_no_record(checklist: Checklist, line: str) -> None:
+    assert _identity(checklist, ("customer", "My boiler makes a noise, can someone come?"), ("agent", line),
+                     ("customer", "Great.")) == "not_applicable"
+
+
+def test_an_identifier_given_a_reply_later_still_counts(checklist: Checklist) -> None:
+    assert _identity(checklist, ("customer", "I'm calling about my claim."),
+                     ("agent", "Can I have your full name and date of birth, please?"),
+                     ("customer", "Linda Varga. Hang on, let me think."), ("agent", "No rush."),
+                     ("customer", "March ninth, nineteen seventy-one."),
+                     ("agent", "Thank you. I see the claim here, filed on February eighth.")) == "pass"

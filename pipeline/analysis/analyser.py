@@ -535,7 +535,7 @@ class Analyser(Stage):
         result = self._sentiment_labels(turns, answer, probs)
         start, end = result.customer.at("start"), result.customer.at("end")
         if (start is not None and end is not None and start.label != end.label
-                and (call_dropped(turns) or line_checked(turns, self.checklist))
+                and (call_dropped(turns, self.checklist.farewell_phrases()) or line_checked(turns, self.checklist))
                 and len(speaking_turns(turns, CUSTOMER)) <= self.cfg.dropped_call_same_mood_turns):
             # The line went while the customer was still on their first words: their last turn is their
             # opening, so the end is the start's mood (the LLM reads a cut-off as upset).

@@ -1,7 +1,8 @@
 """Compliance checklist from YAML, checked by exact rules over the agent's turns.
 
 Rules are used wherever a rule is exact: required phrases (disclosure, offer of further help, closing),
-prohibited phrases, order (identity verified before account details), PII read back by the agent.
+prohibited phrases, order (two identifiers before an existing customer's account details), PII read back
+by the agent.
 The greeting needs the company and the agent's name: names come from settings/metadata when known,
 otherwise any company introduction ("thank you for calling ...") and any self-introduction ("my name
 is ...") count, so the rule works for companies it was never told about.
@@ -18,7 +19,7 @@ from typing import Any
 import yaml
 
 from pipeline.analysis.names import company_heard, person_heard
-from pipeline.analysis.text import AGENT, CUSTOMER, TurnView, find_phrase, norm
+from pipeline.analysis.text import AGENT, CUSTOMER, TurnView, find_phrase, norm, phrase_pattern
 from pipeline.analysis_schema import ComplianceItemResult, PiiSpan
 
 # Words a name pattern may capture that are not names ("this is the...", "I'm sorry", "ben de").
@@ -67,8 +68,18 @@ class Checklist:
     lost_line_phrases: list[str] = field(default_factory=list)
     line_check_endings: list[str] = field(default_factory=list)
     customer_ends_call_phrases: list[str] = field(default_factory=list)
+    no_contact_phrases: list[str] = field(default_factory=list)
     # True: a customer leaving ("forget it", "I have to go") also makes further help / closing n/a.
     leaving_excuses_closing: bool = False
+
+    def closing_phrases(self) -> list[str]:
+        """The sign-off phrases of the enabled items judged on the agent's last turns (the closing)."""
+        return [p for item in self.items if item.enabled and "within_last_agent_turns" in item.options
+                for p in item.phrases()]
+
+    def farewell_phrases(self) -> list[str]:
+        """Words that end a finished call from either side: goodbyes, leaving words, sign-offs."""
+        return [*self.hang_up_phrases, *self.customer_ends_call_phrases, *self.closing_phrases()]
 
     @classmethod
     def load(cls, path: Path) -> Checklist:
@@ -87,6 +98,7 @@ class Checklist:
             lost_line_phrases=[str(p) for p in data.get("lost_line_phrases") or []],
             line_check_endings=[str(p) for p in data.get("line_check_endings") or []],
             customer_ends_call_phrases=[str(p) for p in data.get("customer_ends_call_phrases") or []],
+            no_contact_phrases=[str(p) for p in data.get("no_contact_phrases") or []],
             leaving_excuses_closing=bool(data.get("leaving_excuses_closing", False)),
         )
 
@@ -138,10 +150,15 @@ def _asks(turn: TurnView) -> bool:
     return turn.text.rstrip(" \"'”").endswith("?")
 
 
+def unpunctuated(turns: Sequence[TurnView]) -> bool:
+    """The transcriber wrote no punctuation at all: questions and broken-off words cannot be seen."""
+    return not any(re.search(r"[.!?,;:—–…]", t.text) for t in turns)
+
+
 def line_checked(turns: Sequence[TurnView], checklist: Checklist) -> bool:
     """The call ends on the agent asking into a silent line ("...or? Hello? Sir?", "Alo? Efendim?")."""
     speaking = _with_words(turns)
-    if not speaking or speaking[-1].role != AGENT or not _asks(speaking[-1]):
+    if not speaking or speaking[-1].role != AGENT or not (_asks(speaking[-1]) or unpunctuated(speaking)):
         return False
     tail = " " + " ".join(speaking[-1].normalised.split()[-6:]) + " "
     return find_phrase(tail, checklist.line_check_endings) is not None
@@ -155,22 +172,28 @@ def customer_ended_call(turns: Sequence[TurnView], checklist: Checklist, closing
         return False
     if find_phrase(speaking[-1].normalised, checklist.customer_ends_call_phrases) is None:
         return False
-    # An agent who had already signed off was not cut short ("Drive safe." - "Yeah, bye.").
-    return find_said(speaking[-2].normalised, closing_phrases) is None
+    # An agent who had already signed off was not cut short ("Drive safe." - "Yeah, bye."), nor one who had
+    # ended the call, however curtly ("That's it, bye." - "Well, goodbye.").
+    ended = " " + " ".join(speaking[-2].normalised.split()[-3:]) + " "
+    return find_said(speaking[-2].normalised, closing_phrases) is None and find_phrase(
+        ended, checklist.hang_up_phrases) is None
 
 
 def check_call(checklist: Checklist, facts: CallFacts) -> list[ComplianceItemResult]:
     items = [item for item in checklist.items if item.enabled]
     results = [_check(item, facts, checklist) for item in items]
-    closing_phrases = [p for item in items if "within_last_agent_turns" in item.options for p in item.phrases()]
+    closing_phrases = checklist.closing_phrases()
     # Only a call that drops before the closing excuses the agent (the rubric): a customer who says "never
     # mind, bye" and hears the agent answer was still owed the offer of help and the sign-off.
-    cut_short = line_lost(facts.turns, checklist) or call_dropped(facts.turns) or customer_ended_call(
+    cut_short = line_lost(facts.turns, checklist) or call_dropped(
+        facts.turns, checklist.farewell_phrases()) or customer_ended_call(
         facts.turns, checklist, closing_phrases) or (
         checklist.leaving_excuses_closing and customer_left(facts.turns, checklist, closing_phrases))
+    # The agent saying nobody is on the line ("this is a pocket dial") makes it an Empty Call here too.
+    empty = facts.empty or any(find_said(t.normalised, checklist.no_contact_phrases) for t in facts.agent_turns)
     for i, (item, result) in enumerate(zip(items, results, strict=True)):
-        if (facts.empty and not item.options.get("applies_to_empty_calls")) or not facts.agent_turns:
-            results[i] = _na(item, "no conversation took place" if facts.empty else "the agent did not speak")
+        if (empty and not item.options.get("applies_to_empty_calls")) or not facts.agent_turns:
+            results[i] = _na(item, "no conversation took place" if empty else "the agent did not speak")
         elif (cut_short and item.options.get("not_applicable_if_customer_hung_up")
               and result.status in ("fail", "needs_review")):
             results[i] = _na(item, "the call ended (hang-up or lost line) before the agent could")
@@ -325,10 +348,17 @@ def find_said(normalised_text: str, phrases: Sequence[str]) -> str | None:
     if found is not None:
         return found
     squashed = normalised_text.replace(" ", "")
+    starts, ends, at = set(), set(), 0
+    for word in normalised_text.split():
+        starts.add(at)
+        at += len(word)
+        ends.add(at)
     for phrase in phrases:
         if " " in phrase.strip() and not any(mark in phrase for mark in "*_"):
             key = norm(phrase).replace(" ", "")
-            if len(key) >= 8 and key in squashed:
+            # whole words only: "your contract" is not in "your contractor"
+            if len(key) >= 8 and any(m.start() in starts and m.start() + len(key) in ends
+                                     for m in re.finditer(re.escape(key), squashed)):
                 return phrase
     return None
 
@@ -363,39 +393,225 @@ def _prohibited_phrase(item: ComplianceItem, facts: CallFacts, checklist: Checkl
     return _result(item, "pass", "no prohibited phrase")
 
 
+# Words a name check may capture that are not names ("is that right?", "are you happy with that?").
+_NOT_CHECKED_NAMES = _NOT_NAMES | frozenset(
+    ["right", "correct", "ok", "alright", "all", "everything", "fine", "good", "you", "still", "ready", "free",
+     "okay", "something", "anyone", "everyone", "someone", "ok", "true", "me", "him", "her", "them", "sure"]
+)
+# PII an agent may read out of a record (a phone number on file, an e-mail address...).
+_RECORD_PII = frozenset(["phone", "email", "card_number", "iban", "national_id"])
+
+
+_TITLE_DOT = re.compile(r"\b(Mr|Mrs|Ms|Dr|St|Mt|Jr|Sr|No)\.", re.IGNORECASE)
+
+
+@dataclass
+class _Sentence:
+    turn: TurnView
+    text: str  # normalised
+    asks: bool
+
+
+def _sentences(turn: TurnView) -> list[_Sentence]:
+    """A turn cut at full stops, question and exclamation marks; a turn without any (ASR) is one sentence."""
+    text = _TITLE_DOT.sub(r"\1", turn.text)  # "Mr. Okafor" is no sentence end
+    if not re.search(r"[.!?]", text):
+        # A transcriber that writes no punctuation: whether it asks cannot be seen, so it may.
+        return [_Sentence(turn, norm(text), True)] if text.strip() else []
+    parts = re.findall(r"[^.!?]+[.!?]*", text) or [text]
+    sentences = []
+    for part in parts:
+        text = norm(part)
+        if text.strip():
+            sentences.append(_Sentence(turn, text, part.rstrip(" \"'”").endswith("?")))
+    return sentences
+
+
+@dataclass
+class _Identifiers:
+    """Identifiers the caller gave so far: kind -> the turn that gave it; asked ones wait for an answer."""
+
+    weights: dict[str, float]
+    given: dict[str, TurnView] = field(default_factory=dict)
+    asked: dict[str, TurnView] = field(default_factory=dict)
+    waited: set[str] = field(default_factory=set)  # asked kinds already given one reply without them
+    name_checked: bool = False
+
+    def answered(self, turn: TurnView, denied: bool, item: ComplianceItem) -> bool:
+        """Take the caller's reply to what was asked; True when it gave an identifier. An identifier the
+        reply does not hold ("Hang on, let me find it") waits for one more reply; then it is dropped ("I'm
+        in a meeting, call me tomorrow" gives no ID number)."""
+        gave = False
+        patterns = {str(k): [str(p) for p in v] for k, v in (item.options.get("answer_patterns") or {}).items()}
+        needs = {str(k): str(v) for k, v in (item.options.get("answer_kinds") or {}).items()}
+        waiting: dict[str, TurnView] = {}
+        for kind, asked_in in self.asked.items():
+            wanted = patterns.get(needs.get(kind, ""), [])
+            if wanted and not any(re.search(p, turn.normalised) or re.search(p, turn.text.lower()) for p in wanted):
+                if kind not in self.waited:
+                    waiting[kind] = asked_in
+                continue
+            if not (denied and kind == "name" and self.name_checked):
+                self.given.setdefault(kind, turn)
+                gave = True
+        self.asked = dict(waiting)
+        self.waited = set(waiting)
+        self.name_checked = False
+        return gave
+
+    @property
+    def score(self) -> float:
+        return sum(self.weights.get(kind, 1.0) for kind in self.given)
+
+    def described(self) -> str:
+        counted = [k.replace("_", " ") for k in self.given if self.weights.get(k, 1.0) > 0]
+        ignored = [k.replace("_", " ") for k in self.given if self.weights.get(k, 1.0) <= 0]
+        text = ", ".join(counted) if counted else "no identifier"
+        return text + (f" ({', '.join(ignored)} not counted)" if ignored else "")
+
+
+def _asked_identifiers(sentence: _Sentence, item: ComplianceItem) -> list[str]:
+    """The identifier kinds a request sentence of the agent asks for ("Can I take your name and DOB?")."""
+    if not (sentence.asks or find_said(sentence.text, item.phrases("request_phrases"))):
+        return []
+    kinds = [kind for kind, phrases in (item.options.get("identifier_phrases") or {}).items()
+             if find_said(sentence.text, [str(p) for p in phrases])]
+    if "last_four" in kinds:
+        # "the last four of your social" / "of the phone on file": the last four, not the whole number
+        kinds = [k for k in kinds if k not in ("national_id", "phone")]
+    return kinds
+
+
+def _checked_name(sentence: _Sentence, item: ComplianceItem) -> bool:
+    """The agent checks who answered: "Is this Mr. Brennan?", "Nilay Hanım'la mı görüşüyorum?"."""
+    if not sentence.asks and "gorusuyorum" not in sentence.text:
+        return False
+    for pattern in item.phrases("name_check_patterns"):
+        match = re.search(pattern, sentence.text.strip())
+        if match and match.group(1) not in _NOT_CHECKED_NAMES:
+            return True
+    return False
+
+
+def _disclosure(sentence: _Sentence, item: ComplianceItem, read_pii: bool, verifying: bool,
+                made: bool = False) -> str | None:
+    """What makes the agent's sentence a disclosure of an existing customer's record, or None.
+
+    ``verifying``: the agent checked the caller's identity as an existing customer's and was answered, so a
+    value read out now ("So that's Wednesday at half eight") is from their record. ``made``: the agent has
+    booked or opened something new in this call, whose values are no existing record."""
+    lookup = find_said(sentence.text, item.phrases("lookup_phrases"))
+    if lookup and not _wondered(sentence.text, lookup, item):
+        return f"'{lookup}'"
+    record = None if made else find_said(sentence.text, item.phrases("record_phrases"))
+    if record and any(re.search(p, sentence.text) for p in item.phrases("value_patterns")):
+        return f"'{record}' with its details"
+    if read_pii and sentence.asks:
+        return "a number or address on file read out"
+    if verifying and not made and any(re.search(p, sentence.text) for p in item.phrases("value_patterns")):
+        return "details read out after the security check"
+    return None
+
+
+def _said_before_asking(sentence: _Sentence, item: ComplianceItem) -> bool:
+    """In one unpunctuated stretch, a lookup or a record's values come before the request for identifiers."""
+    first_ask = _first_at(sentence.text, [str(p) for ps in (item.options.get("identifier_phrases") or {}).values()
+                                          for p in ps])
+    cues = [*item.phrases("lookup_phrases"), *item.phrases("record_phrases")]
+    first_cue = _first_at(sentence.text, cues)
+    if first_cue is None or first_ask is None or first_cue >= first_ask or re.search(r"[.!?]", sentence.turn.text):
+        return False
+    before = sentence.text[:first_ask] + " "
+    if find_said(before, item.phrases("verifying_phrases")):
+        return False  # "since we'll be looking at your account, can you give me..." frames the request
+    return _disclosure(_Sentence(sentence.turn, before, False), item, False, False) is not None
+
+
+def _first_at(text: str, phrases: Sequence[str]) -> int | None:
+    found = [m.start() for p in phrases if (m := phrase_pattern(p).search(text))]
+    return min(found) if found else None
+
+
+def _wondered(text: str, phrase: str, item: ComplianceItem) -> bool:
+    """The phrase only follows a wondering word ("so I can check whether you're pre-qualified")."""
+    at = phrase_pattern(phrase).search(text)
+    if at is None:
+        return False
+    before = text[: at.start()] + " "
+    return find_phrase(before, item.phrases("hypothetical_phrases")) is not None
+
+
 def _verification_order(item: ComplianceItem, facts: CallFacts, checklist: Checklist) -> ComplianceItemResult:
-    detail_turn: TurnView | None = None
-    verify_turn: TurnView | None = None
-    for turn in facts.agent_turns:
-        if verify_turn is None and find_phrase(turn.normalised, item.phrases("verify_phrases")):
-            verify_turn = turn
-        if find_phrase(turn.normalised, item.phrases("detail_phrases")):
-            detail_turn = turn
-            break
-    if detail_turn is None and verify_turn is not None and _verified_then_spoke(facts, verify_turn):
-        # The agent verified the caller and then went on: account details followed (the rubric's pass).
-        return _result(item, "pass", "identity verified before the account was discussed", [verify_turn])
-    if detail_turn is None:
-        return _na(item, "no account or booking details were discussed")
-    if verify_turn is not None and verify_turn.index < detail_turn.index:
-        return _result(item, "pass", "identity checked before account details", [verify_turn, detail_turn])
-    if verify_turn is not None and verify_turn.index == detail_turn.index:
-        # Asking to confirm details in the same breath as looking them up counts as verification.
-        return _result(item, "pass", "identity checked while opening the account", [verify_turn])
-    return _result(item, "fail", "account details discussed before any identity check", [detail_turn])
+    """The rubric: account-specific information of an existing customer is disclosed only after two
+    identifiers (name + date of birth, e-mail + phone, a national ID...); n/a when none is disclosed."""
+    weights = {str(k): float(v) for k, v in (item.options.get("identifier_weights") or {}).items()}
+    needed = float(item.options.get("identifiers_needed", 2))
+    ids = _Identifiers(weights)
+    pii_by_turn: dict[int, set[str]] = {}
+    for span in facts.pii:
+        pii_by_turn.setdefault(span.turn, set()).add(span.kind)
+    customer_pii: set[str] = set()
+    agent_turns: list[TurnView] = []
+    framed = False  # the agent framed a request as a security check of an existing customer
+    made = False  # the agent booked or opened something new in this call
+    verified = False  # the caller answered a request framed as a security check
+    for turn in facts.turns:
+        if not turn.text.strip():
+            continue
+        if turn.role == CUSTOMER:
+            denied = find_said(turn.normalised, item.phrases("name_check_denials")) is not None
+            if ids.answered(turn, denied, item) and framed:
+                verified = True
+            said = pii_by_turn.get(turn.index, set())
+            customer_pii |= said
+            for kind in said & {"phone", "email", "national_id"}:
+                ids.given.setdefault(kind, turn)
+            if any(re.search(p, turn.normalised) for p in item.phrases("customer_name_patterns")):
+                ids.given.setdefault("name", turn)
+            continue
+        agent_turns.append(turn)
+        read_pii = bool((pii_by_turn.get(turn.index, set()) & _RECORD_PII) - customer_pii)
+        for sentence in _sentences(turn):
+            asked = _asked_identifiers(sentence, item)
+            framing = find_said(sentence.text, item.phrases("verifying_phrases")) is not None
+            if asked and _said_before_asking(sentence, item):
+                asked = []  # "You're on the ten-gig SIM at twelve pounds. Can I take your name..." unpunctuated
+            if asked:
+                for kind in asked:
+                    ids.asked.setdefault(kind, turn)
+                framed = framed or framing
+                continue
+            if _checked_name(sentence, item):
+                ids.asked.setdefault("name", turn)
+                ids.name_checked = True
+                continue
+            # "That all matches." after the caller's answers closes a security check too.
+            verified = verified or (framing and bool(ids.given))
+            # "I can book you in for Friday at ten" makes a record; it discloses none.
+            made = made or find_said(sentence.text, item.phrases("new_record_phrases")) is not None
+            cue = _disclosure(sentence, item, read_pii, verified, made)
+            framed = framed or framing
+            if cue is None:
+                continue
+            evidence = [*{t.index: t for t in ids.given.values()}.values(), turn]
+            if ids.score >= needed:
+                return _result(item, "pass", f"account details ({cue}) after {ids.described()}", evidence)
+            reason = f"account details ({cue}) disclosed after {ids.described()} (two identifiers needed)"
+            # The disclosure and the agent's turns just before it, where a request for identifiers would be.
+            unsure = _unsure(agent_turns[-3:], item)
+            if unsure:
+                return _result(item, "needs_review", f"{reason}? {unsure}", evidence)
+            return _result(item, "fail", reason, evidence)
+    return _na(item, "no account-specific information of an existing customer was disclosed")
 
 
-def _verified_then_spoke(facts: CallFacts, verify_turn: TurnView) -> bool:
-    """After asking for identifiers, the caller answered and the agent said more (the account was opened)."""
-    later = [t for t in facts.turns if t.index > verify_turn.index]
-    answered = any(t.role == CUSTOMER for t in later)
-    return answered and any(t.role == AGENT and len(t.text.split()) >= 8 for t in later)
-
-
-def call_dropped(turns: Sequence[TurnView]) -> bool:
+def call_dropped(turns: Sequence[TurnView], farewells: Sequence[str] = ()) -> bool:
     """The line went while the customer was speaking: the call ends on their unfinished turn ("It's, hang
-    on, my —")."""
+    on, my —"). On a transcript without any punctuation the break cannot be seen: there, a call that ends on
+    the customer's words without a farewell (``farewells``: "bye", "thanks"...) dropped."""
     speaking = _with_words(turns)
+    if unpunctuated(speaking) and speaking and speaking[-1].role == CUSTOMER:
+        return find_said(speaking[-1].normalised, farewells) is None
     # The agent's questions after the customer's cut-off words that nobody answers ("...the— " / "Is it
     # about your overdraft?") do not change that.
     while speaking and speaking[-1].role == AGENT and _asks(speaking[-1]):
