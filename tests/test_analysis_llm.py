@@ -189,6 +189,20 @@ def test_empty_call_is_decided_without_the_llm(tmp_path: Path) -> None:
     assert "empty_call" in {f.name for f in a.flags}
 
 
+def test_a_pocket_dial_the_agent_names_is_an_empty_call_whatever_the_caller_mumbled(tmp_path: Path) -> None:
+    analyser = Analyser(settings_for(tmp_path, backend="ollama", ollama_host=f"http://127.0.0.1:{closed_port()}"))
+    turns = [Turn(index=0, role="agent", track=0, start=0.5, end=3.0, text="Harwell Pest Control, Dan speaking."),
+             Turn(index=1, role="customer", track=1, start=4.0, end=9.0,
+                  text="no I told him the blue one, the blue one, we'll get the bus after the shops then"),
+             Turn(index=2, role="agent", track=0, start=10.0, end=14.0,
+                  text="Hello? I think you might have called us by accident. I'm going to end the call now. Bye.")]
+    record = CallRecord(pipeline_version="t", record_id="pocket", audio_sha256="2" * 64, source="t", file_name="p",
+                        turns=turns)
+    a = analyser.run(CallState(record=record)).record.analysis
+    assert a is not None and a.category == "Empty Call" and a.llm.calls == 0
+    assert a.classification is not None and "by accident" in a.classification.justification
+
+
 def test_disabled_analysis_is_skipped(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path, analysis={"enabled": False})
     record = Analyser(settings).run(CallState(record=callback_record())).record

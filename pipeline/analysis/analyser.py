@@ -38,7 +38,14 @@ from pipeline.analysis.classifier import (
     classifier_text,
     text_index,
 )
-from pipeline.analysis.compliance import CallFacts, Checklist, call_dropped, check_call, line_checked
+from pipeline.analysis.compliance import (
+    CallFacts,
+    Checklist,
+    call_dropped,
+    check_call,
+    line_checked,
+    no_contact_said,
+)
 from pipeline.analysis.flags import CallSignals, FlagConfig, evaluate_flags
 from pipeline.analysis.llm import LLMBackend, LLMError, LLMInvalidOutput, LLMUnavailable, LLMUsage, make_backend
 from pipeline.analysis.outcome import apply_outcomes
@@ -336,6 +343,9 @@ class Analyser(Stage):
         unintelligible, unintelligible_reason = (is_unintelligible(turns, record.metrics, self.cfg) if empty
                                                  else (False, ""))
         empty = empty and not unintelligible
+        nobody = no_contact_said(turns, self.checklist) if not empty and not unintelligible else None
+        if nobody is not None:  # the rubric's pocket dial: the caller's words were never meant for us
+            empty, empty_reason = True, f'the agent said nobody was on the line ("{nobody}")'
 
         analysis = Analysis(
             empty_call=empty,

@@ -190,7 +190,7 @@ def check_call(checklist: Checklist, facts: CallFacts) -> list[ComplianceItemRes
         facts.turns, checklist, closing_phrases) or (
         checklist.leaving_excuses_closing and customer_left(facts.turns, checklist, closing_phrases))
     # The agent saying nobody is on the line ("this is a pocket dial") makes it an Empty Call here too.
-    empty = facts.empty or any(find_said(t.normalised, checklist.no_contact_phrases) for t in facts.agent_turns)
+    empty = facts.empty or no_contact_said(facts.agent_turns, checklist) is not None
     for i, (item, result) in enumerate(zip(items, results, strict=True)):
         if (empty and not item.options.get("applies_to_empty_calls")) or not facts.agent_turns:
             results[i] = _na(item, "no conversation took place" if empty else "the agent did not speak")
@@ -339,6 +339,16 @@ def agent_blocks(turns: Sequence[TurnView]) -> list[list[TurnView]]:
         elif turn.text.strip():
             previous_agent = False
     return blocks
+
+
+def no_contact_said(turns: Sequence[TurnView], checklist: Checklist) -> str | None:
+    """The agent's words saying nobody is on the line ("I think this is a pocket dial"), if any."""
+    for turn in turns:
+        if turn.role == AGENT:
+            said = find_said(turn.normalised, checklist.no_contact_phrases)
+            if said is not None:
+                return said
+    return None
 
 
 def find_said(normalised_text: str, phrases: Sequence[str]) -> str | None:
