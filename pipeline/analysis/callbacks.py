@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from dateutil import parser as date_parser
 from dateutil.relativedelta import FR, MO, SA, SU, TH, TU, WE, relativedelta
 
+from pipeline.analysis.numbers import ENGLISH_TENS, ENGLISH_UNITS, TEENS, TENS, UNITS
 from pipeline.analysis.text import AGENT, CUSTOMER, TurnView, find_phrase, fold, norm, phrase_pattern
 from pipeline.analysis_schema import CallbackResult
 
@@ -166,27 +167,13 @@ class CallbackSettings:
 # ---------------------------------------------------------------------------------------------
 # Time phrases
 # ---------------------------------------------------------------------------------------------
-_NUM_WORDS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
-    "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "thirty": 30, "forty": 40,
-    "forty five": 45, "twenty four": 24, "forty eight": 48, "seventy two": 72, "ninety": 90, "sixty": 60,
-    "fifty": 50, "twenty five": 25, "thirty five": 35,
-    "a": 1, "an": 1, "a couple of": 2, "couple of": 2, "a few": 3, "few": 3,
-    "bir": 1, "iki": 2, "uc": 3, "dort": 4, "bes": 5, "alti": 6, "yedi": 7, "sekiz": 8, "dokuz": 9,
-    "on": 10, "on bir": 11, "on iki": 12, "yirmi": 20, "otuz": 30, "kirk": 40, "kirk bes": 45,
-}  # fmt: skip
-# Compound numbers said in words: "twenty four", "forty five", Turkish "yirmi dort", "on bes".
-_NUM_WORDS.update({f"{tens} {unit}": t + u for tens, t in (("twenty", 20), ("thirty", 30), ("forty", 40),
-                                                          ("fifty", 50), ("sixty", 60), ("seventy", 70),
-                                                          ("eighty", 80), ("ninety", 90))
-                   for unit, u in (("one", 1), ("two", 2), ("three", 3), ("four", 4), ("five", 5), ("six", 6),
-                                   ("seven", 7), ("eight", 8), ("nine", 9))})
-_NUM_WORDS.update({f"{tens} {unit}": t + u for tens, t in (("on", 10), ("yirmi", 20), ("otuz", 30), ("kirk", 40),
-                                                          ("elli", 50), ("altmis", 60), ("yetmis", 70))
-                   for unit, u in (("bir", 1), ("iki", 2), ("uc", 3), ("dort", 4), ("bes", 5), ("alti", 6),
-                                   ("yedi", 7), ("sekiz", 8), ("dokuz", 9))})
-_NUM_WORDS.update({"thirteen": 13, "fourteen": 14, "sixteen": 16, "seventeen": 17, "eighteen": 18,
-                   "nineteen": 19, "seventy": 70, "eighty": 80, "elli": 50, "altmis": 60, "yetmis": 70})
+# Quantities said in words ("in twenty minutes", "yirmi dört saat"): the shared number words (as norm() folds
+# them, zero left out), their compounds ("forty five", "on beş"), and a few vague ones.
+_NUM_WORDS = {word: value for word, value in {**UNITS, **TEENS, **TENS}.items() if value and word == fold(word)}
+_NUM_WORDS.update({"on": 10, "a": 1, "an": 1, "a couple of": 2, "couple of": 2, "a few": 3, "few": 3})
+_NUM_WORDS.update({f"{tens} {unit}": t + u for tens, t in {**TENS, "on": 10}.items() if tens == fold(tens)
+                   for unit, u in UNITS.items() if u and unit == fold(unit)
+                   and (unit in ENGLISH_UNITS) == (tens in ENGLISH_TENS)})
 _NUM = r"(\d{1,2}|" + "|".join(sorted((re.escape(k) for k in _NUM_WORDS), key=len, reverse=True)) + r")"
 _WEEKDAYS = {
     "monday": MO, "tuesday": TU, "wednesday": WE, "thursday": TH, "friday": FR, "saturday": SA,

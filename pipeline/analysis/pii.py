@@ -16,32 +16,19 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from pipeline.analysis.numbers import TEENS, TENS, TURKISH_UNITS, UNITS
 from pipeline.analysis.text import fold as _fold
 from pipeline.analysis_schema import PiiSpan
 from pipeline.records import Turn, Word
 
 ALL_KINDS = ("card_number", "iban", "national_id", "phone", "email")
 
-_DIGIT_WORDS = {
-    "zero": "0", "oh": "0", "o": "0", "nought": "0", "nil": "0", "one": "1", "two": "2", "three": "3",
-    "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
-    "sıfır": "0", "sifir": "0", "bir": "1", "iki": "2", "üç": "3", "uc": "3", "dört": "4", "dort": "4",
-    "beş": "5", "bes": "5", "altı": "6", "alti": "6", "yedi": "7", "sekiz": "8", "dokuz": "9",
-}  # fmt: skip
+_DIGIT_WORDS = {word: str(value) for word, value in UNITS.items()} | {"oh": "0", "o": "0", "nought": "0", "nil": "0"}
 # Words a transcriber writes for a digit it heard inside a number ("six two one nine" -> "6 to 1, 9"):
 # read as digits only between two digits of the same run.
 _HOMOPHONES = {"to": "2", "too": "2", "for": "4", "fore": "4", "won": "1", "ate": "8", "tree": "3"}
-_TEENS = {
-    "ten": "10", "eleven": "11", "twelve": "12", "thirteen": "13", "fourteen": "14", "fifteen": "15",
-    "sixteen": "16", "seventeen": "17", "eighteen": "18", "nineteen": "19",
-}  # fmt: skip
-_TENS = {
-    "twenty": "2", "thirty": "3", "forty": "4", "fourty": "4", "fifty": "5", "sixty": "6", "seventy": "7",
-    "eighty": "8", "ninety": "9", "yirmi": "2", "otuz": "3", "kırk": "4", "kirk": "4", "elli": "5",
-    "altmış": "6", "altmis": "6", "yetmiş": "7", "yetmis": "7", "seksen": "8", "doksan": "9",
-}  # fmt: skip
-_TR_UNITS = frozenset(["bir", "iki", "üç", "uc", "dört", "dort", "beş", "bes", "altı", "alti", "yedi", "sekiz",
-                       "dokuz"])
+_TEENS = {word: str(value) for word, value in TEENS.items()}
+_TENS = {word: str(value // 10) for word, value in TENS.items()}  # the tens digit: "seventy" -> "7"
 _REPEAT_WORDS = {"double": 2, "triple": 3}
 _HUNDRED_WORDS = frozenset(["hundred", "yüz", "yuz"])
 _THOUSAND_WORDS = frozenset(["thousand", "bin"])
@@ -195,7 +182,7 @@ class _Scanner:
             if unit in _DIGIT_WORDS and _DIGIT_WORDS[unit] != "0":
                 return _TENS[word] + _DIGIT_WORDS[unit], k + 2
             return _TENS[word] + "0", k + 1
-        if word == "on" and k + 1 < self.n and self.tight(k + 1) and self.words[k + 1] in _TR_UNITS:
+        if word == "on" and k + 1 < self.n and self.tight(k + 1) and self.words[k + 1] in TURKISH_UNITS:
             return "1" + _DIGIT_WORDS[self.words[k + 1]], k + 2  # Turkish "on yedi" = 17
         return None
 
