@@ -239,6 +239,17 @@ def test_a_technicians_call_before_a_visit_booked_for_eight() -> None:
     assert result.promised and result.due == datetime(2026, 11, 21, 7, 30)
 
 
+def test_a_technicians_call_before_a_visit_agreed_several_turns_earlier() -> None:
+    result = analyse_callback(_call(
+        ("agent", "I've got Friday morning at ten with Ignatius, he's our washer guy. Would that work?"),
+        ("customer", "Friday at ten, perfect, I work from home Fridays."),
+        ("agent", "Great. Can I get your name and the address?"),
+        ("customer", "Rosa Delgado, 2291 Pecan Hollow Drive."),
+        ("agent", "Got it. Ignatius will give you a call about thirty minutes before he gets there."),
+        ("customer", "Oh, that's great.")), FRIDAY_10_15)
+    assert result.promised and result.due == datetime(2026, 11, 27, 9, 30)  # the next Friday, 10:00 less 30 min
+
+
 def test_a_promise_is_not_taken_for_a_maybe_because_whisper_wrote_in_case() -> None:
     # "What I'll do is chase the network team myself and call you back before five today", as Whisper wrote it
     result = analyse_callback(_call(("agent", "What I'll do in case the network team myself and call you back "

@@ -640,6 +640,10 @@ def _window(turns: Sequence[TurnView], i: int) -> list[TurnView]:
     return [turns[k] for k in order if 0 <= k < len(turns)]
 
 
+# How far back a lead-time promise looks for the appointment it is measured from.
+_LEAD_LOOKBACK_TURNS = 10
+
+
 def analyse_callback(
     turns: Sequence[TurnView],
     reference: datetime,
@@ -654,7 +658,13 @@ def analyse_callback(
     promise, due = promises[-1], None
     for candidate in reversed(promises):
         lead = _lead_time(candidate.turn.text)
-        for text in candidate.time_texts():
+        texts = candidate.time_texts()
+        if lead is not None:
+            # "he'll call about thirty minutes before he gets there": the visit was agreed earlier in the
+            # call ("Friday morning at ten with Ignatius"), so the turns before the promise count too.
+            at = next((i for i, t in enumerate(turns) if t is candidate.turn), 0)
+            texts += [t.text for t in reversed(turns[max(0, at - _LEAD_LOOKBACK_TURNS) : at])]
+        for text in texts:
             due = resolve_due(_LEAD_RE.sub(" ", _clean(text)) if lead else text, reference, cfg)
             if due is not None:
                 break
