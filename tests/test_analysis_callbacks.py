@@ -250,6 +250,15 @@ def test_a_technicians_call_before_a_visit_agreed_several_turns_earlier() -> Non
     assert result.promised and result.due == datetime(2026, 11, 27, 9, 30)  # the next Friday, 10:00 less 30 min
 
 
+def test_a_customer_asking_to_ring_back_at_a_time_the_agent_accepts_is_the_customers_promise() -> None:
+    result = analyse_callback(_call(
+        ("customer", "I just need to look at my budget first. Not right now. Can I give you a ring tomorrow at "
+                     "half two? I'm on my break then."),
+        ("agent", "Of course, that's no problem. Tomorrow at half two."),
+        ("customer", "Perfect.")), FRIDAY_10_15)
+    assert result.promised and result.by == "customer" and result.due == datetime(2026, 11, 21, 14, 30)
+
+
 def test_a_promise_is_not_taken_for_a_maybe_because_whisper_wrote_in_case() -> None:
     # "What I'll do is chase the network team myself and call you back before five today", as Whisper wrote it
     result = analyse_callback(_call(("agent", "What I'll do in case the network team myself and call you back "

@@ -114,6 +114,8 @@ OFFER_PHRASES = (
     "would you like a call", "would you like a ring", "would you like a callback", "would you like a call back",
     "do you want a call", "want a call back", "want a callback", "can i call you", "can i ring you",
     "could i call you", "could i ring you", "may i call you", "how about i ring", "i could ring you",
+    "can i give you a", "could i give you a", "i could give you a", "is it ok if i call", "is it okay if i call",
+    "is it ok if i ring", "is it okay if i ring", "sizi arasam", "ben sizi arasam",
     "i can ring you", "we can ring you", "shall i call _ back", "shall i ring _ back", "i can call _ back",
     "arayalim mi", "arayayim mi", "sizi arayayim mi", "geri arayalim mi", "donus yapalim mi",
     "shall i get __ to call you", "shall i get __ to ring you", "shall i get __ to phone you",
