@@ -263,11 +263,14 @@ def _hypothesis_callaudit(pipe: Any, item: dict[str, Any]) -> dict[str, Any]:
     if len(item["references"]) == 1:
         texts = [" ".join(t.text for t in record.turns)]
     languages = [track.language for track in record.tracks if getattr(track, "language", None)]
+    stage = next((s for s in record.stages if s.stage == "transcribe"), None)
     return {
         "texts": texts,
         "language": record.language,
         "track_languages": languages,
         "language_probability": record.language_probability,
+        "transcribe_detail": stage.detail if stage is not None else {},
+        "transcribe_s": stage.seconds if stage is not None else None,
     }
 
 
@@ -439,8 +442,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--systems", default="plain,old,new")
     p.add_argument("--sources", default=",".join(SOURCES))
     p.add_argument("--variant", action="append", default=[], help="NAME=JSON transcribe overrides on the new code")
-    p.add_argument("--old-rev", default="df799a8", help="git revision whose pipeline/ is the 'old' system")
+    p.add_argument("--old-rev", default="0207fee", help="git revision whose pipeline/ is the 'old' system")
     p.add_argument("--only", default=None, help="regex on item ids")
+    p.add_argument("--limit", type=int, default=None, help="at most this many calls per source (the first ones)")
     p.add_argument("--fresh", action="store_true", help="ignore cached transcripts")
     p.add_argument("--languages", default=None, help="only check language detection, e.g. 'en,tr' or 'any'")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -455,6 +459,11 @@ def main(argv: list[str] | None = None) -> int:
     items = assemble(args.sources.split(","))
     if args.only:
         items = [i for i in items if re.search(args.only, i["id"])]
+    if args.limit is not None:
+        per_source: dict[str, list[dict[str, Any]]] = {}
+        for item in items:
+            per_source.setdefault(item["source"] + item["language"], []).append(item)
+        items = [i for group in per_source.values() for i in group[: args.limit]]
     for item in items:
         item["duration_s"] = round(_duration(item["path"]), 3)
     if args.languages:
