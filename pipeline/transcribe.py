@@ -19,10 +19,13 @@ guard drops what Whisper makes up on silence, noise and hold music.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import os
 import re
+import threading
 import zlib
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -88,6 +91,12 @@ class Transcriber(Stage):
             download_root=str(settings.models_cache / "hub"),
         )
         self.compute_type = compute_type
+        # Encoder outputs of the first window of a track's speech, computed for its language and reused by
+        # its transcription (and by the hint-free second decoding), which starts with the same window.
+        self._encoded: OrderedDict[bytes, Any] = OrderedDict()
+        self._encoded_lock = threading.Lock()
+        self._encode = self.model.encode
+        self.model.encode = self._encode_once
         self.batched = opts.batched is True or (opts.batched == "auto" and self.device == "cuda")
         self._batched_pipeline = BatchedInferencePipeline(self.model) if self.batched else None
         unknown = [code for code in opts.languages if code not in _whisper_languages()]
@@ -114,16 +123,47 @@ class Transcriber(Stage):
         if not self.model.model.is_multilingual:
             return "en", 1.0
         rate = self.settings.audio.sample_rate
-        speech = _concat_regions(samples, regions, rate, limit_s=_DETECT_MAX_S)
-        if speech.size == 0:
-            return self.default_language(), 0.0
-        _, _, all_probs = self.model.detect_language(speech)
+        if opts.feed == "concat" and self._batched_pipeline is None:
+            # The first 30 s of exactly what transcription will decode: its encoder output is kept for it.
+            speech = self.fed_speech(samples, regions)[1]
+            if speech.size == 0:
+                return self.default_language(), 0.0
+            all_probs = self._first_window_languages(speech)
+        else:
+            speech = _concat_regions(samples, regions, rate, limit_s=_DETECT_MAX_S)
+            if speech.size == 0:
+                return self.default_language(), 0.0
+            _, _, all_probs = self.model.detect_language(speech)
         allowed = [(code, p) for code, p in all_probs if not opts.languages or code in opts.languages]
         if not allowed:
             return self.default_language(), 0.0
         total = sum(p for _, p in allowed) or 1.0
         code, probability = max(allowed, key=lambda pair: pair[1])
         return str(code), float(probability) / total
+
+    def _first_window_languages(self, speech: np.ndarray) -> list[tuple[str, float]]:
+        """Whisper's language probabilities on the first window of `speech`, that window cut and padded as
+        faster-whisper's sequential decoding cuts it (so its encoder output is found again there)."""
+        from faster_whisper.audio import pad_or_trim
+
+        features = self.model.feature_extractor(speech)
+        window = pad_or_trim(features[:, : min(self.model.feature_extractor.nb_max_frames, features.shape[-1] - 1)])
+        encoded = self._encode(window)
+        with self._encoded_lock:
+            self._encoded[_window_key(window)] = encoded
+            while len(self._encoded) > _ENCODED_KEPT:
+                self._encoded.popitem(last=False)
+        results = self.model.model.detect_language(encoded)[0]
+        return [(token[2:-2], float(p)) for token, p in results]
+
+    def _encode_once(self, features: np.ndarray) -> Any:
+        """WhisperModel.encode, answering from the windows encoded for language detection."""
+        if features.ndim == 2:
+            with self._encoded_lock:
+                hit = self._encoded.get(_window_key(features))
+            if hit is not None:
+                return hit
+        return self._encode(features)
 
     def default_language(self) -> str:
         opts = self.settings.transcribe
@@ -241,8 +281,7 @@ class Transcriber(Stage):
 
         from faster_whisper.transcribe import restore_speech_timestamps
 
-        chunks = [{"start": int(r.start * rate), "end": int(r.end * rate)} for r in fed]
-        speech = np.concatenate([samples[c["start"] : c["end"]] for c in chunks]).astype(np.float32)
+        chunks, speech = self.fed_speech(samples, regions)
         if self._batched_pipeline is not None:
             # The glued speech cut at region boundaries into windows of up to 30 s, decoded together.
             lengths = [(c["end"] - c["start"]) / rate for c in chunks]
@@ -258,6 +297,18 @@ class Transcriber(Stage):
                 **common,
             )
         return self.guarded(_to_segments(restore_speech_timestamps(segments, chunks, rate)))
+
+    def fed_speech(
+        self, samples: np.ndarray, regions: Sequence[SpeechRegion]
+    ) -> tuple[list[dict[str, int]], np.ndarray]:
+        """The padded, merged regions (as sample ranges) and their speech glued into one stream."""
+        opts = self.settings.transcribe
+        rate = self.settings.audio.sample_rate
+        fed = feed_regions(regions, opts.clip_pad_s, opts.clip_merge_gap_s, samples.size / rate)
+        chunks = [{"start": int(r.start * rate), "end": int(r.end * rate)} for r in fed]
+        if not chunks:
+            return chunks, np.zeros(0, dtype=np.float32)
+        return chunks, np.concatenate([samples[c["start"] : c["end"]] for c in chunks]).astype(np.float32)
 
     def transcribe_hinted(
         self,
@@ -334,6 +385,12 @@ class Transcriber(Stage):
 
 
 _UNCOVERED_MAX_S = 1.5
+_ENCODED_KEPT = 8  # windows: a call's tracks, a few calls at once at most
+
+
+def _window_key(features: np.ndarray) -> bytes:
+    data = np.ascontiguousarray(features)
+    return hashlib.blake2b(data.tobytes(), digest_size=16).digest() + str(data.shape).encode()
 _T = TypeVar("_T")
 
 
