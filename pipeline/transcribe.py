@@ -177,7 +177,8 @@ class Transcriber(Stage):
         if not value.strip():
             return None
         code = whisper_language(value)
-        if code is None or (opts.languages and code not in opts.languages):
+        allowed = opts.languages or (None if self.model.model.is_multilingual else ["en"])
+        if code is None or (allowed and code not in allowed):
             log.warning("metadata language %r ignored: not one of %s", value, opts.languages or "Whisper's languages")
             return None
         return code
