@@ -14,7 +14,8 @@ Systems, each in its own process (so peak memory is its own), one after the othe
 
 - ``plain``: faster-whisper as its README uses it: per channel, language given, beam 5, ``vad_filter``;
 - ``old``: callaudit's code and defaults before issue 11 (``git archive`` of ``--old-rev`` into the temp folder);
-- ``new``: this checkout's code and defaults; more variants with ``--variant NAME='{"beam_size": 1}'``.
+- ``new``: this checkout's code and defaults; more variants with ``--variant NAME='{"beam_size": 1}'``
+  (``"metadata_language": true`` gives callaudit each call's language as metadata, as plain is given it).
 
 WER: both sides normalised the same way (lower case, punctuation out, digits spelled as words), summed
 over a source (errors / reference words). Names: share of company / agent names in the script that
@@ -255,10 +256,11 @@ def _hypothesis_plain(model: Any, item: dict[str, Any]) -> dict[str, Any]:
     return {"texts": texts, "language": item["language"]}
 
 
-def _hypothesis_callaudit(pipe: Any, item: dict[str, Any]) -> dict[str, Any]:
+def _hypothesis_callaudit(pipe: Any, item: dict[str, Any], metadata_language: bool = False) -> dict[str, Any]:
     from pipeline.records import CallMetadata
 
-    record = pipe.process_file(item["path"], metadata=CallMetadata(extra=dict(item["extra"])))
+    extra = dict(item["extra"]) | ({"language": item["language"]} if metadata_language else {})
+    record = pipe.process_file(item["path"], metadata=CallMetadata(extra=extra))
     texts = [" ".join(s.text for s in track.segments) for track in record.tracks]
     if len(item["references"]) == 1:
         texts = [" ".join(t.text for t in record.turns)]
@@ -298,6 +300,8 @@ def run_system(system: str, overrides: dict[str, Any], items: list[dict[str, Any
         from pipeline.runner import CallPipeline
         from pipeline.settings import Settings
 
+        overrides = dict(overrides)
+        metadata_language = bool(overrides.pop("metadata_language", False))  # the manifest's language as metadata
         settings = Settings(
             transcribe={"model": "base", **overrides},
             diarize={"backend": "none"},
@@ -307,7 +311,7 @@ def run_system(system: str, overrides: dict[str, Any], items: list[dict[str, Any
         pipe = CallPipeline(settings, analyse=False)
 
         def transcribe(item: dict[str, Any]) -> dict[str, Any]:
-            return _hypothesis_callaudit(pipe, item)
+            return _hypothesis_callaudit(pipe, item, metadata_language)
 
     load_s = time.perf_counter() - started
     results = []
