@@ -14,7 +14,8 @@ Systems, each in its own process (so peak memory is its own), one after the othe
 
 - ``plain``: faster-whisper as its README uses it: per channel, language given, beam 5, ``vad_filter``;
 - ``old``: callaudit's code and defaults before issue 11 (``git archive`` of ``--old-rev`` into the temp folder);
-- ``new``: this checkout's code and defaults; more variants with ``--variant NAME='{"beam_size": 1}'``.
+- ``new``: this checkout's code and defaults; more variants with ``--variant NAME='{"beam_size": 1}'``
+  (``"metadata_language": true`` gives callaudit each call's language as metadata, as plain is given it).
 
 WER: both sides normalised the same way (lower case, punctuation out, digits spelled as words), summed
 over a source (errors / reference words). Names: share of company / agent names in the script that
@@ -255,19 +256,23 @@ def _hypothesis_plain(model: Any, item: dict[str, Any]) -> dict[str, Any]:
     return {"texts": texts, "language": item["language"]}
 
 
-def _hypothesis_callaudit(pipe: Any, item: dict[str, Any]) -> dict[str, Any]:
+def _hypothesis_callaudit(pipe: Any, item: dict[str, Any], metadata_language: bool = False) -> dict[str, Any]:
     from pipeline.records import CallMetadata
 
-    record = pipe.process_file(item["path"], metadata=CallMetadata(extra=dict(item["extra"])))
+    extra = dict(item["extra"]) | ({"language": item["language"]} if metadata_language else {})
+    record = pipe.process_file(item["path"], metadata=CallMetadata(extra=extra))
     texts = [" ".join(s.text for s in track.segments) for track in record.tracks]
     if len(item["references"]) == 1:
         texts = [" ".join(t.text for t in record.turns)]
     languages = [track.language for track in record.tracks if getattr(track, "language", None)]
+    stage = next((s for s in record.stages if s.stage == "transcribe"), None)
     return {
         "texts": texts,
         "language": record.language,
         "track_languages": languages,
         "language_probability": record.language_probability,
+        "transcribe_detail": stage.detail if stage is not None else {},
+        "transcribe_s": stage.seconds if stage is not None else None,
     }
 
 
@@ -295,6 +300,8 @@ def run_system(system: str, overrides: dict[str, Any], items: list[dict[str, Any
         from pipeline.runner import CallPipeline
         from pipeline.settings import Settings
 
+        overrides = dict(overrides)
+        metadata_language = bool(overrides.pop("metadata_language", False))  # the manifest's language as metadata
         settings = Settings(
             transcribe={"model": "base", **overrides},
             diarize={"backend": "none"},
@@ -304,7 +311,7 @@ def run_system(system: str, overrides: dict[str, Any], items: list[dict[str, Any
         pipe = CallPipeline(settings, analyse=False)
 
         def transcribe(item: dict[str, Any]) -> dict[str, Any]:
-            return _hypothesis_callaudit(pipe, item)
+            return _hypothesis_callaudit(pipe, item, metadata_language)
 
     load_s = time.perf_counter() - started
     results = []
@@ -439,8 +446,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--systems", default="plain,old,new")
     p.add_argument("--sources", default=",".join(SOURCES))
     p.add_argument("--variant", action="append", default=[], help="NAME=JSON transcribe overrides on the new code")
-    p.add_argument("--old-rev", default="df799a8", help="git revision whose pipeline/ is the 'old' system")
+    p.add_argument("--old-rev", default="0207fee", help="git revision whose pipeline/ is the 'old' system")
     p.add_argument("--only", default=None, help="regex on item ids")
+    p.add_argument("--limit", type=int, default=None, help="at most this many calls per source (the first ones)")
     p.add_argument("--fresh", action="store_true", help="ignore cached transcripts")
     p.add_argument("--languages", default=None, help="only check language detection, e.g. 'en,tr' or 'any'")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -455,6 +463,11 @@ def main(argv: list[str] | None = None) -> int:
     items = assemble(args.sources.split(","))
     if args.only:
         items = [i for i in items if re.search(args.only, i["id"])]
+    if args.limit is not None:
+        per_source: dict[str, list[dict[str, Any]]] = {}
+        for item in items:
+            per_source.setdefault(item["source"] + item["language"], []).append(item)
+        items = [i for group in per_source.values() for i in group[: args.limit]]
     for item in items:
         item["duration_s"] = round(_duration(item["path"]), 3)
     if args.languages:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -80,7 +80,15 @@ class TranscribeSettings(BaseModel):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     compute_type: str = "auto"
     cpu_threads: int = Field(0, ge=0, description="0 = let CTranslate2 decide")
+    # Tracks of one call transcribed at once on CPU, each with its share of the CPU threads (cpu_threads,
+    # or the machine's cores when 0); "auto" = 2 when there are at least 2 threads to share, else 1.
+    # The GPU path keeps one batched pipeline and ignores this (README "Transcription").
+    parallel_tracks: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
     language: str | None = Field(None, description="Fixed language code, or None to detect per channel")
+    # The call's metadata field that names its language (a manifest column, a file-name group, an upload
+    # field; read from metadata.extra): when it holds a Whisper language (code or locale, "en-US") that
+    # `languages` allows, every track uses it and nothing is detected. None = always detect.
+    language_field: str | None = "language"
     # The languages the call center takes: detection chooses only among them ([] = any of Whisper's 99).
     # The first one is the default for a call with too little speech to tell. Default: the QA rubric's
     # English and Turkish. With any language, Whisper base heard set C's synthetic Turkish as Hungarian

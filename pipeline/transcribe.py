@@ -7,8 +7,11 @@ regions (100 ms pad, 300 ms gaps) cut word edges, and Whisper decodes better wit
 GPU) or sequentially with temperature fallback; ``feed: concat`` glues the regions into one stream
 (as faster-whisper's own ``vad_filter`` does) and maps timestamps back.
 
-Language is detected per track, among ``transcribe.languages`` when set, on up to 30 s of that track's
-speech; a track with too little speech takes the language of the track with the most, or the default.
+Language comes from the call's metadata when it names one (``transcribe.language_field``), else is
+detected per track, among ``transcribe.languages`` when set (not at all when that lists one language),
+on up to 30 s of that track's speech; a track with too little speech takes the language of the track
+with the most, or the default. On CPU a call's tracks are transcribed at once (``parallel_tracks``),
+each on its share of the threads: one Whisper model, several CTranslate2 workers.
 Names from settings and from the call's metadata are passed as hotwords (a custom vocabulary), and a
 guard drops what Whisper makes up on silence, noise and hold music.
 """
@@ -16,16 +19,21 @@ guard drops what Whisper makes up on silence, noise and hold music.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
+import os
 import re
+import threading
 import zlib
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import numpy as np
 
 from pipeline.models import resolve_whisper
-from pipeline.records import CallMetadata, Segment, SpeechRegion, Word
+from pipeline.records import CallMetadata, Segment, SpeechRegion, Track, Word
 from pipeline.settings import Settings
 from pipeline.stage import CallState, Stage, StageError
 
@@ -73,14 +81,22 @@ class Transcriber(Stage):
         if compute_type == "auto":
             compute_type = "float16" if self.device == "cuda" else "int8"
         self.model_ref = resolve_whisper(opts.model, settings.models_cache)
+        self.workers, threads = track_workers(self.device, opts.cpu_threads, opts.parallel_tracks)
         self.model = WhisperModel(
             self.model_ref,
             device=self.device,
             compute_type=compute_type,
-            cpu_threads=opts.cpu_threads,
+            cpu_threads=threads,
+            num_workers=self.workers,
             download_root=str(settings.models_cache / "hub"),
         )
         self.compute_type = compute_type
+        # Encoder outputs of the first window of a track's speech, computed for its language and reused by
+        # its transcription (and by the hint-free second decoding), which starts with the same window.
+        self._encoded: OrderedDict[bytes, Any] = OrderedDict()
+        self._encoded_lock = threading.Lock()
+        self._encode = self.model.encode
+        self.model.encode = self._encode_once
         self.batched = opts.batched is True or (opts.batched == "auto" and self.device == "cuda")
         self._batched_pipeline = BatchedInferencePipeline(self.model) if self.batched else None
         unknown = [code for code in opts.languages if code not in _whisper_languages()]
@@ -107,10 +123,17 @@ class Transcriber(Stage):
         if not self.model.model.is_multilingual:
             return "en", 1.0
         rate = self.settings.audio.sample_rate
-        speech = _concat_regions(samples, regions, rate, limit_s=_DETECT_MAX_S)
-        if speech.size == 0:
-            return self.default_language(), 0.0
-        _, _, all_probs = self.model.detect_language(speech)
+        if opts.feed == "concat" and self._batched_pipeline is None:
+            # The first 30 s of exactly what transcription will decode: its encoder output is kept for it.
+            speech = self.fed_speech(samples, regions)[1]
+            if speech.size == 0:
+                return self.default_language(), 0.0
+            all_probs = self._first_window_languages(speech)
+        else:
+            speech = _concat_regions(samples, regions, rate, limit_s=_DETECT_MAX_S)
+            if speech.size == 0:
+                return self.default_language(), 0.0
+            _, _, all_probs = self.model.detect_language(speech)
         allowed = [(code, p) for code, p in all_probs if not opts.languages or code in opts.languages]
         if not allowed:
             return self.default_language(), 0.0
@@ -118,19 +141,63 @@ class Transcriber(Stage):
         code, probability = max(allowed, key=lambda pair: pair[1])
         return str(code), float(probability) / total
 
+    def _first_window_languages(self, speech: np.ndarray) -> list[tuple[str, float]]:
+        """Whisper's language probabilities on the first window of `speech`, that window cut and padded as
+        faster-whisper's sequential decoding cuts it (so its encoder output is found again there)."""
+        from faster_whisper.audio import pad_or_trim
+
+        features = self.model.feature_extractor(speech)
+        window = pad_or_trim(features[:, : min(self.model.feature_extractor.nb_max_frames, features.shape[-1] - 1)])
+        encoded = self._encode(window)
+        with self._encoded_lock:
+            self._encoded[_window_key(window)] = encoded
+            while len(self._encoded) > _ENCODED_KEPT:
+                self._encoded.popitem(last=False)
+        results = self.model.model.detect_language(encoded)[0]
+        return [(token[2:-2], float(p)) for token, p in results]
+
+    def _encode_once(self, features: np.ndarray) -> Any:
+        """WhisperModel.encode, answering from the windows encoded for language detection."""
+        if features.ndim == 2:
+            with self._encoded_lock:
+                hit = self._encoded.get(_window_key(features))
+            if hit is not None:
+                return hit
+        return self._encode(features)
+
     def default_language(self) -> str:
         opts = self.settings.transcribe
         return opts.language or (opts.languages[0] if opts.languages else "en")
 
+    def metadata_language(self, metadata: CallMetadata) -> str | None:
+        """The language the call's metadata names (`transcribe.language_field`), if Whisper has it and
+        `transcribe.languages` allows it; else None (then it is detected)."""
+        opts = self.settings.transcribe
+        value = metadata.extra.get(opts.language_field, "") if opts.language_field else ""
+        if not value.strip():
+            return None
+        code = whisper_language(value)
+        allowed = opts.languages or (None if self.model.model.is_multilingual else ["en"])
+        if code is None or (allowed and code not in allowed):
+            log.warning("metadata language %r ignored: not one of %s", value, opts.languages or "Whisper's languages")
+            return None
+        return code
+
     def track_languages(self, state: CallState) -> dict[int, tuple[str, float]]:
-        """Language per speaking track: detected where there is enough speech, else borrowed."""
+        """Language per speaking track: set, from the call's metadata, or detected where there is enough
+        speech (borrowed otherwise)."""
         assert state.tracks is not None
         opts = self.settings.transcribe
         speaking = [t for t in state.record.tracks if t.speech_regions]
-        if opts.language is not None:
-            return {t.index: (opts.language, 1.0) for t in speaking}
+        given = opts.language or self.metadata_language(state.record.metadata)
+        if given is None and len(opts.languages) == 1:  # detection could only answer this, with probability 1
+            given = opts.languages[0]
+        if given is not None:
+            return {t.index: (given, 1.0) for t in speaking}
         enough = [t for t in speaking if t.speech_seconds >= opts.language_min_speech_s]
-        found = {t.index: self.detect_language(state.tracks[t.index], t.speech_regions) for t in enough}
+        tracks = state.tracks
+        detected = self._each(lambda t: self.detect_language(tracks[t.index], t.speech_regions), enough)
+        found = {t.index: pair for t, pair in zip(enough, detected, strict=True)}
         if found:
             # Both parties of a call speak one language: a channel Whisper is unsure about (an English
             # customer on a noisy line came out Welsh) or that said too little ("yes", "okay") takes the
@@ -143,6 +210,21 @@ class Transcriber(Stage):
             main = max(speaking, key=lambda t: t.speech_seconds)
             fallback = self.detect_language(state.tracks[main.index], main.speech_regions)
         return {t.index: found.get(t.index, fallback) for t in speaking}
+
+    def language_source(self, metadata: CallMetadata) -> str:
+        opts = self.settings.transcribe
+        if opts.language:
+            return "settings"
+        if self.metadata_language(metadata):
+            return "metadata"
+        return "settings" if len(opts.languages) == 1 else "detected"
+
+    def _each(self, work: Callable[[Any], _T], items: Sequence[Any]) -> list[_T]:
+        """work(item) for every item, on as many threads as the model has workers (in order)."""
+        if self.workers < 2 or len(items) < 2:
+            return [work(item) for item in items]
+        with ThreadPoolExecutor(max_workers=min(self.workers, len(items)), thread_name_prefix="whisper") as pool:
+            return list(pool.map(work, items))
 
     # -- hints ------------------------------------------------------------------------------------
 
@@ -200,8 +282,7 @@ class Transcriber(Stage):
 
         from faster_whisper.transcribe import restore_speech_timestamps
 
-        chunks = [{"start": int(r.start * rate), "end": int(r.end * rate)} for r in fed]
-        speech = np.concatenate([samples[c["start"] : c["end"]] for c in chunks]).astype(np.float32)
+        chunks, speech = self.fed_speech(samples, regions)
         if self._batched_pipeline is not None:
             # The glued speech cut at region boundaries into windows of up to 30 s, decoded together.
             lengths = [(c["end"] - c["start"]) / rate for c in chunks]
@@ -218,8 +299,25 @@ class Transcriber(Stage):
             )
         return self.guarded(_to_segments(restore_speech_timestamps(segments, chunks, rate)))
 
+    def fed_speech(
+        self, samples: np.ndarray, regions: Sequence[SpeechRegion]
+    ) -> tuple[list[dict[str, int]], np.ndarray]:
+        """The padded, merged regions (as sample ranges) and their speech glued into one stream."""
+        opts = self.settings.transcribe
+        rate = self.settings.audio.sample_rate
+        fed = feed_regions(regions, opts.clip_pad_s, opts.clip_merge_gap_s, samples.size / rate)
+        chunks = [{"start": int(r.start * rate), "end": int(r.end * rate)} for r in fed]
+        if not chunks:
+            return chunks, np.zeros(0, dtype=np.float32)
+        return chunks, np.concatenate([samples[c["start"] : c["end"]] for c in chunks]).astype(np.float32)
+
     def transcribe_hinted(
-        self, samples: np.ndarray, regions: Sequence[SpeechRegion], language: str, hints: Sequence[str]
+        self,
+        samples: np.ndarray,
+        regions: Sequence[SpeechRegion],
+        language: str,
+        hints: Sequence[str],
+        notes: list[str] | None = None,
     ) -> list[Segment]:
         """Transcribe with the hints; if Whisper then left speech without words, also without them.
 
@@ -238,7 +336,10 @@ class Transcriber(Stage):
         if missed < _UNCOVERED_MAX_S:
             return hinted
         plain = self.transcribe_track(samples, regions, language, ())
-        return hinted if missed <= uncovered_s(fed, plain) else plain
+        kept = missed <= uncovered_s(fed, plain)
+        if notes is not None:  # how often the second decoding runs, and which version it keeps
+            notes.append("hinted_kept" if kept else "plain_kept")
+        return hinted if kept else plain
 
     def guarded(self, segments: list[Segment]) -> list[Segment]:
         """Drop text Whisper made up rather than heard (see `is_hallucination`)."""
@@ -257,25 +358,71 @@ class Transcriber(Stage):
         record.language, probability = languages[main.index]
         record.language_probability = round(probability, 4)
         hints = self.hints(record.metadata) if self.settings.transcribe.hint_mode != "off" else []
-        for track in speaking:
-            language, probability = languages[track.index]
+        tracks = state.tracks
+        notes: list[str] = []
+
+        def transcribe(track: Track) -> list[Segment]:
             try:
-                track.segments = self.transcribe_hinted(
-                    state.tracks[track.index], track.speech_regions, language, hints if track.role != "customer" else []
-                )
+                return self.transcribe_hinted(
+                    tracks[track.index], track.speech_regions, languages[track.index][0],
+                    hints if track.role != "customer" else [], notes,
+                )  # fmt: skip
             except RuntimeError as err:  # CTranslate2 raises RuntimeError for OOM and bad input
                 raise StageError("transcription_failed", f"transcribing the {track.role} track failed: {err}") from err
+
+        for track, segments in zip(speaking, self._each(transcribe, speaking), strict=True):
+            language, probability = languages[track.index]
+            track.segments = segments
             track.language, track.language_probability = language, round(probability, 4)
         state.scratch[f"{self.name}_detail"] = {
             "language": record.language,
+            "language_from": self.language_source(record.metadata),
             "track_languages": {t.role: languages[t.index][0] for t in speaking},
             "hints": len(hints),
+            "hint_redecodes": notes,
             "speech_seconds": round(sum(t.speech_seconds for t in speaking), 2),
         }
         return state
 
 
 _UNCOVERED_MAX_S = 1.5
+_ENCODED_KEPT = 8  # windows: a call's tracks, a few calls at once at most
+
+
+def _window_key(features: np.ndarray) -> bytes:
+    data = np.ascontiguousarray(features)
+    return hashlib.blake2b(data.tobytes(), digest_size=16).digest() + str(data.shape).encode()
+_T = TypeVar("_T")
+
+
+def track_workers(device: str, cpu_threads: int, parallel_tracks: int | str) -> tuple[int, int]:
+    """(CTranslate2 workers, threads per worker) for a call's tracks on this device.
+
+    On CPU the threads (cpu_threads, or the cores this process may use when 0) are shared among the
+    tracks transcribed at once; "auto" transcribes 2 at once when there are at least 2 threads. One
+    worker keeps cpu_threads as given (0 = CTranslate2 decides). On GPU one worker: the batched
+    pipeline keeps the device busy.
+    """
+    if device != "cpu":
+        return 1, cpu_threads
+    total = cpu_threads or _usable_cores()
+    workers = (2 if total >= 2 else 1) if parallel_tracks == "auto" else int(parallel_tracks)
+    if workers == 1:
+        return 1, cpu_threads
+    return workers, max(1, total // workers)
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def whisper_language(value: str) -> str | None:
+    """A Whisper language code from a code or a locale tag ("en", "EN", "en-US", "tr_TR"), else None."""
+    code = re.split(r"[-_]", value.strip().lower(), maxsplit=1)[0]
+    return code if code in _whisper_languages() else None
 
 
 def uncovered_s(regions: Sequence[SpeechRegion], segments: Sequence[Segment]) -> float:
@@ -329,6 +476,8 @@ _WEB_ADDRESS_ONLY = re.compile(
     r"^(?:https?://)?(?:www\s*\.\s*)?[\w-]+(?:\s*\.\s*[\w-]+)*\s*\.\s*(?:com|org|net|co|uk|tr|io|tv|info)\b[\w./ -]*$"
 )
 # ...and short sign-offs, which callers do say: only dropped when Whisper also doubted there was speech.
+# Speech runs at 2 to 5 words a second; a doubted segment of 4+ words at over 8 a second was not heard.
+_RUSHED_MIN_WORDS, _RUSHED_WORDS_PER_S = 4, 8.0
 _SIGN_OFFS = {"thank you", "thank you very much", "thanks", "bye", "you", "so", "okay", "teşekkürler"}
 
 
@@ -337,8 +486,9 @@ def is_hallucination(segment: Segment, no_speech_threshold: float | None = 0.6) 
 
     Symbols without a letter (what it writes for music); Whisper's own silence rule (non-speech and
     unsure of the text; applied here to every path, the batched one included); subtitle credits or a lone
-    web address heard with any doubt; a lone sign-off ("Thank you.") on audio Whisper half thought was
-    not speech (what tiny.en wrote on the Debian hold music); or a segment that only repeats itself.
+    web address heard with any doubt; doubted text with more words than its time allows; a lone sign-off
+    ("Thank you.") on audio Whisper half thought was not speech (what tiny.en wrote on the Debian hold
+    music); or a segment that only repeats itself.
     """
     text = segment.text.strip().lower()
     if not any(c.isalnum() for c in text):
@@ -350,6 +500,11 @@ def is_hallucination(segment: Segment, no_speech_threshold: float | None = 0.6) 
     mean_word = sum(words) / len(words) if words else float(np.exp(segment.avg_logprob))
     doubted = segment.no_speech_prob > 0.2 or mean_word < 0.7
     if doubted and (any(p in text for p in _CREDITS) or _WEB_ADDRESS_ONLY.match(text.rstrip("."))):
+        return True
+    # More words than the time allows: Whisper's word timings squeeze text it makes up at the end of a
+    # stream into a fraction of a second (20 words in 0.6 s after the last greeting of a call).
+    rate = len(words) / max(segment.end - segment.start, 0.1)
+    if doubted and unsure and len(words) >= _RUSHED_MIN_WORDS and rate > _RUSHED_WORDS_PER_S:
         return True
     bare = re.sub(r"[^\w\s]", "", text).strip()
     if bare in _SIGN_OFFS and segment.no_speech_prob > 0.3 and unsure:

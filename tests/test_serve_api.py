@@ -101,7 +101,7 @@ def uploaded(client: InProcessApp) -> dict[str, Any]:
         "/upload/audio/",
         files={"file": (SINGLE, sample(SINGLE), "application/octet-stream")},
         data={"agent_id": "AG900", "customer_id": "CU900", "call_time": "2026-11-20T10:15:00+00:00",
-              "company": "Brightline Home Services", "agent_name": "Sarah"},
+              "company": "Brightline Home Services", "agent_name": "Sarah", "language": "en-GB"},
     )
     assert response.status_code == 202, response.text
     accepted = response.json()
@@ -181,6 +181,10 @@ def test_stored_call_has_turns_by_role(client: InProcessApp, uploaded: dict[str,
     # The names given with the upload are the transcription hints and the greeting check's names.
     assert call["metadata"]["extra"]["company"] == "Brightline Home Services"
     assert call["metadata"]["extra"]["agent_name"] == "Sarah"
+    # The language given with the upload is used, not detected.
+    assert call["metadata"]["extra"]["language"] == "en-GB" and call["language"] == "en"
+    transcribe = next(s for s in call["stages"] if s["stage"] == "transcribe")
+    assert transcribe["detail"]["language_from"] == "metadata"
     assert "Brightline" in " ".join(t["text"] for t in call["turns"] if t["role"] == "agent")
     assert call["metrics"]["duration_s"] > 30
     assert "_id" not in call

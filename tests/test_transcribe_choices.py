@@ -12,8 +12,8 @@ import pytest
 from pipeline.records import CallMetadata, Segment, SpeechRegion, Word
 from pipeline.runner import CallPipeline
 from pipeline.settings import Settings
-from pipeline.transcribe import Transcriber, is_hallucination, uncovered_s
-from tests.audio_helpers import load_sample, sample_reference
+from pipeline.transcribe import Transcriber, is_hallucination, track_workers, uncovered_s, whisper_language
+from tests.audio_helpers import encode, load_sample, sample_reference
 from tests.conftest import SAMPLES, make_settings
 
 HOLD_MUSIC = Path("/usr/share/asterisk/moh/macroform-cold_day.wav")  # Debian asterisk-moh-opsound-wav
@@ -128,6 +128,81 @@ def test_guard_keeps_a_confident_thank_you_and_drops_doubtful_or_wordless_ones()
     assert not is_hallucination(seg("www.northfield.co.uk", 0.05, -0.2))
     assert not is_hallucination(seg("It's on www .northfield .co .uk, the support page.", 0.37, -1.25))
     assert is_hallucination(seg("I'm sorry. " * 12, 0.1, -0.3))
+
+
+def test_guard_drops_doubted_text_with_more_words_than_its_time_allows() -> None:
+    """What base wrote after the last greeting of a call: 20 words squeezed into 0.64 s, doubted."""
+    def seg(text: str, end: float, no_speech: float, logprob: float) -> Segment:
+        words = text.split()
+        step = end / len(words)
+        return Segment(start=0, end=end, text=text, avg_logprob=logprob, no_speech_prob=no_speech,
+                       words=[Word(start=i * step, end=(i + 1) * step, text=w, probability=0.7)
+                              for i, w in enumerate(words)])  # fmt: skip
+
+    made_up = "We're going to have to go to the next floor, and we're going to have to go to the next floor."
+    assert is_hallucination(seg(made_up, 0.64, 0.52, -1.43))
+    assert not is_hallucination(seg(made_up, 0.64, 0.05, -0.3))  # fast but confident: kept
+    assert not is_hallucination(seg(made_up, 5.0, 0.52, -1.43))  # doubted at a speaking pace: kept
+
+
+def test_threads_are_shared_among_the_tracks_decoded_at_once() -> None:
+    assert track_workers("cpu", 2, "auto") == (2, 1)
+    assert track_workers("cpu", 4, "auto") == (2, 2)
+    assert track_workers("cpu", 1, "auto") == (1, 1)  # one thread (a batch actor): one track at a time
+    assert track_workers("cpu", 0, 1) == (1, 0)  # one at a time keeps CTranslate2's own choice
+    assert track_workers("cuda", 0, "auto") == (1, 0)  # GPU: the batched pipeline, one worker
+
+
+def test_tracks_decoded_at_once_give_the_same_segments_as_one_after_another(tmp_path: Path) -> None:
+    """A short real stereo call through the whole pipeline, base model: 2 workers of 1 thread each
+    against 1 worker of 1 thread (same arithmetic per track, so the same text and times)."""
+    call = tmp_path / "short_call.wav"
+    call.write_bytes(encode(load_sample("callback_promise.ogg")[:, : 20 * 16000], 16000, "wav_pcm16"))
+    records = []
+    for parallel, threads in ((1, 1), (2, 2)):
+        settings = make_settings(
+            tmp_path / f"home{parallel}",
+            transcribe={"model": "base", "cpu_threads": threads, "parallel_tracks": parallel},
+        )
+        pipe = CallPipeline(settings, analyse=False)
+        assert pipe.stage("transcribe").workers == parallel  # type: ignore[attr-defined]
+        records.append(pipe.process_file(call))
+    one_by_one, at_once = ([[(s.text, s.start, s.end) for s in t.segments] for t in r.tracks] for r in records)
+    assert all(one_by_one) and at_once == one_by_one
+    assert records[1].language == records[0].language == "en"
+
+
+def test_the_calls_metadata_language_is_used_instead_of_detection(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = make_settings(home, transcribe={"model": "base", "cpu_threads": 1, "languages": ["en", "tr"]})
+    pipe = CallPipeline(settings, analyse=False)
+    state = pipe.chains[0].run(pipe.decoder.decode(str(SAMPLES / "callback_promise.ogg")))
+    transcriber = pipe.stage("transcribe")
+    assert isinstance(transcriber, Transcriber)
+
+    def no_detection(*args: object) -> tuple[str, float]:
+        raise AssertionError("detected although the metadata named the language")
+
+    # The telephony export says Turkish (a manifest column or an upload field named "language").
+    state.record.metadata = CallMetadata(extra={"language": "tr-TR"})
+    with monkeypatch.context() as patched:
+        patched.setattr(transcriber, "detect_language", no_detection)
+        assert set(transcriber.track_languages(state).values()) == {("tr", 1.0)}
+        assert transcriber.language_source(state.record.metadata) == "metadata"
+    # A language this center does not take (or no language at all) is detected as before: English.
+    state.record.metadata = CallMetadata(extra={"language": "de"})
+    assert {code for code, _ in transcriber.track_languages(state).values()} == {"en"}
+    assert transcriber.language_source(state.record.metadata) == "detected"
+    assert whisper_language("EN") == "en" and whisper_language("klingon") is None
+
+
+def test_a_center_with_one_language_detects_nothing(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = make_settings(home, transcribe={"model": "base", "cpu_threads": 1, "languages": ["tr"]})
+    pipe = CallPipeline(settings, analyse=False)
+    state = pipe.chains[0].run(pipe.decoder.decode(str(SAMPLES / "callback_promise.ogg")))
+    transcriber = pipe.stage("transcribe")
+    assert isinstance(transcriber, Transcriber)
+    monkeypatch.setattr(transcriber, "detect_language", lambda *a: (_ for _ in ()).throw(AssertionError("detected")))
+    assert set(transcriber.track_languages(state).values()) == {("tr", 1.0)}  # what detection would have said
 
 
 def test_settings_default_to_the_rubrics_languages_and_hotwords() -> None:

@@ -84,6 +84,9 @@ def form_metadata(
     queue: MetaForm = None,
     company: NameForm = None,
     agent_name: NameForm = None,
+    language: Annotated[str | None, Form(max_length=20, description="The call's language as the telephony "
+                                         "export knows it (a Whisper code or locale, e.g. en, tr-TR): used "
+                                         "instead of detection (transcribe.language_field)")] = None,
 ) -> dict[str, Any]:
     """Metadata given with the upload (a dependency shared by both upload routes); empty form fields mean
     "not given" (browsers send them as "")."""
@@ -99,6 +102,8 @@ def form_metadata(
     given: dict[str, Any] = {k: v for k, v in values.items() if v is not None}
     # Names travel in metadata.extra, where manifests put them too (the Transcriber and analysis read them there).
     names = {k: v for k, v in (("company", _clean(company)), ("agent_name", _clean(agent_name))) if v}
+    if (spoken := _clean(language)) is not None:
+        names["language"] = spoken
     if names:
         given["extra"] = names
     try:
