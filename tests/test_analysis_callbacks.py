@@ -259,6 +259,14 @@ def test_a_customer_asking_to_ring_back_at_a_time_the_agent_accepts_is_the_custo
     assert result.promised and result.by == "customer" and result.due == datetime(2026, 11, 21, 14, 30)
 
 
+def test_a_technicians_call_heard_without_its_article_is_still_a_promise() -> None:
+    # As Whisper base wrote set D's "he'll give you a ring about half an hour before he gets there"
+    result = analyse_callback(_call(
+        ("agent", "Okay, you're down for Thursday at 9. Your tech will be Dale, and he'll give you ring about "
+                  "half an hour before he gets there."), ("customer", "Perfect.")), FRIDAY_10_15)
+    assert result.promised and result.by == "agent" and result.due == datetime(2026, 11, 26, 8, 30)
+
+
 def test_a_promise_is_not_taken_for_a_maybe_because_whisper_wrote_in_case() -> None:
     # "What I'll do is chase the network team myself and call you back before five today", as Whisper wrote it
     result = analyse_callback(_call(("agent", "What I'll do in case the network team myself and call you back "

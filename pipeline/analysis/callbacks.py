@@ -71,6 +71,8 @@ PROMISE_PHRASES = (
     "will ring _ before", "will call _ before", "will ring __ before", "will call __ before", "will phone ahead",
     "will call ahead", "will ring ahead", "will call _ on the way", "will ring _ on the way",
     "will _ call you", "will _ ring you", "will _ phone you", "will _ give you a call", "will _ give you a ring",
+    # ...and as Whisper writes them when it drops the article ("he'll give you ring about half an hour before")
+    "will give you ring", "will give you call", "will _ give you ring", "will _ give you call",
     "i will ring _ back", "i will phone _ back", "we will ring _ back", "i will try you", "i will try you again",
     "i will call _ again", "i will ring _ again", "i will call back", "i will ring back", "i will phone back",
     "we will call back", "i will be calling you", "we will be calling you", "will be ringing you",
