@@ -94,8 +94,9 @@ def test_script_parsing_and_errors(tmp_path: Path) -> None:
     with pytest.raises(SynthError):
         CallScript.from_dict({"language": "de", "turns": []})
     assert VoiceSpec.parse("piper:joe:pitch=1.2,speed=0.9") == VoiceSpec("piper", "joe", 1.2, 0.9)
+    assert VoiceSpec.parse("festival:ked_diphone:speed=0.9") == VoiceSpec("festival", "ked_diphone", 1.0, 0.9)
     with pytest.raises(SynthError):
-        VoiceSpec.parse("festival:kal")
+        VoiceSpec.parse("sapi:david")
 
 
 def test_stereo_layout_and_reference_timings(tmp_path: Path) -> None:
