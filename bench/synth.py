@@ -43,7 +43,7 @@ import subprocess
 import sys
 import tempfile
 import zlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, cast
@@ -331,59 +331,45 @@ class Synthesizer:
             pieces.append(_trim(np.asarray(chunk.audio_float_array, np.float32), rate))
         return (np.concatenate(pieces) if pieces else np.zeros(0, np.float32)), rate
 
+    @staticmethod
+    def _run_engine(program: str, install: str, args: Callable[[Path], list[str]], name: str,
+                    text_file: str | None = None) -> tuple[FloatArray, int]:
+        """Run a command-line synthesizer that writes a WAV file (``args(wav)``: its arguments after the
+        program); ``text_file``: text it reads from a file instead of the command line."""
+        exe = shutil.which(program)
+        if exe is None:
+            raise TtsUnavailableError(f"{program} is not installed: apt-get install {install}")
+        with tempfile.TemporaryDirectory() as tmp:
+            wav = Path(tmp) / "tts.wav"
+            extra: list[str] = []
+            if text_file is not None:
+                source = Path(tmp) / "text.txt"
+                source.write_text(text_file, encoding="utf-8")
+                extra = [str(source)]
+            proc = subprocess.run([exe, *args(wav), *extra], capture_output=True, text=True, check=False)
+            if proc.returncode != 0 or not wav.exists():
+                raise SynthError(f"{program} failed for voice {name!r}: {proc.stderr.strip()}")
+            audio, rate = sf.read(wav, dtype="float32", always_2d=False)
+        return np.asarray(audio, np.float32), int(rate)
+
     def _espeak(self, name: str, text: str, stretch: float) -> tuple[FloatArray, int]:
-        exe = shutil.which("espeak-ng")
-        if exe is None:
-            raise TtsUnavailableError("espeak-ng is not installed: apt-get install espeak-ng")
         words_per_minute = max(80, min(450, round(160 / stretch)))
-        with tempfile.TemporaryDirectory() as tmp:
-            wav = Path(tmp) / "tts.wav"
-            proc = subprocess.run(
-                [exe, "-v", name, "-s", str(words_per_minute), "-w", str(wav), "--", text],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if proc.returncode != 0 or not wav.exists():
-                raise SynthError(f"espeak-ng failed for voice {name!r}: {proc.stderr.strip()}")
-            audio, rate = sf.read(wav, dtype="float32", always_2d=False)
-        return np.asarray(audio, np.float32), int(rate)
+        return self._run_engine("espeak-ng", "espeak-ng",
+                                lambda wav: ["-v", name, "-s", str(words_per_minute), "-w", str(wav), "--", text],
+                                name)
 
-    @staticmethod
-    def _flite(name: str, text: str, stretch: float) -> tuple[FloatArray, int]:
+    def _flite(self, name: str, text: str, stretch: float) -> tuple[FloatArray, int]:
         """Debian's ``flite`` (CMU Flite: kal, kal16, awb, rms, slt): a synthesizer unlike espeak and Piper."""
-        exe = shutil.which("flite")
-        if exe is None:
-            raise TtsUnavailableError("flite is not installed: apt-get install flite")
-        with tempfile.TemporaryDirectory() as tmp:
-            wav = Path(tmp) / "tts.wav"
-            proc = subprocess.run(
-                [exe, "-voice", name, "--setf", f"duration_stretch={stretch:.3f}", "-t", text, "-o", str(wav)],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if proc.returncode != 0 or not wav.exists():
-                raise SynthError(f"flite failed for voice {name!r}: {proc.stderr.strip()}")
-            audio, rate = sf.read(wav, dtype="float32", always_2d=False)
-        return np.asarray(audio, np.float32), int(rate)
+        return self._run_engine(
+            "flite", "flite",
+            lambda wav: ["-voice", name, "--setf", f"duration_stretch={stretch:.3f}", "-t", text, "-o", str(wav)],
+            name)
 
-    @staticmethod
-    def _festival(name: str, text: str, stretch: float) -> tuple[FloatArray, int]:
-        """Debian's Festival (``text2wave``; voices kdl_diphone, cmu_us_slt_arctic_hts...): set D's English voices."""
-        exe = shutil.which("text2wave")
-        if exe is None:
-            raise TtsUnavailableError("festival is not installed: apt-get install festival festvox-kdlpc16k")
-        with tempfile.TemporaryDirectory() as tmp:
-            wav, source = Path(tmp) / "tts.wav", Path(tmp) / "text.txt"
-            source.write_text(text, encoding="utf-8")
-            setup = f"(begin (voice_{name}) (Parameter.set 'Duration_Stretch {stretch:.3f}))"
-            proc = subprocess.run([exe, "-eval", setup, str(source), "-o", str(wav)],
-                                  capture_output=True, text=True, check=False)
-            if proc.returncode != 0 or not wav.exists():
-                raise SynthError(f"festival failed for voice {name!r}: {proc.stderr.strip()}")
-            audio, rate = sf.read(wav, dtype="float32", always_2d=False)
-        return np.asarray(audio, np.float32), int(rate)
+    def _festival(self, name: str, text: str, stretch: float) -> tuple[FloatArray, int]:
+        """Debian's Festival (``text2wave``; voices ked_diphone, cmu_us_slt_arctic_hts...): set D's English voices."""
+        setup = f"(begin (voice_{name}) (Parameter.set 'Duration_Stretch {stretch:.3f}))"
+        return self._run_engine("text2wave", "festival festvox-kdlpc16k", lambda wav: ["-eval", setup, "-o", str(wav)],
+                                name, text_file=text)
 
     @staticmethod
     def _tone(text: str, stretch: float, seed: int) -> tuple[FloatArray, int]:
