@@ -189,9 +189,7 @@ class Transcriber(Stage):
         assert state.tracks is not None
         opts = self.settings.transcribe
         speaking = [t for t in state.record.tracks if t.speech_regions]
-        given = opts.language or self.metadata_language(state.record.metadata)
-        if given is None and len(opts.languages) == 1:  # detection could only answer this, with probability 1
-            given = opts.languages[0]
+        given, _ = self.given_language(state.record.metadata)
         if given is not None:
             return {t.index: (given, 1.0) for t in speaking}
         enough = [t for t in speaking if t.speech_seconds >= opts.language_min_speech_s]
@@ -211,13 +209,22 @@ class Transcriber(Stage):
             fallback = self.detect_language(state.tracks[main.index], main.speech_regions)
         return {t.index: found.get(t.index, fallback) for t in speaking}
 
-    def language_source(self, metadata: CallMetadata) -> str:
+    def given_language(self, metadata: CallMetadata) -> tuple[str | None, str]:
+        """The language every track takes without detection, if any, and where it comes from: "settings"
+        (`language`, or `languages` listing one: detection could only answer that), "metadata", else
+        (None, "detected")."""
         opts = self.settings.transcribe
         if opts.language:
-            return "settings"
-        if self.metadata_language(metadata):
-            return "metadata"
-        return "settings" if len(opts.languages) == 1 else "detected"
+            return opts.language, "settings"
+        from_metadata = self.metadata_language(metadata)
+        if from_metadata is not None:
+            return from_metadata, "metadata"
+        if len(opts.languages) == 1:
+            return opts.languages[0], "settings"
+        return None, "detected"
+
+    def language_source(self, metadata: CallMetadata) -> str:
+        return self.given_language(metadata)[1]
 
     def _each(self, work: Callable[[Any], _T], items: Sequence[Any]) -> list[_T]:
         """work(item) for every item, on as many threads as the model has workers (in order)."""
@@ -392,6 +399,8 @@ _ENCODED_KEPT = 8  # windows: a call's tracks, a few calls at once at most
 def _window_key(features: np.ndarray) -> bytes:
     data = np.ascontiguousarray(features)
     return hashlib.blake2b(data.tobytes(), digest_size=16).digest() + str(data.shape).encode()
+
+
 _T = TypeVar("_T")
 
 
