@@ -472,3 +472,21 @@ def test_an_identifier_given_a_reply_later_still_counts(checklist: Checklist) ->
                      ("customer", "Linda Varga. Hang on, let me think."), ("agent", "No rush."),
                      ("customer", "March ninth, nineteen seventy-one."),
                      ("agent", "Thank you. I see the claim here, filed on February eighth.")) == "pass"
+
+
+def test_a_call_ending_on_the_customers_unfinished_sentence_dropped(checklist: Checklist) -> None:
+    # No dash or dots: the transcript just stops on a word no finished sentence ends on.
+    cut = statuses(checklist, _turns(GOOD_OPENING, ("customer", "Yeah, hi, I'm calling about the letter you sent. "
+                                                    "My daughter said I should call before I")))
+    assert cut["further_help"] == "not_applicable" and cut["closing"] == "not_applicable"
+    finished = statuses(checklist, _turns(GOOD_OPENING, ("customer", "I'll ring back when I've found it"),
+                                          ("agent", "Okay."), ("customer", "Hold on")))
+    assert finished["further_help"] == "fail"  # "hold on" ends a sentence: no dropped line
+
+
+def test_an_offer_of_help_with_words_between_anything_and_help_counts_as_further_help(checklist: Checklist) -> None:
+    result = statuses(checklist, _turns(GOOD_OPENING, ("customer", "Oh, is that the surgery? Wrong number, sorry."),
+                                        ("agent", "Not at all. Is there anything water related I can help you with "
+                                                  "while you're here?"),
+                                        ("customer", "No, thanks."), ("agent", "Take care, bye now.")))
+    assert result["further_help"] == "pass"

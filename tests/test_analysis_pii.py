@@ -195,3 +195,28 @@ def test_last_four_of_an_id_answered_after_a_date_of_birth_is_masked_and_the_yea
 def test_spelled_email_with_two_words_after_a_dot() -> None:
     text = "Mail de mehmet nokta kaya kombi et gmail nokta com."
     assert redact_text(text, find_pii(text)) == "Mail de [EMAIL]."
+
+
+def test_email_spelled_out_before_the_at_and_a_domain_of_several_words_is_masked() -> None:
+    for said in ["k brennan, b r e n n a n, at gmail dot com", "Mehmet nokta aydin, i noktasız, et hotmail nokta com",
+                 "denizarslan bitişik, et yandex nokta com", "hello at sparkle and co cleaning dot co dot uk",
+                 "hello at parkour and co -cleaning .co .uk"]:  # the last as Whisper wrote the one before
+        text = f"Sure, it's {said}. Thanks."
+        assert redact_text(text, find_pii(text)) == "Sure, it's [EMAIL]. Thanks.", said
+    # a sentence's full stop is no dot of a domain
+    assert kinds("I was at the shop. Co-op was shut.") == []
+
+
+def test_iban_said_as_turkish_number_words_after_its_country_code_is_masked() -> None:
+    text = ("IBAN'ım TR otuz üç, sıfır sıfır sıfır altı, bir sıfır sıfır beş, bir dokuz yedi sekiz, altı dört beş "
+            "yedi, sekiz dört bir üç, yirmi altı.")
+    found = find_pii(text)
+    assert [f.kind for f in found] == ["iban"]
+    said = text[found[0].start : found[0].end]
+    assert said.startswith("TR otuz üç") and said.endswith("yirmi altı")
+
+
+def test_national_insurance_number_spelled_letter_by_letter_is_masked() -> None:
+    text = "It's J K, one two, three four, five six, D."
+    assert redact_text(text, find_pii(text)) == "It's [NATIONAL_ID]."
+    assert kinds("Five six, D block, floor two.") == []

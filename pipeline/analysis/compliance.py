@@ -628,8 +628,20 @@ def call_dropped(turns: Sequence[TurnView], farewells: Sequence[str] = ()) -> bo
         speaking.pop()
     if not speaking or speaking[-1].role != CUSTOMER:
         return False
-    # Only an explicit break: a transcriber often leaves a finished sentence without its full stop.
-    return speaking[-1].text.rstrip().endswith(("—", "–", "-", "...", "…"))
+    # An explicit break, or words that cannot end a sentence ("...my daughter said I should call before I"):
+    # a transcriber often leaves a finished sentence without its full stop, never one ending on "the" or "I".
+    last = speaking[-1].text.rstrip()
+    if last.endswith(("—", "–", "-", "...", "…")):
+        return True
+    words = speaking[-1].normalised.split()
+    return not last.endswith((".", "?", "!")) and bool(words) and words[-1] in _DANGLING_WORDS
+
+
+# Words a finished sentence does not end on: articles, conjunctions, possessives, subject pronouns, hesitation
+# (English); conjunctions (Turkish, letters folded as normalised text has them). Prepositions and verbs are left
+# out on purpose: "hold on", "I'd like to", "where it is" end sentences.
+_DANGLING_WORDS_EN = "a an the and but or because if of my your our their his her i we they he she um uh"
+_DANGLING_WORDS = frozenset(f"{_DANGLING_WORDS_EN} ve ama veya cunku eger bir ile".split())
 
 
 def _pii_read_back(item: ComplianceItem, facts: CallFacts, checklist: Checklist) -> ComplianceItemResult:

@@ -46,10 +46,22 @@ _LOCAL_NUMBER = (r"(?:\s+(?:\d+|(?:zero|oh|one|two|three|four|five|six|seven|eig
                  r"\w+teen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|double|triple|sifir|bir|iki|uc|"
                  r"dort|bes|alti|yedi|sekiz|dokuz|on|yirmi|otuz|kirk|elli|altmis|yetmis|seksen|doksan|"
                  r"sıfır|üç|dört|beş|altı|kırk|altmış|yetmiş)(?:-\w+)?))")
+_TLDS = r"(?:com|net|org|edu|gov|co|uk|tr|de|io|ie|us|info|biz)"
+_TLD_SEP = r"(?:\s+(?:dot|nokta)\s+|\s?\.\s?)"
+_TLD_CHAIN = r"(?:" + _TLD_SEP + _TLDS + r")+\b"
+# A business domain spoken as words ("hello at sparkle and co cleaning dot co dot uk"; Whisper: "parkour and
+# co -cleaning .co .uk"): up to four words, then a spoken "dot" or a dot written after a space (not a
+# sentence's full stop: "I was at the shop. Co-op...").
+_SPOKEN_DOMAIN = r"[a-z0-9]+(?:(?:\s+|\s?-)[a-z0-9]+){1,3}"
+# A caller spelling out or explaining the local part before the "at": "k brennan, b r e n n a n, at gmail...",
+# "mehmet nokta aydin, i noktasiz, et hotmail...", "denizarslan bitisik, et yandex..." (bitisik: joined up).
+_JOINED_UP = r"(?:\s+(?:bitişik|bitisik|all one word|one word))?"
+_CLARIFIED = r"(?:,\s+(?:[^\W\d_](?:\s+[^\W\d_]){1,30}|[^\W\d_]+(?:\s+[^\W\d_]+)?))?"
 _SPOKEN_EMAIL = re.compile(
-    r"\b(?:[^\W_]+(?:" + _SEP + r"[^\W_]+)+(?:\s+[^\W_]+)?|[^\W_]+)" + _LOCAL_NUMBER + r"*"
-    r",?\s+(?:at|et|at sign|@)\s+[a-z0-9-]+"
-    r"(?:(?:\s+(?:dot|nokta)\s+|\s?\.\s?)(?:com|net|org|edu|gov|co|uk|tr|de|io|ie|us|info|biz))+\b",
+    r"(?<!['’])\b(?:[^\W_]+(?:" + _SEP + r"[^\W_]+)+(?:\s+[^\W_]+)?|(?:[^\W\d_]\s+)?[^\W_]+" + _JOINED_UP + r")"
+    + _LOCAL_NUMBER + r"*" + _CLARIFIED
+    + r",?\s+(?:at|et|at sign|@)\s+(?:[a-z0-9-]+" + _TLD_CHAIN
+    + r"|" + _SPOKEN_DOMAIN + r"(?:\s+(?:dot|nokta)\s+|\s\.)" + _TLDS + r"(?:" + _TLD_SEP + _TLDS + r")*\b)",
     re.IGNORECASE,
 )
 # Whisper often loses the "at" of a spelled address into the next word ("rosy .el .au tootoutlook .com") or
@@ -91,6 +103,11 @@ _IBAN_SPACED = re.compile(r"\b[A-Z]{2} \d{2}(?:[ ]?[A-Z0-9]){11,30}\b")
 # digits is masked even when a misheard character breaks its checksum.
 _IBAN_SAID = re.compile(r"\biban\b\W{0,3}(?:\w+\W+){0,4}?([A-Z]{2}[ -]?\d{2}(?:[ -]?[A-Z0-9]){10,30}(?<=\d))\b",
                         re.IGNORECASE)
+# A number said after a country code's two capitals ("TR otuz uc, sifir sifir sifir alti, ..."): an IBAN.
+_IBAN_COUNTRY_BEFORE = re.compile(r"\b[A-Z]{2}[\s,]*$")
+# A National Insurance number spelled out ("J K, one two, three four, five six, D"): letters around six digits.
+_NINO_LETTERS_BEFORE = re.compile(r"\b[A-CEGHJ-PR-TW-Z][\s,.]+[A-CEGHJ-PR-TW-Z][\s,.]*$", re.IGNORECASE)
+_NINO_LETTER_AFTER = re.compile(r"^[\s,.]*[A-D]\b", re.IGNORECASE)
 _NINO = re.compile(r"\b[A-CEGHJ-PR-TW-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]\b", re.IGNORECASE)
 _SSN = re.compile(r"\b\d{3}-\d{2}-\d{4}\b")
 _CARD_CODE = re.compile(
@@ -308,12 +325,23 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
     if "card_number" in wanted:
         found += [Found("card_number", m.start(1), m.end(1)) for m in _CARD_CODE.finditer(text)]
     for start, end, digits in _digit_runs(text):
+        country = _IBAN_COUNTRY_BEFORE.search(text[max(0, start - 6) : start])
+        if country is not None and len(digits) >= 12 and "iban" in wanted:
+            iban_start = start - len(text[max(0, start - 6) : start]) + country.start()
+            found.append(Found("iban", iban_start, end, iban_valid(country.group(0).strip(" ,") + digits)))
+            continue
         kind = _classify_run(digits)
         if len(digits) == 9 and _ID_CONTEXT.search(text[max(0, start - 80) : start]):
             kind = ("national_id", None)  # a social security number said without its dashes
         if kind is not None and kind[0] in wanted:
             found.append(Found(kind[0], start, end, kind[1]))
     if "national_id" in wanted:
+        for start, end, digits in _digit_runs(text, min_digits=6):
+            letters = _NINO_LETTERS_BEFORE.search(text[max(0, start - 8) : start])
+            after = _NINO_LETTER_AFTER.search(text[end : end + 6])
+            if len(digits) == 6 and letters is not None and after is not None:
+                found.append(Found("national_id", start - len(text[max(0, start - 8) : start]) + letters.start(),
+                                   end + after.end(), None))
         asked = _ASKS_LAST_FOUR.search(_fold(context)) is not None
         for start, end, digits in _digit_runs(_without_years(text), min_digits=4):
             before = text[max(0, start - 80) : start]
