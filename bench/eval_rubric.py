@@ -78,7 +78,14 @@ NAMED_VARIANTS_TR = ("Denis", "victor", "Michael", "Annie", "Gene", "Lee")  # th
 FESTIVAL_VOICES = {"us": ("festival:ked_diphone", "festival:cmu_us_slt_arctic_hts"),
                    "uk": ("espeak:en-gb+Edward", "espeak:en-gb+Paul", "festival:ked_diphone")}
 FESTIVAL_VOICES_TR = ("espeak:tr+Hugo", "espeak:tr+Alicia", "espeak:tr+Marco")
-VOICE_FAMILIES = ("espeak", "fresh", "festival")
+# ``--voices kal`` (set E, bench/holdout7): again voices no earlier set used. US English: Festival's kal_diphone
+# and espeak-ng en-us with the named variants Linda and Andy; UK English: en-gb-scotland+Max, en-gb+Steph,
+# en-gb-x-rp+Rob (each heard by Whisper base at 9-22% WER on a test sentence); Turkish: tr+Andy, tr+Max,
+# tr+Linda (like every espeak-ng Turkish voice tried, 1.0-1.2 WER for Whisper base even told the language).
+KAL_VOICES = {"us": ("festival:kal_diphone", "espeak:en-us+Linda", "espeak:en-us+Andy"),
+              "uk": ("espeak:en-gb-scotland+Max", "espeak:en-gb+Steph", "espeak:en-gb-x-rp+Rob")}
+KAL_VOICES_TR = ("espeak:tr+Andy", "espeak:tr+Max", "espeak:tr+Linda")
+VOICE_FAMILIES = ("espeak", "fresh", "festival", "kal")
 
 log = logging.getLogger("bench.eval_rubric")
 
@@ -183,8 +190,8 @@ def voices_for(call: Call, family: str = "espeak") -> dict[str, str]:
     seed = zlib.crc32(call.id.encode())
     if family == "fresh":
         return fresh_voices_for(call, seed)
-    if family == "festival":
-        return festival_voices_for(call, seed)
+    if family in ("festival", "kal"):
+        return festival_voices_for(call, seed, family)
     if call.language == "tr":
         accents: tuple[str, ...] = ("tr",)
     else:
@@ -220,8 +227,10 @@ def fresh_voices_for(call: Call, seed: int) -> dict[str, str]:
             "customer": f"flite:{customer}:speed={SPEEDS[(seed // 13) % len(SPEEDS)]}"}
 
 
-def festival_voices_for(call: Call, seed: int) -> dict[str, str]:
-    names = FESTIVAL_VOICES_TR if call.language == "tr" else FESTIVAL_VOICES.get(call.accent, FESTIVAL_VOICES["us"])
+def festival_voices_for(call: Call, seed: int, family: str = "festival") -> dict[str, str]:
+    """Two of the family's voices for the call's accent (``festival`` or ``kal``), fixed per call."""
+    table, turkish = (KAL_VOICES, KAL_VOICES_TR) if family == "kal" else (FESTIVAL_VOICES, FESTIVAL_VOICES_TR)
+    names = turkish if call.language == "tr" else table.get(call.accent, table["us"])
     agent = names[seed % len(names)]
     customer = names[(names.index(agent) + 1 + (seed // 5) % (len(names) - 1)) % len(names)]
     speeds = SPEEDS[:4] if call.language == "tr" else SPEEDS
