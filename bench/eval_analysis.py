@@ -243,6 +243,20 @@ class CachedAnswers(LLMBackend):
         path.write_text(json.dumps({"value": value, "usage": usage.__dict__}), encoding="utf-8")
         return value, usage
 
+    def follow_up(
+        self, system: str, user: str, answer: str, question: str, schema: Mapping[str, Any], tier: str = "fast"
+    ) -> tuple[dict[str, Any], LLMUsage]:
+        conversation = "\n".join((user, answer, question))
+        path = self.folder / f"{self._key(system, conversation, schema, tier)}.json"
+        if path.exists():
+            data = json.loads(path.read_text(encoding="utf-8"))
+            self.hits += 1
+            return data["value"], LLMUsage(**data["usage"])
+        value, usage = self.inner.follow_up(system, user, answer, question, schema, tier)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"value": value, "usage": usage.__dict__}), encoding="utf-8")
+        return value, usage
+
     def model_for(self, tier: str) -> str:
         return self.inner.model_for(tier)
 

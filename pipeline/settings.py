@@ -274,6 +274,12 @@ class AnalysisSettings(BaseModel):
     # Ask the LLM for a short "need" phrase (summary and evidence-first reasoning; ~2-3 s per call on
     # one CPU thread with the 1.5B model).
     ask_need: bool = False
+    # Ask the LLM, after its audit answer, whether the agent disclosed an existing customer's account details
+    # when the identity item's phrase rules found none (the item's llm_question in the compliance file;
+    # the question's tokens plus one decoding step, the call being in the LLM's cache already). Off: the
+    # embedded 1.5B model answered it at chance (P(yes) 0.46-0.54 on six set D calls, whatever the truth);
+    # for a stronger production model (Ollama), turn it on and score it with bench.eval_rubric first.
+    ask_disclosure: bool = False
     # Sentiment labels from the LLM's probabilities (when the backend gives them): score =
     # P(positive) - P(negative); negative at or below the first number, positive at or above the second.
     # The 1.5B model calls polite agents "neutral" and polite customers "positive" too often; fitted on

@@ -490,3 +490,23 @@ def test_an_offer_of_help_with_words_between_anything_and_help_counts_as_further
                                                   "while you're here?"),
                                         ("customer", "No, thanks."), ("agent", "Take care, bye now.")))
     assert result["further_help"] == "pass"
+
+
+def test_a_disclosure_only_the_llm_heard_is_judged_on_the_identifiers_of_the_whole_call(checklist: Checklist) -> None:
+    # "You're on the Essentials plan at thirty four ninety nine": no phrase rule fires, the LLM may.
+    outbound = _turns(("agent", "Hi, it's Kayla from StreamBox TV, calls are recorded. Is that Terrence?"),
+                      ("customer", "Yes."),
+                      ("agent", "Lovely. You're with us on the Essentials plan at thirty four ninety nine, right?"),
+                      ("customer", "I guess so."))
+    assert statuses(checklist, outbound)["identity_verification"] == "not_applicable"
+    assert statuses(checklist, outbound, llm_disclosure=0.3)["identity_verification"] == "not_applicable"
+    assert statuses(checklist, outbound, llm_disclosure=0.6)["identity_verification"] == "needs_review"
+    assert statuses(checklist, outbound, llm_disclosure=0.9)["identity_verification"] == "fail"
+    verified = _turns(GOOD_OPENING, ("customer", "Hi, it's about my order."),
+                      ("agent", "Can I take your email and your phone number please?"),
+                      ("customer", "It's l dot moretti at outlook dot com, and two one six five five five oh one six "
+                                   "four."),
+                      ("agent", "Thanks. The replacement panel is still on back order."))
+    result = check_call(checklist, CallFacts(turns=verified, llm_disclosure=0.9))
+    item = next(r for r in result if r.id == "identity_verification")
+    assert item.status == "pass" and item.source == "llm+rule"

@@ -123,6 +123,20 @@ def test_analyser_fills_every_field_and_redacts_pii(smol_analyser: Analyser) -> 
     assert CallRecord.model_validate_json(record.model_dump_json()).analysis == a
 
 
+def test_the_disclosure_question_follows_the_audit_when_the_identity_rules_found_none(
+        smol: EmbeddedLLM, tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    settings.analysis.ask_disclosure = True
+    record = Analyser(settings, backend=smol).run(CallState(record=callback_record())).record
+    a = record.analysis
+    assert a is not None and a.complete
+    identity = next(i for i in a.compliance if i.id == "identity_verification")
+    # The rules saw no disclosure, so the model was asked once more; its answer decides the item's source.
+    assert a.llm.calls == 2
+    assert (identity.status == "not_applicable") == (identity.source == "rule")
+    assert identity.source == "rule" or "the LLM heard account details" in identity.reason
+
+
 class FakeNonsenseLLM(LLMBackend):
     """Stands for a model that answers with something that is not JSON (cannot be caused on demand)."""
 

@@ -132,3 +132,17 @@ def test_forms_with_nested_or_optional_fields_are_not_filled_stepwise() -> None:
     assert stepwise_fields({**FORM, "required": ["turn"]}) is None
     nested = {"type": "object", "properties": {"a": {"type": "object"}}, "required": ["a"]}
     assert stepwise_fields(nested) is None
+
+
+def test_a_follow_up_question_is_answered_after_the_form_with_probabilities_and_the_call_in_cache(
+        smol: EmbeddedLLM) -> None:
+    _, usage = fill_form(smol.stepper(SYSTEM, CALL), FORM, smol.name, smol.model_name)
+    yes_no = {"type": "object", "properties": {"answer": {"type": "string", "enum": ["yes", "no"]}},
+              "required": ["answer"], "additionalProperties": False}
+    answer, asked = smol.follow_up(SYSTEM, CALL, usage.raw, "Did the agent promise to call back? Answer yes or no.",
+                                   yes_no)
+    assert answer["answer"] in {"yes", "no"}
+    assert set(asked.choice_probs["answer"]) == {"yes", "no"}
+    assert sum(asked.choice_probs["answer"].values()) == pytest.approx(1.0, abs=1e-3)
+    # The system prompt, the call and the answer were already in llama.cpp's cache: only the question is new.
+    assert asked.cached_tokens >= usage.prompt_tokens // 2

@@ -398,6 +398,7 @@ class Analyser(Stage):
 
         if answer is not None:
             self._apply_answer(analysis, answer, usage, turns)
+            usage += self._ask_disclosure(analysis, facts, turns, usage, self.system_prompt_for(company))
         callback_turn = answer.callback if (answer is not None and self.cfg.llm_callbacks) else None
         analysis.callback = analyse_callback(turns, reference, self.callback_cfg, callback_turn)
         if answer is None and not empty and not unintelligible:
@@ -483,6 +484,30 @@ class Analyser(Stage):
             except ValidationError as err:
                 last_error = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())[:400]
         raise LLMInvalidOutput(f"LLM answer invalid after one repair attempt: {last_error}")
+
+    def _ask_disclosure(self, analysis: Analysis, facts: CallFacts, turns: Sequence[TurnView],
+                        usage: Sequence[LLMUsage], system_prompt: str) -> list[LLMUsage]:
+        """When the identity item found no disclosure by its phrases, ask the LLM whether the agent disclosed an
+        existing customer's details (the item's ``llm_question``) and judge the item again with its answer."""
+        item = next((i for i in self.checklist.items if i.check == "verification_order" and i.enabled), None)
+        current = next((r for r in analysis.compliance if item is not None and r.id == item.id), None)
+        question = str(item.options.get("llm_question") or "") if item is not None else ""
+        if (not self.cfg.ask_disclosure or self.backend is None or not usage or current is None or not question
+                or current.status != "not_applicable" or facts.empty or not facts.agent_turns):
+            return []
+        schema = {"type": "object", "properties": {"answer": {"type": "string", "enum": ["yes", "no"]}},
+                  "required": ["answer"], "additionalProperties": False}
+        try:
+            value, asked = self.backend.follow_up(system_prompt, self.user_message(turns), usage[-1].raw,
+                                                  question, schema, self._tier())
+        except LLMError as err:  # the rules' answer stands; the audit is not lost over an extra question
+            log.warning("disclosure question not answered: %s", err)
+            return []
+        probs = asked.choice_probs.get("answer") or {str(value.get("answer")): 1.0}
+        facts.llm_disclosure = float(probs.get("yes", 0.0))
+        rechecked = {r.id: r for r in check_call(self.checklist, facts)}
+        analysis.compliance = [rechecked.get(r.id, r) if r.id == current.id else r for r in analysis.compliance]
+        return [asked]
 
     def _check_answer(self, answer: AuditAnswer, turns: Sequence[TurnView]) -> str | None:
         if self.taxonomy.label(answer.label) is None or self.taxonomy.label(answer.label).rule_only:  # type: ignore[union-attr]

@@ -112,6 +112,9 @@ class CallFacts:
     empty: bool = False
     company_names: Sequence[str] = ()
     agent_names: Sequence[str] = ()
+    # The LLM's probability that the agent disclosed an existing customer's account details somewhere in the
+    # call (the identity item's ``llm_question``), when it was asked; None when it was not.
+    llm_disclosure: float | None = None
 
     @property
     def agent_turns(self) -> list[TurnView]:
@@ -217,10 +220,11 @@ def _check(item: ComplianceItem, facts: CallFacts, checklist: Checklist) -> Comp
     return check(item, facts, checklist)
 
 
-def _result(item: ComplianceItem, status: str, reason: str, turns: Sequence[TurnView] = ()) -> ComplianceItemResult:
+def _result(item: ComplianceItem, status: str, reason: str, turns: Sequence[TurnView] = (),
+            source: str = "rule") -> ComplianceItemResult:
     return ComplianceItemResult(
         id=item.id, description=item.description, status=status,
-        reason=reason, source="rule", evidence=[t.evidence() for t in turns],
+        reason=reason, source=source, evidence=[t.evidence() for t in turns],
     )
 
 
@@ -612,7 +616,26 @@ def _verification_order(item: ComplianceItem, facts: CallFacts, checklist: Check
             if unsure:
                 return _result(item, "needs_review", f"{reason}? {unsure}", evidence)
             return _result(item, "fail", reason, evidence)
-    return _na(item, "no account-specific information of an existing customer was disclosed")
+    return _llm_disclosure(item, facts, ids, needed) or _na(
+        item, "no account-specific information of an existing customer was disclosed")
+
+
+def _llm_disclosure(item: ComplianceItem, facts: CallFacts, ids: _Identifiers,
+                    needed: float) -> ComplianceItemResult | None:
+    """No disclosure the phrase rules know, but the LLM heard one ("You're on the Essentials plan at 34.99",
+    "Duke is overdue for his booster"): judged on the identifiers of the whole call, since where in the call
+    the details came is not known; a fail needs the model to be sure, else a person reviews it."""
+    p = facts.llm_disclosure
+    if p is None or p < float(item.options.get("llm_disclosure_at_least", 0.5)):
+        return None
+    evidence = list({t.index: t for t in ids.given.values()}.values())
+    said = f"the LLM heard account details of an existing customer (p={p:.2f})"
+    if ids.score >= needed:
+        return _result(item, "pass", f"{said}; {ids.described()} given in the call", evidence, source="llm+rule")
+    reason = f"{said}; only {ids.described()} in the call (two identifiers needed)"
+    if p >= float(item.options.get("llm_disclosure_fail_at_least", 0.8)):
+        return _result(item, "fail", reason, evidence, source="llm+rule")
+    return _result(item, "needs_review", f"{reason}? the model is unsure", evidence, source="llm+rule")
 
 
 def call_dropped(turns: Sequence[TurnView], farewells: Sequence[str] = ()) -> bool:

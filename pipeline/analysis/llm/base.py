@@ -57,6 +57,14 @@ class LLMBackend(ABC):
     ) -> tuple[dict[str, Any], LLMUsage]:
         """One chat turn whose answer must match ``schema``; returns the parsed object and its cost."""
 
+    def follow_up(
+        self, system: str, user: str, answer: str, question: str, schema: Mapping[str, Any], tier: str = "fast"
+    ) -> tuple[dict[str, Any], LLMUsage]:
+        """A further question about the same call, asked after its answer (``answer``: the answer's raw text):
+        the conversation so far is the prompt's unchanged start, so a backend that caches it (llama.cpp's
+        slot, Ollama's) pays only for the question. Backends without multi-turn chat refuse."""
+        raise LLMError(f"the {self.name} backend asks no follow-up questions")
+
     @abstractmethod
     def model_for(self, tier: str) -> str: ...
 

@@ -118,21 +118,30 @@ class EmbeddedLLM(LLMBackend):
             request["top_logprobs"] = TOP_LOGPROBS
         return self._chat(request)
 
-    def _step(self, system: str, user: str, prefill: str, grammar: str, max_tokens: int) -> dict[str, Any]:
+    def _step(self, messages: list[dict[str, str]], prefill: str, grammar: str, max_tokens: int) -> dict[str, Any]:
         """One stepwise request: the answer so far goes in as an assistant prefill (see ``walk.fill_form``)."""
-        messages = [{"role": "system", "content": system}, {"role": "user", "content": user},
-                    {"role": "assistant", "content": prefill}]
-        request = self._base_request(messages, max_tokens)
+        request = self._base_request([*messages, {"role": "assistant", "content": prefill}], max_tokens)
         request.update({"grammar": grammar, "logprobs": True, "top_logprobs": CHOICE_TOP_LOGPROBS})
         return self._chat(request)
 
-    def stepper(self, system: str, user: str) -> Step:
-        """The ``walk.Step`` of one conversation: each call is one request continuing the given prefill."""
+    def stepper(self, system: str, user: str, *more: dict[str, str]) -> Step:
+        """The ``walk.Step`` of one conversation (system, user, then ``more`` messages): each call is one
+        request continuing the given prefill."""
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}, *more]
 
         def step(prefill: str, grammar: str, max_tokens: int) -> dict[str, Any]:
-            return self._step(system, user, prefill, grammar, max_tokens)
+            return self._step(messages, prefill, grammar, max_tokens)
 
         return step
+
+    def follow_up(
+        self, system: str, user: str, answer: str, question: str, schema: Mapping[str, Any], tier: str = "fast"
+    ) -> tuple[dict[str, Any], LLMUsage]:
+        if stepwise_fields(schema) is None:
+            raise LLMError("follow-up questions take a flat form (enum, boolean or short text fields)")
+        step = self.stepper(system, user, {"role": "assistant", "content": answer},
+                            {"role": "user", "content": question})
+        return fill_form(step, schema, self.name, self.model_name)
 
     def warm(self, system: str) -> None:
         # Evaluates the system prompt once, so the first real call only pays for its transcript.

@@ -46,6 +46,19 @@ class OllamaLLM(LLMBackend):
     def complete_json(
         self, system: str, user: str, schema: Mapping[str, Any], tier: str = "fast"
     ) -> tuple[dict[str, Any], LLMUsage]:
+        return self._chat_json([{"role": "system", "content": system}, {"role": "user", "content": user}],
+                               schema, tier)
+
+    def follow_up(
+        self, system: str, user: str, answer: str, question: str, schema: Mapping[str, Any], tier: str = "fast"
+    ) -> tuple[dict[str, Any], LLMUsage]:
+        return self._chat_json([{"role": "system", "content": system}, {"role": "user", "content": user},
+                                {"role": "assistant", "content": answer}, {"role": "user", "content": question}],
+                               schema, tier)
+
+    def _chat_json(
+        self, messages: list[dict[str, str]], schema: Mapping[str, Any], tier: str
+    ) -> tuple[dict[str, Any], LLMUsage]:
         import httpx
 
         model = self.model_for(tier)
@@ -53,7 +66,7 @@ class OllamaLLM(LLMBackend):
         try:
             response = self.client.chat(
                 model=model,
-                messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+                messages=messages,
                 format=dict(schema),
                 options={
                     "temperature": self.settings.temperature,
