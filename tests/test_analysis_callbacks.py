@@ -287,3 +287,37 @@ def test_never_remembering_something_is_no_report_of_a_missed_call() -> None:
     said = "My wife's the one with the code, she'll call you tomorrow afternoon with it, I never remember it."
     result = analyse_callback(_call(("agent", "Saturday at ten then."), ("customer", said)), FRIDAY_10_15)
     assert result.promised and result.by == "customer" and result.due == datetime(2026, 11, 21, 15, 0)
+
+
+@pytest.mark.parametrize(
+    ("phrase", "expected"),
+    [
+        # Turkish hours with the case endings a time takes, also on the 24-hour clock
+        ("saat on bire yazıyorum", datetime(2026, 11, 20, 11, 0)),
+        ("saat ikiye ustamızı yönlendiriyorum", datetime(2026, 11, 20, 14, 0)),
+        ("saat on dörtte", datetime(2026, 11, 20, 14, 0)),
+        ("saat üç buçukta", datetime(2026, 11, 20, 15, 30)),
+        ("öğleden sonra iki uygun", datetime(2026, 11, 20, 14, 0)),
+        # a day of the month said in words
+        ("yirmi bir Kasım'da sizi arayıp bilgi vereceğiz", datetime(2026, 11, 21, 10, 0)),
+    ],
+)
+def test_turkish_clock_times_and_dates_as_words_resolve(phrase: str, expected: datetime) -> None:
+    due = resolve_due(phrase, FRIDAY_10_15)
+    assert due is not None and due.due == expected
+
+
+def test_a_turkish_promise_takes_the_time_said_before_its_verb_not_after() -> None:
+    turns = _turns(("agent", "Ameliyattan önce çarşamba öğleden sonra biz sizi arayacağız, gece yarısından sonra mama "
+                             "vermemeniz gerekecek."), ("customer", "Tamam, teşekkürler."))
+    assert analyse_callback(turns, FRIDAY_10_15).due == datetime(2026, 11, 25, 15, 0)
+
+
+def test_turkish_i_will_call_agreed_is_a_promise_and_a_condition_is_not() -> None:
+    asked = _turns(("customer", "Şu an toplantıdayım. Akşam yedi gibi arayabilir misiniz?"),
+                   ("agent", "Tabii, akşam yedi gibi ararım o zaman."))
+    result = analyse_callback(asked, FRIDAY_10_15)
+    assert result.promised and result.by == "agent" and result.due == datetime(2026, 11, 20, 19, 0)
+    conditional = _turns(("agent", "Faturanızla markanın çağrı merkezini arayın."),
+                         ("customer", "Tamam, onları arayayım. Olmazsa size dönerim."))
+    assert analyse_callback(conditional, FRIDAY_10_15).promised is False

@@ -81,6 +81,8 @@ PROMISE_PHRASES = (
     "sizi ararim", "sizi arariz", "ben ararim", "ben tekrar ararim", "ben sizi ararim", "ben donerim",
     "size donerim", "ben size donus yaparim", "esim sizi arayacak", "arayacak sizi",
     "sizi arar", "arayip bilgi verecek",
+    # Turkish first-person aorist is a commitment ("aksam yedi gibi ararim"), a third person plural the team's.
+    "ararim", "arariz", "sizi arayacak*", "sizi _ arayacak*",
 )  # fmt: skip
 # A promise only when the call is meant: these in the same sentence mean writing, a maybe or a condition
 # ("we'll email you the details", "I might ring back", "call us if anything changes").
@@ -96,6 +98,7 @@ MAYBE_PHRASES = (
     "in case it", "in case of", "just in case", "should you need", "if we decide",
     "if i decide", "if we", "if i need", "when we decide", "when i decide", "when we are ready",
     "when i am ready", "if i change my mind", "if we change our mind", "karar verirsek", "ihtiyac olursa",
+    "olmazsa", "olursa", "gerekirse",
 )  # fmt: skip
 # The customer asking to be called (a promise once the agent agrees).
 REQUEST_PHRASES = (
@@ -201,10 +204,14 @@ _CLOCK_RE = re.compile(
     r"(?:'?(?:te|ta|de|da|gibi))?\b"
 )
 _CLOCK_WORD_RE = re.compile(
-    r"\b(?:at|around|about|by|saat|between|after|from|before|until|till|no later than|aksam|sabah) "
+    r"\b(?:at|around|about|by|saat|between|after|from|before|until|till|no later than|aksam|sabah|"
+    r"ogleden sonra) "
     r"(half past |quarter past |quarter to |half )?"
-    r"(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|bir|iki|uc|dort|bes|alti|yedi|"
-    r"sekiz|dokuz|on bir|on iki|on)(?:de|da|te|ta)?( o'?clock| thirty| buçuk| bucuk)? ?(am|pm)?\b"
+    r"(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+    # Turkish hours, also on the 24-hour clock, with the case endings a time takes: "on bire" (to eleven),
+    # "ikiye", "dorde" (dort), "ucte", "on dortte" (at fourteen).
+    r"(?:on |yirmi )?(?:bir|iki|uc|dort|dord|bes|alti|yedi|sekiz|dokuz)|on|yirmi)"
+    r"(?:de|da|te|ta|ye|ya|e|a)?( o'?clock| thirty| buçuk\w*| bucuk\w*)? ?(am|pm)?\b"
 )
 # "half 2", "quarter to 10": a transcriber writes the hour of a spoken clock time as a digit.
 _CLOCK_PREFIX_DIGIT_RE = re.compile(r"\b(half past|quarter past|quarter to|half) (\d{1,2})\b(?![:.]\d)")
@@ -247,6 +254,13 @@ _MONTHS = ("january|february|march|april|may|june|july|august|september|october|
 _DATE_RE = re.compile(
     r"\b(\d{1,2})(?:st|nd|rd|th)?(?: of)? (" + _MONTHS + r")\b|\b(" + _MONTHS + r") (\d{1,2})(?:st|nd|rd|th)?\b"
     r"|\bthe (\d{1,2})(?:st|nd|rd|th)\b(?! (?:of )?(?:" + _MONTHS + r"))"
+)
+# A day of the month said as a number word before the month ("yirmi bir Nisan'da").
+_DAY_WORDS_RE = re.compile(
+    r"\b(" + "|".join(sorted((re.escape(k) for k, v in _NUM_WORDS.items() if (1 <= v <= 31 and " " in k) or
+                              k in {"bir", "iki", "uc", "dort", "bes", "alti", "yedi", "sekiz", "dokuz", "on",
+                                    "yirmi", "otuz"}), key=len, reverse=True))
+    + r") (" + _MONTHS + r")\b"
 )
 _ORDINALS = {
     "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
@@ -306,6 +320,7 @@ def resolve_due(text: str, reference: datetime, cfg: CallbackSettings | None = N
 
     # Day: explicit date, weekday, tomorrow, next week, today.
     day: datetime | None = None
+    t = _DAY_WORDS_RE.sub(lambda w: f"{_NUM_WORDS[w.group(1)]} {w.group(2)}", t)  # "yirmi bir nisan" -> "21 nisan"
     if m := _DATE_RE.search(t):
         phrase = m.group()
         english = " ".join(_TR_MONTHS.get(w, w) for w in phrase.replace("the ", "").split() if w != "of")
@@ -431,13 +446,13 @@ def _hour_said(number: str, said: str, prefix: str = "", meridiem: str = "") -> 
 def _clock(t: str) -> tuple[int, int, bool, str] | None:
     """(hour, minute, meridiem given, phrase) of the first clock time in cleaned text."""
     for m in _CLOCK_WORD_RE.finditer(t):
-        hour = _number(m.group(2))
+        hour = _number(m.group(2).replace("dord", "dort"))
         if hour is None:
             continue
         minute = 0
         prefix = (m.group(1) or "").strip()
         # "half two" is British for half past two.
-        if prefix in {"half past", "half"} or (m.group(3) or "").strip() in {"thirty", "buçuk", "bucuk"}:
+        if prefix in {"half past", "half"} or (m.group(3) or "").strip().startswith(("thirty", "buçuk", "bucuk")):
             minute = 30
         elif prefix == "quarter past":
             minute = 15
@@ -498,10 +513,20 @@ class Promise:
             for sentence in sentences:
                 match = pattern.search(norm(sentence))
                 if match is not None:
+                    # Turkish puts the time before the verb ("carsamba ogleden sonra sizi arayacagiz, gece
+                    # yarisindan sonra mama vermeyin"): there, the promise with the few words before it comes
+                    # first (only a few: an unpunctuated turn may name the visit's day before that).
+                    if _TURKISH_VERB.search(match.group()):
+                        before = norm(sentence)[: match.start()].split()[-_TURKISH_TIME_WORDS:]
+                        texts.append(" ".join([*before, match.group()]))
                     texts.append(norm(sentence)[match.start():])
             texts += sentences
         texts += [t.text for t in self.time_turns]
         return texts
+
+
+_TURKISH_TIME_WORDS = 4
+_TURKISH_VERB = re.compile(r"\b(arar\w*|aray\w*|don\w*|iletisim\w*|bilgilendir\w*)\b")
 
 
 def _sentences(text: str) -> list[str]:
