@@ -510,3 +510,9 @@ def test_a_disclosure_only_the_llm_heard_is_judged_on_the_identifiers_of_the_who
     result = check_call(checklist, CallFacts(turns=verified, llm_disclosure=0.9))
     item = next(r for r in result if r.id == "identity_verification")
     assert item.status == "pass" and item.source == "llm+rule"
+
+
+def test_wishing_the_customer_well_is_a_courteous_sign_off(checklist: Checklist) -> None:
+    result = statuses(checklist, _turns(GOOD_OPENING, ("customer", "That's all, thanks so much."),
+                                        ("agent", "Not at all, I hope your mum has a lovely birthday. Bye now.")))
+    assert result["closing"] == "pass"

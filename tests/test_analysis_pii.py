@@ -220,3 +220,10 @@ def test_national_insurance_number_spelled_letter_by_letter_is_masked() -> None:
     text = "It's J K, one two, three four, five six, D."
     assert redact_text(text, find_pii(text)) == "It's [NATIONAL_ID]."
     assert kinds("Five six, D block, floor two.") == []
+
+
+def test_a_long_iban_after_a_lower_case_country_code_as_an_unpunctuated_transcript_writes_it() -> None:
+    text = "iban tr otuz üç sıfır sıfır sıfır altı bir sıfır sıfır beş bir dokuz yedi sekiz altı dört beş yedi " \
+           "sekiz dört bir üç yirmi altı tamam"
+    assert [f.kind for f in find_pii(text)] == ["iban"]
+    assert kinds("ok 55 12") == []  # a short number after two letters is no IBAN

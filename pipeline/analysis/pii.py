@@ -105,6 +105,7 @@ _IBAN_SAID = re.compile(r"\biban\b\W{0,3}(?:\w+\W+){0,4}?([A-Z]{2}[ -]?\d{2}(?:[
                         re.IGNORECASE)
 # A number said after a country code's two capitals ("TR otuz uc, sifir sifir sifir alti, ..."): an IBAN.
 _IBAN_COUNTRY_BEFORE = re.compile(r"\b[A-Z]{2}[\s,]*$")
+_IBAN_COUNTRY_BEFORE_ANY_CASE = re.compile(r"\b[A-Z]{2}[\s,]*$", re.IGNORECASE)
 # A National Insurance number spelled out ("J K, one two, three four, five six, D"): letters around six digits.
 _NINO_LETTERS_BEFORE = re.compile(r"\b[A-CEGHJ-PR-TW-Z][\s,.]+[A-CEGHJ-PR-TW-Z][\s,.]*$", re.IGNORECASE)
 _NINO_LETTER_AFTER = re.compile(r"^[\s,.]*[A-D]\b", re.IGNORECASE)
@@ -325,10 +326,12 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
     if "card_number" in wanted:
         found += [Found("card_number", m.start(1), m.end(1)) for m in _CARD_CODE.finditer(text)]
     for start, end, digits in _digit_runs(text):
-        country = _IBAN_COUNTRY_BEFORE.search(text[max(0, start - 6) : start])
+        country = _IBAN_COUNTRY_BEFORE.search(text[max(0, start - 6) : start]) or (
+            # as long as a Turkish or German IBAN: the country code's case no longer matters ("tr otuz uc ...")
+            _IBAN_COUNTRY_BEFORE_ANY_CASE.search(text[max(0, start - 6) : start]) if len(digits) >= 18 else None)
         if country is not None and len(digits) >= 12 and "iban" in wanted:
             iban_start = start - len(text[max(0, start - 6) : start]) + country.start()
-            found.append(Found("iban", iban_start, end, iban_valid(country.group(0).strip(" ,") + digits)))
+            found.append(Found("iban", iban_start, end, iban_valid(country.group(0).strip(" ,").upper() + digits)))
             continue
         kind = _classify_run(digits)
         if len(digits) == 9 and _ID_CONTEXT.search(text[max(0, start - 80) : start]):
