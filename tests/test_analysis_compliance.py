@@ -516,3 +516,11 @@ def test_wishing_the_customer_well_is_a_courteous_sign_off(checklist: Checklist)
     result = statuses(checklist, _turns(GOOD_OPENING, ("customer", "That's all, thanks so much."),
                                         ("agent", "Not at all, I hope your mum has a lovely birthday. Bye now.")))
     assert result["closing"] == "pass"
+
+
+def test_an_opening_that_asks_what_the_agent_can_help_with_is_no_offer_of_further_help(checklist: Checklist) -> None:
+    result = statuses(checklist, _turns(("agent", "Brightline Home Services, Sarah speaking, calls are recorded. "
+                                                  "Is there anything I can help you with today?"),
+                                        ("customer", "My tap is leaking, can you send a plumber?"),
+                                        ("agent", "Yes, Tuesday at nine. Thanks for calling, take care.")))
+    assert result["further_help"] == "fail"

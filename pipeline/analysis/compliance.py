@@ -384,6 +384,9 @@ def _required_phrase(item: ComplianceItem, facts: CallFacts, checklist: Checklis
     if "within_last_agent_turns" in item.options:
         # The opening turn ("thank you for calling") is never the closing, however short the call.
         blocks = blocks[1:][-int(item.options["within_last_agent_turns"]) :]
+    if item.options.get("after_opening"):
+        # "Is there anything I can help you with?" as the greeting is no offer of further help.
+        blocks = blocks[1:]
     turns = [t for block in blocks for t in block]
     for block in blocks:
         phrase = find_said(norm(" ".join(t.text for t in block)), item.phrases())
