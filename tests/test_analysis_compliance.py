@@ -524,3 +524,17 @@ def test_an_opening_that_asks_what_the_agent_can_help_with_is_no_offer_of_furthe
                                         ("customer", "My tap is leaking, can you send a plumber?"),
                                         ("agent", "Yes, Tuesday at nine. Thanks for calling, take care.")))
     assert result["further_help"] == "fail"
+
+
+def test_a_full_name_the_caller_gives_unasked_counts_as_an_identifier(checklist: Checklist) -> None:
+    for opening in ["Hey, good morning, this is Luis Reyes, my wife talked to you yesterday about the refi.",
+                    "Günaydın Onur Bey, ben Ayşe Demir, dün konuşmuştuk."]:
+        turns = _turns(GOOD_OPENING, ("customer", opening),
+                       ("agent", "I just need to verify you. Can you give me your date of birth?"),
+                       ("customer", "July nineteenth, eighty four."),
+                       ("agent", "Thank you, you're verified. Your loan is at five point nine percent."))
+        assert statuses(checklist, turns)["identity_verification"] == "pass", opening
+    first_name_only = _turns(GOOD_OPENING, ("customer", "Hi, it's Sam."),
+                             ("agent", "Can you give me your date of birth?"), ("customer", "July nineteenth."),
+                             ("agent", "Thank you, you're verified. Your loan is at five point nine percent."))
+    assert statuses(checklist, first_name_only)["identity_verification"] == "fail"

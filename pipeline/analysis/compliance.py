@@ -410,6 +410,12 @@ def _prohibited_phrase(item: ComplianceItem, facts: CallFacts, checklist: Checkl
     return _result(item, "pass", "no prohibited phrase")
 
 
+# The caller giving their full name unasked, as a transcriber capitalises it: "this is Luis Reyes", "I'm Dana
+# Whitfield", "ben Ayşe Demir" (a first name alone, "it's Sam", is not enough).
+_UPPER = "A-ZÇĞİÖŞÜ"
+_FULL_NAME_GIVEN = re.compile(
+    rf"\b(?:[Tt]his is|[Ii]t's|[Ii]t is|I'm|I am|[Mm]y name's|[Bb]en) [{_UPPER}][a-zçğıöşü']+ [{_UPPER}][a-zçğıöşü']+\b"
+)
 # Words a name check may capture that are not names ("is that right?", "are you happy with that?").
 _NOT_CHECKED_NAMES = _NOT_NAMES | frozenset(
     ["right", "correct", "ok", "alright", "all", "everything", "fine", "good", "you", "still", "ready", "free",
@@ -583,7 +589,8 @@ def _verification_order(item: ComplianceItem, facts: CallFacts, checklist: Check
             customer_pii |= said
             for kind in said & {"phone", "email", "national_id"}:
                 ids.given.setdefault(kind, turn)
-            if any(re.search(p, turn.normalised) for p in item.phrases("customer_name_patterns")):
+            if any(re.search(p, turn.normalised) for p in item.phrases("customer_name_patterns")) or (
+                    _FULL_NAME_GIVEN.search(turn.text)):
                 ids.given.setdefault("name", turn)
             continue
         agent_turns.append(turn)
