@@ -227,3 +227,17 @@ def test_a_long_iban_after_a_lower_case_country_code_as_an_unpunctuated_transcri
            "sekiz dört bir üç yirmi altı tamam"
     assert [f.kind for f in find_pii(text)] == ["iban"]
     assert kinds("ok 55 12") == []  # a short number after two letters is no IBAN
+
+
+def test_a_number_read_back_with_digits_the_transcriber_dropped_is_masked_as_the_number_before() -> None:
+    turns = [Turn(index=0, role="customer", track=1, start=0.0, end=4.0, text="It's 07700900358."),
+             Turn(index=1, role="agent", track=0, start=4.5, end=8.0, text="077 -90 -358, got it."),
+             Turn(index=2, role="customer", track=1, start=8.5, end=12.0, text="And it was 2023 0412, the order.")]
+    redacted, spans = redact_turns(turns)
+    assert [(s.kind, s.turn) for s in spans] == [("phone", 0), ("phone", 1)]
+    assert redacted[1].text == "[PHONE], got it."
+    assert "2023 0412" in redacted[2].text  # a number that does not start like the phone is no read-back
+
+
+def test_an_address_at_mail_dot_com_glued_by_the_transcriber_is_masked() -> None:
+    assert kinds("k -prennantmail .com, got it") == ["email"]

@@ -66,7 +66,9 @@ _SPOKEN_EMAIL = re.compile(
 )
 # Whisper often loses the "at" of a spelled address into the next word ("rosy .el .au tootoutlook .com") or
 # drops it: a well-known mail provider's domain glued to a word, or after a dotted local part, is an address.
-_PROVIDERS = r"(?:gmail|googlemail|outlook|hotmail|yahoo|icloud|protonmail|yandex|btinternet)"
+# ("mail": mail.com, and what Whisper makes of "gmail" glued to a name: "k -prennantmail .com")
+_PROVIDERS = (r"(?:gmail|googlemail|outlook|hotmail|yahoo|icloud|protonmail|yandex|btinternet|"
+              r"(?<![Hh]ot)(?<![GgEe])mail)")
 _PROVIDER_DOMAIN = r"(?:(?:\s+(?:dot|nokta)\s+|\s?\.\s?)(?:com|net|co|uk|tr|de|ie|fr))+\b"
 _GLUED_EMAIL = re.compile(
     r"\b(?:[^\W_]+(?:" + _SEP + r"[^\W_]+)*\s+)?[^\W_]+" + _PROVIDERS + _PROVIDER_DOMAIN
@@ -424,6 +426,25 @@ def _digits_only(text: str) -> str | None:
     return "".join(d for _, _, d in runs)
 
 
+_NUMBER_KINDS = ("card_number", "iban", "national_id", "phone")
+
+
+def _read_back(text: str, found: Sequence[Found], previous_numbers: Sequence[tuple[str, str]]) -> list[Found]:
+    """A number said right after one was masked (the agent reading it back, the caller repeating it) is that
+    number again, even when the transcriber dropped digits ("07700900358" read back as "077 -90 -358"):
+    a run of six or more digits there that nothing else claimed and that starts as the masked one did (an
+    amount or a year said next does not) takes its kind."""
+    out = []
+    for start, end, digits in _digit_runs(text, min_digits=6):
+        if any(f.start < end and start < f.end for f in found):
+            continue
+        head = digits.lstrip("+")[:3]
+        same = [kind for kind, said in previous_numbers if len(said) >= 6 and said.lstrip("+")[:3] == head]
+        if same:
+            out.append(Found(same[-1], start, end, None))
+    return out
+
+
 def split_numbers(turns: Sequence[Turn], kinds: Iterable[str]) -> dict[int, Found]:
     """A number the transcriber cut into several turns of the same speaker ("312. 555." / "0148."): the
     pieces, joined, are classified as one number; each piece is masked as that kind (keyed by turn)."""
@@ -461,10 +482,14 @@ def redact_turns(turns: Sequence[Turn], kinds: Iterable[str] = ALL_KINDS) -> tup
     redacted: list[Turn] = []
     spans: list[PiiSpan] = []
     previous = ""
+    previous_numbers: list[tuple[str, str]] = []
     split = split_numbers(turns, kinds)
     for n, turn in enumerate(turns):
         found = find_pii(turn.text, kinds, context=previous) or ([split[n]] if n in split else [])
+        found = _without_overlaps([*found, *_read_back(turn.text, found, previous_numbers)])
         previous = turn.text
+        previous_numbers = [(f.kind, "".join(d for _, _, d in _digit_runs(turn.text[f.start:f.end], min_digits=1)))
+                            for f in found if f.kind in _NUMBER_KINDS]
         if not found:
             redacted.append(turn)
             continue
