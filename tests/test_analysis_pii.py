@@ -241,3 +241,8 @@ def test_a_number_read_back_with_digits_the_transcriber_dropped_is_masked_as_the
 
 def test_an_address_at_mail_dot_com_glued_by_the_transcriber_is_masked() -> None:
     assert kinds("k -prennantmail .com, got it") == ["email"]
+
+
+def test_a_number_word_before_a_comma_is_not_the_first_digit_of_the_written_number_after_it() -> None:
+    text = "It's this one, 07700900358."
+    assert [(f.kind, text[f.start : f.end]) for f in find_pii(text)] == [("phone", "07700900358")]

@@ -242,6 +242,10 @@ class _Scanner:
             # "one"/"oh" open a number only when a digit follows ("one two three" but not "one thing").
             if not started and word in {"o", "oh", "one", "bir"} and not (self.joined(k + 1) and self.numeric(k + 1)):
                 return None
+            # "It's this one, 07700900358": a number word is not the first digit of a written number after a comma.
+            if not started and k + 1 < self.n and not self.tight(k + 1) and len(self.words[k + 1]) >= 4 and (
+                    self.words[k + 1].lstrip("+").isdigit()):
+                return None
             digit = _DIGIT_WORDS[word]
             if self.tight(k + 1) and self.words[k + 1] in _HUNDRED_WORDS:
                 tail, after = self.hundreds_tail(k + 2)  # "five hundred (and) thirty two", "beş yüz otuz iki"
