@@ -131,6 +131,11 @@ class TranscribeSettings(BaseModel):
     # ...plus these fields of the call's metadata (manifest columns, upload form fields) when present.
     hint_fields: list[str] = Field(default_factory=lambda: ["company", "agent_name", "product"])
     hint_mode: Literal["hotwords", "prompt", "off"] = "hotwords"
+    # Where the hints apply: "opening" = Whisper's first window of a track (its first 30 s of speech, where
+    # the greeting names the company and the agent; sequential decoding only), "track" = every window.
+    # Hotwords on every window sent windows into the temperature fallback and left speech without words,
+    # which then cost a second decoding of the whole track (README "Transcription defaults").
+    hint_scope: Literal["opening", "track"] = "opening"
     # Guard against text hallucinated on silence, noise and hold music (see pipeline/transcribe.py).
     guard: bool = True
 

@@ -18,6 +18,7 @@ guard drops what Whisper makes up on silence, noise and hold music.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
@@ -26,7 +27,7 @@ import re
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -97,6 +98,10 @@ class Transcriber(Stage):
         self._encoded_lock = threading.Lock()
         self._encode = self.model.encode
         self.model.encode = self._encode_once
+        # Hotwords on the first window of a track only (`hint_scope`): get_prompt is called once per window.
+        self._local = threading.local()
+        self._get_prompt_inner = self.model.get_prompt
+        self.model.get_prompt = self._get_prompt
         self.batched = opts.batched is True or (opts.batched == "auto" and self.device == "cuda")
         self._batched_pipeline = BatchedInferencePipeline(self.model) if self.batched else None
         unknown = [code for code in opts.languages if code not in _whisper_languages()]
@@ -250,12 +255,19 @@ class Transcriber(Stage):
         language: str,
         hints: Sequence[str] = (),
     ) -> list[Segment]:
+        """The track's speech regions (padded and merged as `fed_regions` does) decoded at once."""
         if not regions:
+            return []
+        return self.decode_fed(samples, self.fed_regions(samples, regions), language, hints)
+
+    def decode_fed(
+        self, samples: np.ndarray, fed: Sequence[SpeechRegion], language: str, hints: Sequence[str] = ()
+    ) -> list[Segment]:
+        """Decode these already padded and merged regions of the track (timestamps in track time)."""
+        if not fed:
             return []
         opts = self.settings.transcribe
         rate = self.settings.audio.sample_rate
-        duration = samples.size / rate
-        fed = feed_regions(regions, opts.clip_pad_s, opts.clip_merge_gap_s, duration)
         # A finished sentence: bare names as the prompt made Whisper skip them when the call opened
         # with them ("Brightline Home Services, Sarah speaking" came out as "Sarah speaking").
         hint_text = f"Glossary: {', '.join(hints)}." if hints else None
@@ -289,7 +301,7 @@ class Transcriber(Stage):
 
         from faster_whisper.transcribe import restore_speech_timestamps
 
-        chunks, speech = self.fed_speech(samples, regions)
+        chunks, speech = self.glued(samples, fed)
         if self._batched_pipeline is not None:
             # The glued speech cut at region boundaries into windows of up to 30 s, decoded together.
             lengths = [(c["end"] - c["start"]) / rate for c in chunks]
@@ -306,17 +318,25 @@ class Transcriber(Stage):
             )
         return self.guarded(_to_segments(restore_speech_timestamps(segments, chunks, rate)))
 
-    def fed_speech(
-        self, samples: np.ndarray, regions: Sequence[SpeechRegion]
-    ) -> tuple[list[dict[str, int]], np.ndarray]:
-        """The padded, merged regions (as sample ranges) and their speech glued into one stream."""
+    def fed_regions(self, samples: np.ndarray, regions: Sequence[SpeechRegion]) -> list[SpeechRegion]:
+        """The VAD regions padded and merged as Whisper is fed them (`clip_pad_s`, `clip_merge_gap_s`)."""
         opts = self.settings.transcribe
+        duration = samples.size / self.settings.audio.sample_rate
+        return feed_regions(regions, opts.clip_pad_s, opts.clip_merge_gap_s, duration)
+
+    def glued(self, samples: np.ndarray, fed: Sequence[SpeechRegion]) -> tuple[list[dict[str, int]], np.ndarray]:
+        """The fed regions as sample ranges and their speech glued into one stream."""
         rate = self.settings.audio.sample_rate
-        fed = feed_regions(regions, opts.clip_pad_s, opts.clip_merge_gap_s, samples.size / rate)
         chunks = [{"start": int(r.start * rate), "end": int(r.end * rate)} for r in fed]
         if not chunks:
             return chunks, np.zeros(0, dtype=np.float32)
         return chunks, np.concatenate([samples[c["start"] : c["end"]] for c in chunks]).astype(np.float32)
+
+    def fed_speech(
+        self, samples: np.ndarray, regions: Sequence[SpeechRegion]
+    ) -> tuple[list[dict[str, int]], np.ndarray]:
+        """The padded, merged regions (as sample ranges) and their speech glued into one stream."""
+        return self.glued(samples, self.fed_regions(samples, regions))
 
     def transcribe_hinted(
         self,
@@ -328,25 +348,57 @@ class Transcriber(Stage):
     ) -> list[Segment]:
         """Transcribe with the hints; if Whisper then left speech without words, also without them.
 
-        A prompt holding the names made Whisper skip a greeting that said exactly those names
-        ("Thank you for calling Brightline Home Services, this is Sarah") or stop before the last
-        sentence; the version that leaves less speech uncovered by words is kept.
+        With `hint_scope: opening` (sequential `feed: concat`) the hints reach Whisper's first window only
+        (the first 30 s of the track's speech, where the greeting names the company and the agent); the
+        later windows are decoded as without hints. A prompt holding the names made Whisper skip a greeting that said
+        exactly those names ("Thank you for calling Brightline Home Services, this is Sarah") or stop
+        before the last sentence; so when the hinted windows leave 1.5 s or more of speech without words,
+        those regions are decoded again without hints and the version that leaves less speech uncovered
+        by words is kept (the whole track with `hint_scope: track`, the opening's regions otherwise).
         """
-        hinted = self.transcribe_track(samples, regions, language, hints)
+        if not regions:
+            return []
+        fed = self.fed_regions(samples, regions)
+        opts = self.settings.transcribe
+        # One window at a time, in the order of the glued speech: sequential decoding of `feed: concat`.
+        sequential = opts.feed == "concat" and self._batched_pipeline is None
+        opening = bool(hints) and opts.hint_scope == "opening" and sequential
+        with self._hint_windows(1 if opening else None):
+            hinted = self.decode_fed(samples, fed, language, hints)
         if not hints:
             return hinted
-        opts = self.settings.transcribe
-        fed = feed_regions(
-            regions, opts.clip_pad_s, opts.clip_merge_gap_s, samples.size / self.settings.audio.sample_rate
-        )
-        missed = uncovered_s(fed, hinted)
+        head = opening_regions(fed, _CLIP_MAX_S) if opening else fed
+        missed = uncovered_s(head, hinted)
         if missed < _UNCOVERED_MAX_S:
             return hinted
-        plain = self.transcribe_track(samples, regions, language, ())
-        kept = missed <= uncovered_s(fed, plain)
+        plain = self.decode_fed(samples, head, language, ())
+        kept = missed <= uncovered_s(head, plain)
         if notes is not None:  # how often the second decoding runs, and which version it keeps
             notes.append("hinted_kept" if kept else "plain_kept")
-        return hinted if kept else plain
+        if kept:
+            return hinted
+        if head is fed:
+            return plain
+        return plain + segments_from(hinted, head[-1].end)
+
+    @contextlib.contextmanager
+    def _hint_windows(self, windows: int | None) -> Iterator[None]:
+        """Within this block (this thread), hotwords reach only the first `windows` windows of a decoding
+        (None: every window)."""
+        self._local.hint_windows = windows
+        try:
+            yield
+        finally:
+            self._local.hint_windows = None
+
+    def _get_prompt(self, *args: Any, **kwargs: Any) -> Any:
+        """WhisperModel.get_prompt (called once per window), without hotwords past the hinted windows."""
+        left = getattr(self._local, "hint_windows", None)
+        if left is not None and kwargs.get("hotwords"):
+            if left <= 0:
+                kwargs["hotwords"] = None
+            self._local.hint_windows = left - 1
+        return self._get_prompt_inner(*args, **kwargs)
 
     def guarded(self, segments: list[Segment]) -> list[Segment]:
         """Drop text Whisper made up rather than heard (see `is_hallucination`)."""
@@ -449,6 +501,33 @@ def uncovered_s(regions: Sequence[SpeechRegion], segments: Sequence[Segment]) ->
         if region.end - cursor >= _UNCOVERED_MAX_S:
             total += region.end - cursor
     return total
+
+
+def opening_regions(fed: Sequence[SpeechRegion], window_s: float = _CLIP_MAX_S) -> list[SpeechRegion]:
+    """The regions Whisper's first window reaches once the regions are glued end to end: those that start
+    within the first window_s seconds of speech (at least the first)."""
+    out: list[SpeechRegion] = []
+    cursor = 0.0
+    for region in fed:
+        if out and cursor >= window_s:
+            break
+        out.append(region)
+        cursor += region.end - region.start
+    return out
+
+
+def segments_from(segments: Sequence[Segment], start: float) -> list[Segment]:
+    """The segments' words from `start` on (a segment that straddles it keeps its later words)."""
+    out: list[Segment] = []
+    for seg in segments:
+        if seg.start >= start:
+            out.append(seg)
+        elif seg.end > start and seg.words:
+            later = [w for w in seg.words if w.start >= start]
+            if later:
+                base = {"avg_logprob": seg.avg_logprob, "no_speech_prob": seg.no_speech_prob}
+                out.append(_segment_of(later, base))
+    return out
 
 
 def _glued_regions(lengths: Sequence[float]) -> list[SpeechRegion]:
