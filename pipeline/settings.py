@@ -104,6 +104,8 @@ class TranscribeSettings(BaseModel):
     # Whisper's temperature fallback: a window whose text repeats itself (compression ratio) or is
     # improbable (mean log-prob) is decoded again at the next temperature (sequential path only).
     temperatures: list[float] = Field(default_factory=lambda: [0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    # Samples drawn per fallback temperature (faster-whisper's best_of; the best one is kept).
+    best_of: int = Field(5, ge=1)
     compression_ratio_threshold: float | None = 2.4
     log_prob_threshold: float | None = -1.0
     no_speech_threshold: float | None = 0.6

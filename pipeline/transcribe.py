@@ -278,6 +278,7 @@ class Transcriber(Stage):
             "initial_prompt": hint_text if opts.hint_mode == "prompt" and hint_text else opts.initial_prompt,
             "hotwords": hint_text if opts.hint_mode == "hotwords" else None,
             "temperature": list(opts.temperatures),
+            "best_of": opts.best_of,
             "compression_ratio_threshold": opts.compression_ratio_threshold,
             "log_prob_threshold": opts.log_prob_threshold,
             "no_speech_threshold": opts.no_speech_threshold,
