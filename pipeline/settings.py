@@ -124,6 +124,11 @@ class TranscribeSettings(BaseModel):
     # Speech per batched window: a window is decoded once (no seeking on), so text after an early
     # end-of-text is lost; shorter windows lose less.
     window_s: float = Field(30.0, gt=1, le=30)
+    # How sequential decoding of `feed: concat` moves through the glued speech: "timestamps" = Whisper's own
+    # way (a window of 30 s, then on from the last timestamp it wrote, so windows overlap); "windows" = the
+    # speech cut at region boundaries into windows of up to `window_s`, each decoded once without timestamp
+    # tokens (segment and word times from the word alignment, so it needs `word_timestamps`).
+    seek: Literal["timestamps", "windows"] = "timestamps"
     word_timestamps: bool = True
     condition_on_previous_text: bool = False
     initial_prompt: str | None = None

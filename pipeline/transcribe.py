@@ -130,10 +130,11 @@ class Transcriber(Stage):
         rate = self.settings.audio.sample_rate
         if opts.feed == "concat" and self._batched_pipeline is None:
             # The first 30 s of exactly what transcription will decode: its encoder output is kept for it.
-            speech = self.fed_speech(samples, regions)[1]
+            chunks, speech = self.fed_speech(samples, regions)
             if speech.size == 0:
                 return self.default_language(), 0.0
-            all_probs = self._first_window_languages(speech)
+            windows = self.seek_windows(chunks)
+            all_probs = self._first_window_languages(speech, windows[0]["end"] if windows else None)
         else:
             speech = _concat_regions(samples, regions, rate, limit_s=_DETECT_MAX_S)
             if speech.size == 0:
@@ -146,13 +147,18 @@ class Transcriber(Stage):
         code, probability = max(allowed, key=lambda pair: pair[1])
         return str(code), float(probability) / total
 
-    def _first_window_languages(self, speech: np.ndarray) -> list[tuple[str, float]]:
-        """Whisper's language probabilities on the first window of `speech`, that window cut and padded as
-        faster-whisper's sequential decoding cuts it (so its encoder output is found again there)."""
+    def _first_window_languages(self, speech: np.ndarray, end_s: float | None = None) -> list[tuple[str, float]]:
+        """Whisper's language probabilities on the first window of `speech` (ending at end_s when the
+        windows are set, `seek: windows`), that window cut and padded as faster-whisper's sequential
+        decoding cuts it (so its encoder output is found again there)."""
         from faster_whisper.audio import pad_or_trim
 
-        features = self.model.feature_extractor(speech)
-        window = pad_or_trim(features[:, : min(self.model.feature_extractor.nb_max_frames, features.shape[-1] - 1)])
+        extractor = self.model.feature_extractor
+        features = extractor(speech)
+        frames = min(extractor.nb_max_frames, features.shape[-1] - 1)
+        if end_s is not None:
+            frames = min(frames, round(end_s * self.model.frames_per_second))
+        window = pad_or_trim(features[:, :frames])
         encoded = self._encode(window)
         with self._encoded_lock:
             self._encoded[_window_key(window)] = encoded
@@ -311,13 +317,25 @@ class Transcriber(Stage):
                 speech, clip_timestamps=windows, batch_size=opts.batch_size, without_timestamps=False, **common
             )
         else:
+            windows = self.seek_windows(chunks)
             segments, _ = self.model.transcribe(
                 speech,
                 vad_filter=False,
                 condition_on_previous_text=opts.condition_on_previous_text,
+                clip_timestamps=[t for w in windows for t in (w["start"], w["end"])] if windows else "0",
+                without_timestamps=bool(windows),
                 **common,
             )
         return self.guarded(_to_segments(restore_speech_timestamps(segments, chunks, rate)))
+
+    def seek_windows(self, chunks: Sequence[dict[str, int]]) -> list[dict[str, float]]:
+        """`seek: windows`: the glued speech's windows (seconds of the glued stream), cut at region
+        boundaries, of up to `window_s` each; [] for Whisper's own seeking."""
+        opts = self.settings.transcribe
+        if opts.seek != "windows" or not opts.word_timestamps:
+            return []
+        rate = self.settings.audio.sample_rate
+        return group_clips(_glued_regions([(c["end"] - c["start"]) / rate for c in chunks]), opts.window_s)
 
     def fed_regions(self, samples: np.ndarray, regions: Sequence[SpeechRegion]) -> list[SpeechRegion]:
         """The VAD regions padded and merged as Whisper is fed them (`clip_pad_s`, `clip_merge_gap_s`)."""
