@@ -102,6 +102,7 @@ class Transcriber(Stage):
         self._local = threading.local()
         self._get_prompt_inner = self.model.get_prompt
         self.model.get_prompt = self._get_prompt
+        _install_get_end()
         self.batched = opts.batched is True or (opts.batched == "auto" and self.device == "cuda")
         self._batched_pipeline = BatchedInferencePipeline(self.model) if self.batched else None
         unknown = [code for code in opts.languages if code not in _whisper_languages()]
@@ -326,6 +327,9 @@ class Transcriber(Stage):
                 without_timestamps=bool(windows),
                 **common,
             )
+            if windows:
+                with _whole_windows():
+                    return self.guarded(_to_segments(restore_speech_timestamps(segments, chunks, rate)))
         return self.guarded(_to_segments(restore_speech_timestamps(segments, chunks, rate)))
 
     def seek_windows(self, chunks: Sequence[dict[str, int]]) -> list[dict[str, float]]:
@@ -464,6 +468,48 @@ class Transcriber(Stage):
 
 
 _UNCOVERED_MAX_S = 1.5
+_seeking = threading.local()
+
+
+@contextlib.contextmanager
+def _whole_windows() -> Iterator[None]:
+    """Within this block (this thread), faster-whisper's sequential decoding moves on to the end of each
+    window instead of back to the last word's end (which, for a window decoded without timestamp tokens,
+    only re-encodes its trailing silence as one more window: `seek: windows`).
+
+    faster-whisper asks `get_end` twice per window when words are timed: first for where to seek to (here
+    answered None: stay at the window's end), then for the last speech time (answered truly).
+    """
+    _seeking.calls = 0
+    try:
+        yield
+    finally:
+        _seeking.calls = None
+
+
+def _install_get_end() -> None:
+    """Route faster-whisper's `get_end` through `_get_end` (once per process; unchanged outside
+    `_whole_windows`)."""
+    import faster_whisper.transcribe as fwt
+
+    global _real_get_end
+    if fwt.get_end is not _get_end:
+        _real_get_end = fwt.get_end
+        fwt.get_end = _get_end
+
+
+_real_get_end: Callable[[list[dict[str, Any]]], float | None]
+
+
+def _get_end(segments: list[dict[str, Any]]) -> float | None:
+    calls = getattr(_seeking, "calls", None)
+    if calls is not None:
+        _seeking.calls = calls + 1
+        if calls % 2 == 0:
+            return None
+    return _real_get_end(segments)
+
+
 _ENCODED_KEPT = 8  # windows: a call's tracks, a few calls at once at most
 
 
