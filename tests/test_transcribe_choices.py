@@ -276,3 +276,32 @@ def test_hotwords_reach_only_the_first_window_of_a_track(tmp_path: Path) -> None
     everywhere._get_prompt_inner = recording
     everywhere.transcribe_hinted(audio, regions, "en", ["Brightline Home Services", "Sarah"])
     assert len(seen) >= 2 and set(seen) == {"Glossary: Brightline Home Services, Sarah."}
+
+
+def test_seek_windows_encodes_each_window_once_and_times_words_in_track_time(tmp_path: Path) -> None:
+    """`seek: windows`: the glued speech is cut at region boundaries into windows of up to 30 s, each
+    decoded once (one encoder pass per window, none for a window's trailing silence), and the words keep
+    their times in the track (from the word alignment)."""
+    settings = make_settings(tmp_path, transcribe={"model": "tiny.en", "cpu_threads": 1, "seek": "windows"})
+    transcriber = Transcriber(settings)
+    audio = load_sample("callback_promise.ogg")[0]
+    regions = [SpeechRegion(start=t["start"], end=t["end"]) for t in sample_reference("callback_promise.ogg")["turns"]
+               if t["role"] == "agent"]  # fmt: skip
+    chunks, _ = transcriber.fed_speech(audio, regions)
+    windows = transcriber.seek_windows(chunks)
+    assert len(windows) >= 2 and all(w["end"] - w["start"] <= 30.0 for w in windows)
+    encoded: list[tuple[int, ...]] = []
+    real = transcriber._encode
+
+    def counting(features: np.ndarray) -> object:
+        encoded.append(features.shape)
+        return real(features)
+
+    transcriber._encode = counting
+    segments = transcriber.transcribe_track(audio, regions, "en")
+    assert len(encoded) == len(windows)
+    fed = transcriber.fed_regions(audio, regions)
+    words = [w for s in segments for w in s.words]
+    assert len(words) > 20
+    assert all(any(r.start - 0.1 <= w.start and w.end <= r.end + 0.1 for r in fed) for w in words)
+    assert uncovered_s(fed, segments) < 3.0
