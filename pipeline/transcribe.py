@@ -12,8 +12,10 @@ detected per track, among ``transcribe.languages`` when set (not at all when tha
 on up to 30 s of that track's speech; a track with too little speech takes the language of the track
 with the most, or the default. On CPU a call's tracks are transcribed at once (``parallel_tracks``),
 each on its share of the threads: one Whisper model, several CTranslate2 workers.
-Names from settings and from the call's metadata are passed as hotwords (a custom vocabulary), and a
-guard drops what Whisper makes up on silence, noise and hold music.
+Names from settings and from the call's metadata are passed as hotwords (a custom vocabulary) on the
+first Whisper window of a track (``hint_scope``), and a guard drops what Whisper makes up on silence,
+noise and hold music. ``seek: windows`` (not the default) decodes each window of up to 30 s of speech
+once, without timestamp tokens, instead of Whisper's overlapping seeking.
 """
 
 from __future__ import annotations
