@@ -104,6 +104,8 @@ class TranscribeSettings(BaseModel):
     # Whisper's temperature fallback: a window whose text repeats itself (compression ratio) or is
     # improbable (mean log-prob) is decoded again at the next temperature (sequential path only).
     temperatures: list[float] = Field(default_factory=lambda: [0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    # Samples drawn per fallback temperature (faster-whisper's best_of; the best one is kept).
+    best_of: int = Field(5, ge=1)
     compression_ratio_threshold: float | None = 2.4
     log_prob_threshold: float | None = -1.0
     no_speech_threshold: float | None = 0.6
@@ -122,6 +124,11 @@ class TranscribeSettings(BaseModel):
     # Speech per batched window: a window is decoded once (no seeking on), so text after an early
     # end-of-text is lost; shorter windows lose less.
     window_s: float = Field(30.0, gt=1, le=30)
+    # How sequential decoding of `feed: concat` moves through the glued speech: "timestamps" = Whisper's own
+    # way (a window of 30 s, then on from the last timestamp it wrote, so windows overlap); "windows" = the
+    # speech cut at region boundaries into windows of up to `window_s`, each decoded once without timestamp
+    # tokens (segment and word times from the word alignment, so it needs `word_timestamps`).
+    seek: Literal["timestamps", "windows"] = "timestamps"
     word_timestamps: bool = True
     condition_on_previous_text: bool = False
     initial_prompt: str | None = None
@@ -131,6 +138,11 @@ class TranscribeSettings(BaseModel):
     # ...plus these fields of the call's metadata (manifest columns, upload form fields) when present.
     hint_fields: list[str] = Field(default_factory=lambda: ["company", "agent_name", "product"])
     hint_mode: Literal["hotwords", "prompt", "off"] = "hotwords"
+    # Where the hints apply: "opening" = Whisper's first window of a track (its first 30 s of speech, where
+    # the greeting names the company and the agent; sequential decoding only), "track" = every window.
+    # Hotwords on every window sent windows into the temperature fallback and left speech without words,
+    # which then cost a second decoding of the whole track (README "Transcription defaults").
+    hint_scope: Literal["opening", "track"] = "opening"
     # Guard against text hallucinated on silence, noise and hold music (see pipeline/transcribe.py).
     guard: bool = True
 

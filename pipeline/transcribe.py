@@ -12,12 +12,15 @@ detected per track, among ``transcribe.languages`` when set (not at all when tha
 on up to 30 s of that track's speech; a track with too little speech takes the language of the track
 with the most, or the default. On CPU a call's tracks are transcribed at once (``parallel_tracks``),
 each on its share of the threads: one Whisper model, several CTranslate2 workers.
-Names from settings and from the call's metadata are passed as hotwords (a custom vocabulary), and a
-guard drops what Whisper makes up on silence, noise and hold music.
+Names from settings and from the call's metadata are passed as hotwords (a custom vocabulary) on the
+first Whisper window of a track (``hint_scope``), and a guard drops what Whisper makes up on silence,
+noise and hold music. ``seek: windows`` (not the default) decodes each window of up to 30 s of speech
+once, without timestamp tokens, instead of Whisper's overlapping seeking.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import logging
@@ -26,7 +29,7 @@ import re
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -97,6 +100,11 @@ class Transcriber(Stage):
         self._encoded_lock = threading.Lock()
         self._encode = self.model.encode
         self.model.encode = self._encode_once
+        # Hotwords on the first window of a track only (`hint_scope`): get_prompt is called once per window.
+        self._local = threading.local()
+        self._get_prompt_inner = self.model.get_prompt
+        self.model.get_prompt = self._get_prompt
+        _install_get_end()
         self.batched = opts.batched is True or (opts.batched == "auto" and self.device == "cuda")
         self._batched_pipeline = BatchedInferencePipeline(self.model) if self.batched else None
         unknown = [code for code in opts.languages if code not in _whisper_languages()]
@@ -125,10 +133,11 @@ class Transcriber(Stage):
         rate = self.settings.audio.sample_rate
         if opts.feed == "concat" and self._batched_pipeline is None:
             # The first 30 s of exactly what transcription will decode: its encoder output is kept for it.
-            speech = self.fed_speech(samples, regions)[1]
+            chunks, speech = self.fed_speech(samples, regions)
             if speech.size == 0:
                 return self.default_language(), 0.0
-            all_probs = self._first_window_languages(speech)
+            windows = self.seek_windows(chunks)
+            all_probs = self._first_window_languages(speech, windows[0]["end"] if windows else None)
         else:
             speech = _concat_regions(samples, regions, rate, limit_s=_DETECT_MAX_S)
             if speech.size == 0:
@@ -141,13 +150,18 @@ class Transcriber(Stage):
         code, probability = max(allowed, key=lambda pair: pair[1])
         return str(code), float(probability) / total
 
-    def _first_window_languages(self, speech: np.ndarray) -> list[tuple[str, float]]:
-        """Whisper's language probabilities on the first window of `speech`, that window cut and padded as
-        faster-whisper's sequential decoding cuts it (so its encoder output is found again there)."""
+    def _first_window_languages(self, speech: np.ndarray, end_s: float | None = None) -> list[tuple[str, float]]:
+        """Whisper's language probabilities on the first window of `speech` (ending at end_s when the
+        windows are set, `seek: windows`), that window cut and padded as faster-whisper's sequential
+        decoding cuts it (so its encoder output is found again there)."""
         from faster_whisper.audio import pad_or_trim
 
-        features = self.model.feature_extractor(speech)
-        window = pad_or_trim(features[:, : min(self.model.feature_extractor.nb_max_frames, features.shape[-1] - 1)])
+        extractor = self.model.feature_extractor
+        features = extractor(speech)
+        frames = min(extractor.nb_max_frames, features.shape[-1] - 1)
+        if end_s is not None:
+            frames = min(frames, round(end_s * self.model.frames_per_second))
+        window = pad_or_trim(features[:, :frames])
         encoded = self._encode(window)
         with self._encoded_lock:
             self._encoded[_window_key(window)] = encoded
@@ -250,12 +264,19 @@ class Transcriber(Stage):
         language: str,
         hints: Sequence[str] = (),
     ) -> list[Segment]:
+        """The track's speech regions (padded and merged as `fed_regions` does) decoded at once."""
         if not regions:
+            return []
+        return self.decode_fed(samples, self.fed_regions(samples, regions), language, hints)
+
+    def decode_fed(
+        self, samples: np.ndarray, fed: Sequence[SpeechRegion], language: str, hints: Sequence[str] = ()
+    ) -> list[Segment]:
+        """Decode these already padded and merged regions of the track (timestamps in track time)."""
+        if not fed:
             return []
         opts = self.settings.transcribe
         rate = self.settings.audio.sample_rate
-        duration = samples.size / rate
-        fed = feed_regions(regions, opts.clip_pad_s, opts.clip_merge_gap_s, duration)
         # A finished sentence: bare names as the prompt made Whisper skip them when the call opened
         # with them ("Brightline Home Services, Sarah speaking" came out as "Sarah speaking").
         hint_text = f"Glossary: {', '.join(hints)}." if hints else None
@@ -266,6 +287,7 @@ class Transcriber(Stage):
             "initial_prompt": hint_text if opts.hint_mode == "prompt" and hint_text else opts.initial_prompt,
             "hotwords": hint_text if opts.hint_mode == "hotwords" else None,
             "temperature": list(opts.temperatures),
+            "best_of": opts.best_of,
             "compression_ratio_threshold": opts.compression_ratio_threshold,
             "log_prob_threshold": opts.log_prob_threshold,
             "no_speech_threshold": opts.no_speech_threshold,
@@ -289,7 +311,7 @@ class Transcriber(Stage):
 
         from faster_whisper.transcribe import restore_speech_timestamps
 
-        chunks, speech = self.fed_speech(samples, regions)
+        chunks, speech = self.glued(samples, fed)
         if self._batched_pipeline is not None:
             # The glued speech cut at region boundaries into windows of up to 30 s, decoded together.
             lengths = [(c["end"] - c["start"]) / rate for c in chunks]
@@ -298,25 +320,48 @@ class Transcriber(Stage):
                 speech, clip_timestamps=windows, batch_size=opts.batch_size, without_timestamps=False, **common
             )
         else:
+            windows = self.seek_windows(chunks)
             segments, _ = self.model.transcribe(
                 speech,
                 vad_filter=False,
                 condition_on_previous_text=opts.condition_on_previous_text,
+                clip_timestamps=[t for w in windows for t in (w["start"], w["end"])] if windows else "0",
+                without_timestamps=bool(windows),
                 **common,
             )
+            if windows:
+                with _whole_windows():
+                    return self.guarded(_to_segments(restore_speech_timestamps(segments, chunks, rate)))
         return self.guarded(_to_segments(restore_speech_timestamps(segments, chunks, rate)))
+
+    def seek_windows(self, chunks: Sequence[dict[str, int]]) -> list[dict[str, float]]:
+        """`seek: windows`: the glued speech's windows (seconds of the glued stream), cut at region
+        boundaries, of up to `window_s` each; [] for Whisper's own seeking."""
+        opts = self.settings.transcribe
+        if opts.seek != "windows" or not opts.word_timestamps:
+            return []
+        rate = self.settings.audio.sample_rate
+        return group_clips(_glued_regions([(c["end"] - c["start"]) / rate for c in chunks]), opts.window_s)
+
+    def fed_regions(self, samples: np.ndarray, regions: Sequence[SpeechRegion]) -> list[SpeechRegion]:
+        """The VAD regions padded and merged as Whisper is fed them (`clip_pad_s`, `clip_merge_gap_s`)."""
+        opts = self.settings.transcribe
+        duration = samples.size / self.settings.audio.sample_rate
+        return feed_regions(regions, opts.clip_pad_s, opts.clip_merge_gap_s, duration)
+
+    def glued(self, samples: np.ndarray, fed: Sequence[SpeechRegion]) -> tuple[list[dict[str, int]], np.ndarray]:
+        """The fed regions as sample ranges and their speech glued into one stream."""
+        rate = self.settings.audio.sample_rate
+        chunks = [{"start": int(r.start * rate), "end": int(r.end * rate)} for r in fed]
+        if not chunks:
+            return chunks, np.zeros(0, dtype=np.float32)
+        return chunks, np.concatenate([samples[c["start"] : c["end"]] for c in chunks]).astype(np.float32)
 
     def fed_speech(
         self, samples: np.ndarray, regions: Sequence[SpeechRegion]
     ) -> tuple[list[dict[str, int]], np.ndarray]:
         """The padded, merged regions (as sample ranges) and their speech glued into one stream."""
-        opts = self.settings.transcribe
-        rate = self.settings.audio.sample_rate
-        fed = feed_regions(regions, opts.clip_pad_s, opts.clip_merge_gap_s, samples.size / rate)
-        chunks = [{"start": int(r.start * rate), "end": int(r.end * rate)} for r in fed]
-        if not chunks:
-            return chunks, np.zeros(0, dtype=np.float32)
-        return chunks, np.concatenate([samples[c["start"] : c["end"]] for c in chunks]).astype(np.float32)
+        return self.glued(samples, self.fed_regions(samples, regions))
 
     def transcribe_hinted(
         self,
@@ -328,25 +373,57 @@ class Transcriber(Stage):
     ) -> list[Segment]:
         """Transcribe with the hints; if Whisper then left speech without words, also without them.
 
-        A prompt holding the names made Whisper skip a greeting that said exactly those names
-        ("Thank you for calling Brightline Home Services, this is Sarah") or stop before the last
-        sentence; the version that leaves less speech uncovered by words is kept.
+        With `hint_scope: opening` (sequential `feed: concat`) the hints reach Whisper's first window only
+        (the first 30 s of the track's speech, where the greeting names the company and the agent); the
+        later windows are decoded as without hints. A prompt holding the names made Whisper skip a greeting that said
+        exactly those names ("Thank you for calling Brightline Home Services, this is Sarah") or stop
+        before the last sentence; so when the hinted windows leave 1.5 s or more of speech without words,
+        those regions are decoded again without hints and the version that leaves less speech uncovered
+        by words is kept (the whole track with `hint_scope: track`, the opening's regions otherwise).
         """
-        hinted = self.transcribe_track(samples, regions, language, hints)
+        if not regions:
+            return []
+        fed = self.fed_regions(samples, regions)
+        opts = self.settings.transcribe
+        # One window at a time, in the order of the glued speech: sequential decoding of `feed: concat`.
+        sequential = opts.feed == "concat" and self._batched_pipeline is None
+        opening = bool(hints) and opts.hint_scope == "opening" and sequential
+        with self._hint_windows(1 if opening else None):
+            hinted = self.decode_fed(samples, fed, language, hints)
         if not hints:
             return hinted
-        opts = self.settings.transcribe
-        fed = feed_regions(
-            regions, opts.clip_pad_s, opts.clip_merge_gap_s, samples.size / self.settings.audio.sample_rate
-        )
-        missed = uncovered_s(fed, hinted)
+        head = opening_regions(fed, _CLIP_MAX_S) if opening else fed
+        missed = uncovered_s(head, hinted)
         if missed < _UNCOVERED_MAX_S:
             return hinted
-        plain = self.transcribe_track(samples, regions, language, ())
-        kept = missed <= uncovered_s(fed, plain)
+        plain = self.decode_fed(samples, head, language, ())
+        kept = missed <= uncovered_s(head, plain)
         if notes is not None:  # how often the second decoding runs, and which version it keeps
             notes.append("hinted_kept" if kept else "plain_kept")
-        return hinted if kept else plain
+        if kept:
+            return hinted
+        if head is fed:
+            return plain
+        return plain + segments_from(hinted, head[-1].end)
+
+    @contextlib.contextmanager
+    def _hint_windows(self, windows: int | None) -> Iterator[None]:
+        """Within this block (this thread), hotwords reach only the first `windows` windows of a decoding
+        (None: every window)."""
+        self._local.hint_windows = windows
+        try:
+            yield
+        finally:
+            self._local.hint_windows = None
+
+    def _get_prompt(self, *args: Any, **kwargs: Any) -> Any:
+        """WhisperModel.get_prompt (called once per window), without hotwords past the hinted windows."""
+        left = getattr(self._local, "hint_windows", None)
+        if left is not None and kwargs.get("hotwords"):
+            if left <= 0:
+                kwargs["hotwords"] = None
+            self._local.hint_windows = left - 1
+        return self._get_prompt_inner(*args, **kwargs)
 
     def guarded(self, segments: list[Segment]) -> list[Segment]:
         """Drop text Whisper made up rather than heard (see `is_hallucination`)."""
@@ -393,6 +470,48 @@ class Transcriber(Stage):
 
 
 _UNCOVERED_MAX_S = 1.5
+_seeking = threading.local()
+
+
+@contextlib.contextmanager
+def _whole_windows() -> Iterator[None]:
+    """Within this block (this thread), faster-whisper's sequential decoding moves on to the end of each
+    window instead of back to the last word's end (which, for a window decoded without timestamp tokens,
+    only re-encodes its trailing silence as one more window: `seek: windows`).
+
+    faster-whisper asks `get_end` twice per window when words are timed: first for where to seek to (here
+    answered None: stay at the window's end), then for the last speech time (answered truly).
+    """
+    _seeking.calls = 0
+    try:
+        yield
+    finally:
+        _seeking.calls = None
+
+
+def _install_get_end() -> None:
+    """Route faster-whisper's `get_end` through `_get_end` (once per process; unchanged outside
+    `_whole_windows`)."""
+    import faster_whisper.transcribe as fwt
+
+    global _real_get_end
+    if fwt.get_end is not _get_end:
+        _real_get_end = fwt.get_end
+        fwt.get_end = _get_end
+
+
+_real_get_end: Callable[[list[dict[str, Any]]], float | None]
+
+
+def _get_end(segments: list[dict[str, Any]]) -> float | None:
+    calls = getattr(_seeking, "calls", None)
+    if calls is not None:
+        _seeking.calls = calls + 1
+        if calls % 2 == 0:
+            return None
+    return _real_get_end(segments)
+
+
 _ENCODED_KEPT = 8  # windows: a call's tracks, a few calls at once at most
 
 
@@ -449,6 +568,33 @@ def uncovered_s(regions: Sequence[SpeechRegion], segments: Sequence[Segment]) ->
         if region.end - cursor >= _UNCOVERED_MAX_S:
             total += region.end - cursor
     return total
+
+
+def opening_regions(fed: Sequence[SpeechRegion], window_s: float = _CLIP_MAX_S) -> list[SpeechRegion]:
+    """The regions Whisper's first window reaches once the regions are glued end to end: those that start
+    within the first window_s seconds of speech (at least the first)."""
+    out: list[SpeechRegion] = []
+    cursor = 0.0
+    for region in fed:
+        if out and cursor >= window_s:
+            break
+        out.append(region)
+        cursor += region.end - region.start
+    return out
+
+
+def segments_from(segments: Sequence[Segment], start: float) -> list[Segment]:
+    """The segments' words from `start` on (a segment that straddles it keeps its later words)."""
+    out: list[Segment] = []
+    for seg in segments:
+        if seg.start >= start:
+            out.append(seg)
+        elif seg.end > start and seg.words:
+            later = [w for w in seg.words if w.start >= start]
+            if later:
+                base = {"avg_logprob": seg.avg_logprob, "no_speech_prob": seg.no_speech_prob}
+                out.append(_segment_of(later, base))
+    return out
 
 
 def _glued_regions(lengths: Sequence[float]) -> list[SpeechRegion]:

@@ -12,7 +12,15 @@ import pytest
 from pipeline.records import CallMetadata, Segment, SpeechRegion, Word
 from pipeline.runner import CallPipeline
 from pipeline.settings import Settings
-from pipeline.transcribe import Transcriber, is_hallucination, track_workers, uncovered_s, whisper_language
+from pipeline.transcribe import (
+    Transcriber,
+    is_hallucination,
+    opening_regions,
+    segments_from,
+    track_workers,
+    uncovered_s,
+    whisper_language,
+)
 from tests.audio_helpers import encode, load_sample, sample_reference
 from tests.conftest import SAMPLES, make_settings
 
@@ -221,3 +229,79 @@ def test_speech_left_without_words_is_measured_so_a_hint_that_swallowed_it_is_un
     assert uncovered_s(regions, words((3.5, 5.8), (10.1, 11.9))) == pytest.approx(3.5)
     # The last sentence never decoded.
     assert uncovered_s(regions, words((0.2, 3.0), (3.2, 5.8))) == pytest.approx(2.0)
+
+
+def test_the_opening_is_the_regions_whispers_first_window_reaches() -> None:
+    regions = [SpeechRegion(start=s, end=s + 12.0) for s in (0.0, 20.0, 40.0, 60.0)]
+    # 12 + 12 = 24 s of speech before the third region starts: it starts inside the first 30 s window.
+    assert opening_regions(regions, 30.0) == regions[:3]
+    assert opening_regions(regions[:2], 30.0) == regions[:2]
+    long_first = [SpeechRegion(start=0.0, end=50.0), *regions[3:]]
+    assert opening_regions(long_first, 30.0) == long_first[:1]
+
+
+def test_segments_from_a_time_keep_the_later_words_of_a_straddling_segment() -> None:
+    def seg(*spans: tuple[float, float]) -> Segment:
+        words = [Word(start=a, end=b, text=f"w{a:g}", probability=0.9) for a, b in spans]
+        return Segment(start=spans[0][0], end=spans[-1][1], text=" ".join(w.text for w in words), words=words)
+
+    kept = segments_from([seg((1, 2)), seg((9, 10), (11, 12)), seg((13, 14))], 10.5)
+    assert [s.text for s in kept] == ["w11", "w13"]
+    assert kept[0].start == 11 and kept[0].end == 12
+
+
+def test_hotwords_reach_only_the_first_window_of_a_track(tmp_path: Path) -> None:
+    """`hint_scope: opening`: faster-whisper asks for a prompt once per window; past the first window of
+    a hinted decoding it gets none of the hotwords (the rest is decoded as a track without hints)."""
+    transcriber = Transcriber(make_settings(tmp_path))
+    seen: list[str | None] = []
+    real = transcriber._get_prompt_inner
+
+    def recording(*args: object, **kwargs: object) -> object:
+        seen.append(kwargs.get("hotwords"))  # type: ignore[arg-type]
+        return real(*args, **kwargs)
+
+    transcriber._get_prompt_inner = recording
+    audio = load_sample("callback_promise.ogg")[0]
+    regions = [SpeechRegion(start=t["start"], end=t["end"]) for t in sample_reference("callback_promise.ogg")["turns"]
+               if t["role"] == "agent"]  # fmt: skip
+    segments = transcriber.transcribe_hinted(audio, regions, "en", ["Brightline Home Services", "Sarah"])
+    assert len(seen) >= 2 and seen[0] == "Glossary: Brightline Home Services, Sarah." and set(seen[1:]) == {None}
+    assert "Brightline Home Services" in " ".join(s.text for s in segments)
+    # With `hint_scope: track` every window gets them.
+    everywhere = Transcriber(make_settings(tmp_path, transcribe={"model": "tiny.en", "cpu_threads": 1,
+                                                                  "hint_scope": "track"}))  # fmt: skip
+    seen.clear()
+    real = everywhere._get_prompt_inner
+    everywhere._get_prompt_inner = recording
+    everywhere.transcribe_hinted(audio, regions, "en", ["Brightline Home Services", "Sarah"])
+    assert len(seen) >= 2 and set(seen) == {"Glossary: Brightline Home Services, Sarah."}
+
+
+def test_seek_windows_encodes_each_window_once_and_times_words_in_track_time(tmp_path: Path) -> None:
+    """`seek: windows`: the glued speech is cut at region boundaries into windows of up to 30 s, each
+    decoded once (one encoder pass per window, none for a window's trailing silence), and the words keep
+    their times in the track (from the word alignment)."""
+    settings = make_settings(tmp_path, transcribe={"model": "tiny.en", "cpu_threads": 1, "seek": "windows"})
+    transcriber = Transcriber(settings)
+    audio = load_sample("callback_promise.ogg")[0]
+    regions = [SpeechRegion(start=t["start"], end=t["end"]) for t in sample_reference("callback_promise.ogg")["turns"]
+               if t["role"] == "agent"]  # fmt: skip
+    chunks, _ = transcriber.fed_speech(audio, regions)
+    windows = transcriber.seek_windows(chunks)
+    assert len(windows) >= 2 and all(w["end"] - w["start"] <= 30.0 for w in windows)
+    encoded: list[tuple[int, ...]] = []
+    real = transcriber._encode
+
+    def counting(features: np.ndarray) -> object:
+        encoded.append(features.shape)
+        return real(features)
+
+    transcriber._encode = counting
+    segments = transcriber.transcribe_track(audio, regions, "en")
+    assert len(encoded) == len(windows)
+    fed = transcriber.fed_regions(audio, regions)
+    words = [w for s in segments for w in s.words]
+    assert len(words) > 20
+    assert all(any(r.start - 0.1 <= w.start and w.end <= r.end + 0.1 for r in fed) for w in words)
+    assert uncovered_s(fed, segments) < 3.0
