@@ -104,7 +104,10 @@ class Transcriber(Stage):
         self._local = threading.local()
         self._get_prompt_inner = self.model.get_prompt
         self.model.get_prompt = self._get_prompt
-        _install_get_end()
+        if opts.seek == "windows":
+            # faster-whisper has no option for it: its module-level get_end is routed through _get_end (a
+            # pass-through outside `_whole_windows`), and only in processes that asked for `seek: windows`.
+            _install_get_end()
         self.batched = opts.batched is True or (opts.batched == "auto" and self.device == "cuda")
         self._batched_pipeline = BatchedInferencePipeline(self.model) if self.batched else None
         unknown = [code for code in opts.languages if code not in _whisper_languages()]
