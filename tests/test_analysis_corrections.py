@@ -267,3 +267,16 @@ def test_analyser_on_a_cluster_applies_corrections_from_the_database(mongo_serve
         elsewhere.collection.database.client.drop_database(elsewhere.collection.database.name)
         elsewhere.close()
         close_corrections(worker.corrections)
+
+
+def test_a_classifier_on_words_and_character_ngrams_trains_saves_and_reads_a_misspelt_call(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path, analysis={"classifier_features": "tfidf_chars"})
+    taxonomy = Taxonomy.load(settings.analysis.taxonomy_file)
+    classifier = CallClassifier.from_settings(settings.home, taxonomy, settings.analysis)
+    classifier.train([])
+    probs = classifier.predict("hi I would like to book a boiler instalation for next tuesday how much is it")
+    assert len(probs) >= 4 and set(probs) <= set(taxonomy.label_names)
+    assert abs(sum(probs.values()) - 1.0) < 1e-6
+    again = CallClassifier.from_settings(settings.home, taxonomy, settings.analysis)  # loaded from disk
+    assert again.model is not None and again.predict("book a boiler instalation") == classifier.predict(
+        "book a boiler instalation")

@@ -296,7 +296,7 @@ class CallClassifier:
         from scipy.sparse import csr_matrix, hstack
 
         parts = []
-        if self.features in ("tfidf", "both"):
+        if self.features in ("tfidf", "both", "tfidf_chars"):
             assert vectorizer is not None
             parts.append(vectorizer.fit_transform(texts) if fit else vectorizer.transform(texts))
         if self.features in ("embeddings", "both"):
@@ -310,10 +310,20 @@ class CallClassifier:
         texts, labels, n_seed, n_corr = self.training_data(corrections)
         if not texts:
             raise ValueError("nothing to train on: the taxonomy has no examples and there are no corrections")
-        vectorizer = None
+        vectorizer: Any = None
         if self.features in ("tfidf", "both"):
             # norm(): the same folding as the rules (case, Turkish letters, contractions).
             vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, preprocessor=norm)
+        elif self.features == "tfidf_chars":
+            from sklearn.pipeline import FeatureUnion
+
+            # Words plus character 3-5-grams inside words: a misheard or split word ("re corded", "instalation")
+            # still shares most of its character n-grams with the one the seeds spell right.
+            vectorizer = FeatureUnion([
+                ("words", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, preprocessor=norm)),
+                ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True,
+                                          preprocessor=norm, min_df=2)),
+            ])
         matrix = self._matrix(texts, vectorizer, fit=True)
         weights = np.array([1.0] * n_seed + [self.correction_weight] * n_corr)
         model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
