@@ -421,9 +421,10 @@ def pii_hits(call: Call, pred: Prediction) -> tuple[int, int, int]:
         for item in gold:
             value = str(item.get("text", ""))
             hit = False
-            # Every place the value is said (a read-back repeats it): spans there are no false masks.
+            # Every place the value is said (a read-back repeats it, perhaps capitalised as a sentence's first
+            # word): spans there are no false masks.
             for t_index, turn in enumerate(call.turns):
-                for found in re.finditer(re.escape(value), str(turn["text"])):
+                for found in re.finditer(re.escape(value), str(turn["text"]), re.IGNORECASE):
                     pos = found.start()
                     covered = set()
                     for s_index, span in enumerate(pred.pii):

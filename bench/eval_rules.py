@@ -66,7 +66,8 @@ def score_rules(folder: Path, condition: str, verbose: bool = False,
             continue
         n += 1
         original = [t.text for t in record.turns]
-        redacted, pii = redact_turns(record.turns, cfg.pii_kinds)
+        redacted, pii = redact_turns(record.turns, cfg.pii_kinds,
+                                     [call.company or ""] if cfg.pii_keep_company_addresses else ())
         turns = turn_views(redacted)
         empty, _ = is_empty_call(turns, record.metrics, cfg)
         facts = CallFacts(turns=turns, pii=pii, empty=empty, company_names=[call.company or ""],

@@ -218,6 +218,10 @@ class AnalysisSettings(BaseModel):
     prompts_dir: Path = PACKAGE_DATA / "prompts"
     redact_pii: bool = True
     pii_kinds: list[str] = Field(default_factory=lambda: ["card_number", "iban", "national_id", "phone", "email"])
+    # Leave unmasked an e-mail address at the company's own domain ("claims at waggle whisker dot co dot uk"):
+    # no one's personal data. Off: the rubric lists e-mail addresses without exception, and of two rubric-only
+    # authors one labelled the company's address as PII (set D) and one did not (set E).
+    pii_keep_company_addresses: bool = False
     # Calls with less speech than this (seconds, both parties) or fewer words are Empty Call.
     empty_call_max_speech_s: float = 2.0
     empty_call_max_words: int = 4

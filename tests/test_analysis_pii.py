@@ -246,3 +246,15 @@ def test_an_address_at_mail_dot_com_glued_by_the_transcriber_is_masked() -> None
 def test_a_number_word_before_a_comma_is_not_the_first_digit_of_the_written_number_after_it() -> None:
     text = "It's this one, 07700900358."
     assert [(f.kind, text[f.start : f.end]) for f in find_pii(text)] == [("phone", "07700900358")]
+
+
+def test_the_companys_own_address_may_be_left_unmasked_and_a_spelled_country_code_opens_an_iban() -> None:
+    turns = [Turn(index=0, role="agent", track=0, start=0.0, end=4.0,
+                  text="Send the photos to claims at waggle whisker dot co dot uk, please."),
+             Turn(index=1, role="customer", track=1, start=4.5, end=8.0, text="Mine is sam dot lee at gmail dot com.")]
+    kept = redact_turns(turns, company_names=["Waggle & Whisker Pet Cover"])[1]
+    assert [(s.kind, s.turn) for s in kept] == [("email", 1)]
+    assert [(s.kind, s.turn) for s in redact_turns(turns)[1]] == [("email", 0), ("email", 1)]
+    text = ("IBAN T R yirmi iki, sıfır sıfır bir iki üç, dört beş altı yedi, sekiz dokuz sıfır bir, "
+            "iki üç dört beş, altı")
+    assert [f.kind for f in find_pii(text)] == ["iban"]

@@ -333,8 +333,13 @@ class Analyser(Stage):
         started = time.perf_counter()
         record.errors = [e for e in record.errors if e.stage != self.name]  # a re-run starts clean
         pii: list[PiiSpan] = []
+        company = self.company_for(record)
+        company_names = [v for k, v in record.metadata.extra.items() if k == "company"]
+        if company is not None:
+            company_names += [company.name, *company.aliases]
         if self.cfg.redact_pii:
-            record.turns, pii = redact_turns(record.turns, self.cfg.pii_kinds)
+            record.turns, pii = redact_turns(record.turns, self.cfg.pii_kinds,
+                                             company_names if self.cfg.pii_keep_company_addresses else ())
             if record.analysis is not None:
                 pii = pii or record.analysis.pii  # already redacted by an earlier run: keep its spans
         turns = turn_views(record.turns)
@@ -356,10 +361,6 @@ class Analyser(Stage):
             keywords=keywords_of(turns),
             topics=self.taxonomy.topics_of(" ".join(t.text for t in turns)),
         )
-        company = self.company_for(record)
-        company_names = [v for k, v in record.metadata.extra.items() if k == "company"]
-        if company is not None:
-            company_names += [company.name, *company.aliases]
         facts = CallFacts(turns=turns, pii=pii, empty=empty, company_names=company_names,
                           agent_names=[v for k, v in record.metadata.extra.items() if k == "agent_name"])
         analysis.compliance = check_call(self.checklist, facts)

@@ -106,8 +106,8 @@ _IBAN_SPACED = re.compile(r"\b[A-Z]{2} \d{2}(?:[ ]?[A-Z0-9]){11,30}\b")
 _IBAN_SAID = re.compile(r"\biban\b\W{0,3}(?:\w+\W+){0,4}?([A-Z]{2}[ -]?\d{2}(?:[ -]?[A-Z0-9]){10,30}(?<=\d))\b",
                         re.IGNORECASE)
 # A number said after a country code's two capitals ("TR otuz uc, sifir sifir sifir alti, ..."): an IBAN.
-_IBAN_COUNTRY_BEFORE = re.compile(r"\b[A-Z]{2}[\s,]*$")
-_IBAN_COUNTRY_BEFORE_ANY_CASE = re.compile(r"\b[A-Z]{2}[\s,]*$", re.IGNORECASE)
+_IBAN_COUNTRY_BEFORE = re.compile(r"\b[A-Z] ?[A-Z][\s,]*$")  # "TR", or spelled "T R"
+_IBAN_COUNTRY_BEFORE_ANY_CASE = re.compile(r"\b[A-Z] ?[A-Z][\s,]*$", re.IGNORECASE)
 # A National Insurance number spelled out ("J K, one two, three four, five six, D"): letters around six digits.
 _NINO_LETTERS_BEFORE = re.compile(r"\b[A-CEGHJ-PR-TW-Z][\s,.]+[A-CEGHJ-PR-TW-Z][\s,.]*$", re.IGNORECASE)
 _NINO_LETTER_AFTER = re.compile(r"^[\s,.]*[A-D]\b", re.IGNORECASE)
@@ -337,7 +337,8 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
             _IBAN_COUNTRY_BEFORE_ANY_CASE.search(text[max(0, start - 6) : start]) if len(digits) >= 18 else None)
         if country is not None and len(digits) >= 12 and "iban" in wanted:
             iban_start = start - len(text[max(0, start - 6) : start]) + country.start()
-            found.append(Found("iban", iban_start, end, iban_valid(country.group(0).strip(" ,").upper() + digits)))
+            code = re.sub(r"[\s,]", "", country.group(0)).upper()
+            found.append(Found("iban", iban_start, end, iban_valid(code + digits)))
             continue
         kind = _classify_run(digits)
         if len(digits) == 9 and _ID_CONTEXT.search(text[max(0, start - 80) : start]):
@@ -430,6 +431,19 @@ def _digits_only(text: str) -> str | None:
     return "".join(d for _, _, d in runs)
 
 
+_DOMAIN = re.compile(r"(?:@|\s(?:at|et)\s)(.+?)(?:\s*(?:\.|\bdot\b|\bnokta\b)\s*[a-z]{2,4}\b)+\s*$", re.IGNORECASE)
+
+
+def _own_address(address: str, company_names: Sequence[str]) -> bool:
+    """The address's domain spells (part of) the company's name: "harborline mutual" / "harborlinemutual" for
+    Harborline Mutual Insurance."""
+    domain = _DOMAIN.search(address)
+    letters = re.sub(r"[^a-z0-9]", "", _fold(domain.group(1)).lower()) if domain else ""
+    if len(letters) < 4:
+        return False
+    return any(letters in re.sub(r"[^a-z0-9]", "", _fold(name).lower()) for name in company_names if name)
+
+
 _NUMBER_KINDS = ("card_number", "iban", "national_id", "phone")
 
 
@@ -480,8 +494,11 @@ def split_numbers(turns: Sequence[Turn], kinds: Iterable[str]) -> dict[int, Foun
     return pieces
 
 
-def redact_turns(turns: Sequence[Turn], kinds: Iterable[str] = ALL_KINDS) -> tuple[list[Turn], list[PiiSpan]]:
-    """Turns with PII replaced by ``[KIND]`` tags (text and words), and where each piece was."""
+def redact_turns(turns: Sequence[Turn], kinds: Iterable[str] = ALL_KINDS,
+                 company_names: Sequence[str] = ()) -> tuple[list[Turn], list[PiiSpan]]:
+    """Turns with PII replaced by ``[KIND]`` tags (text and words), and where each piece was. An e-mail address
+    at the company's own domain (``company_names``: "claims at waggle whisker dot co dot uk" for Waggle &
+    Whisker Pet Cover) is where customers write to, no one's personal data: it stays."""
     kinds = tuple(kinds)
     redacted: list[Turn] = []
     spans: list[PiiSpan] = []
@@ -490,6 +507,7 @@ def redact_turns(turns: Sequence[Turn], kinds: Iterable[str] = ALL_KINDS) -> tup
     split = split_numbers(turns, kinds)
     for n, turn in enumerate(turns):
         found = find_pii(turn.text, kinds, context=previous) or ([split[n]] if n in split else [])
+        found = [f for f in found if not (f.kind == "email" and _own_address(turn.text[f.start:f.end], company_names))]
         found = _without_overlaps([*found, *_read_back(turn.text, found, previous_numbers)])
         previous = turn.text
         previous_numbers = [(f.kind, "".join(d for _, _, d in _digit_runs(turn.text[f.start:f.end], min_digits=1)))
