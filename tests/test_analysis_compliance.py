@@ -538,3 +538,21 @@ def test_a_full_name_the_caller_gives_unasked_counts_as_an_identifier(checklist:
                              ("agent", "Can you give me your date of birth?"), ("customer", "July nineteenth."),
                              ("agent", "Thank you, you're verified. Your loan is at five point nine percent."))
     assert statuses(checklist, first_name_only)["identity_verification"] == "fail"
+
+
+def test_a_lookup_announced_before_the_security_questions_and_a_bare_full_name_verify_in_order(
+        checklist: Checklist) -> None:
+    announced = _turns(GOOD_OPENING, ("customer", "Hi, my name is Leonard Cole, I'm calling about adding a line."),
+                       ("agent", "Sure thing. I can see a note here. First I need to verify you. Can I get your date "
+                                 "of birth?"),
+                       ("customer", "May third, nineteen sixty-six."),
+                       ("agent", "Thank you, you're verified. I see the note: one added line at thirty a month."))
+    assert statuses(checklist, announced)["identity_verification"] == "pass"
+    bare_name = _turns(GOOD_OPENING, ("customer", "Hi. Gareth Pryce. I was promised a call back yesterday."),
+                       ("agent", "Can I take your date of birth?"), ("customer", "Fourteenth of November, eighty-one."),
+                       ("agent", "Thanks. Right, I can see the complaint from Tuesday."))
+    assert statuses(checklist, bare_name)["identity_verification"] == "pass"
+    greeting_only = _turns(GOOD_OPENING, ("customer", "Hi Rafael! I was promised a call back yesterday."),
+                           ("agent", "Can I take your date of birth?"), ("customer", "Fourteenth of November."),
+                           ("agent", "Thanks. Right, I can see the complaint from Tuesday."))
+    assert statuses(checklist, greeting_only)["identity_verification"] == "fail"

@@ -416,6 +416,12 @@ _UPPER = "A-ZÇĞİÖŞÜ"
 _FULL_NAME_GIVEN = re.compile(
     rf"\b(?:[Tt]his is|[Ii]t's|[Ii]t is|I'm|I am|[Mm]y name's|[Bb]en) [{_UPPER}][a-zçğıöşü']+ [{_UPPER}][a-zçğıöşü']+\b"
 )
+_GREETING_WORDS = ("(?:Hi|Hello|Hey|Hiya|Morning|Afternoon|Evening|Good|Thanks|Thank|Dear|Oh|Okay|Merhaba|Selam|"
+                   "Sure|Yes)")
+# A sentence that is only a capitalised first and last name ("Hi. Gareth Pryce.", "Priya. Priya Nair."): the
+# caller naming themselves.
+_BARE_FULL_NAME = re.compile(rf"(?:(?:[Yy]es|[Yy]eah|[Ii]t's|[Ii]t is|[Ss]ure),? )?(?!{_GREETING_WORDS}\b)"
+                             rf"[{_UPPER}][a-zçğıöşü']+ [{_UPPER}][a-zçğıöşü'-]+[.!]?")
 # Words a name check may capture that are not names ("is that right?", "are you happy with that?").
 _NOT_CHECKED_NAMES = _NOT_NAMES | frozenset(
     ["right", "correct", "ok", "alright", "all", "everything", "fine", "good", "you", "still", "ready", "free",
@@ -590,12 +596,18 @@ def _verification_order(item: ComplianceItem, facts: CallFacts, checklist: Check
             for kind in said & {"phone", "email", "national_id"}:
                 ids.given.setdefault(kind, turn)
             if any(re.search(p, turn.normalised) for p in item.phrases("customer_name_patterns")) or (
-                    _FULL_NAME_GIVEN.search(turn.text)):
+                    _FULL_NAME_GIVEN.search(turn.text)) or any(_BARE_FULL_NAME.fullmatch(part.strip()) for part in
+                                                               re.split(r"(?<=[.!?])\s+", turn.text)):
                 ids.given.setdefault("name", turn)
             continue
         agent_turns.append(turn)
         read_pii = bool((pii_by_turn.get(turn.index, set()) & _RECORD_PII) - customer_pii)
-        for sentence in _sentences(turn):
+        sentences = _sentences(turn)
+        # "I can see a note here. First I need to verify you. Can I get your date of birth...": a lookup the
+        # agent announces and then verifies before reading anything out discloses nothing yet.
+        asks_later = [any(_asked_identifiers(later, item) for later in sentences[k + 1:])
+                      for k in range(len(sentences))]
+        for k, sentence in enumerate(sentences):
             asked = _asked_identifiers(sentence, item)
             framing = find_said(sentence.text, item.phrases("verifying_phrases")) is not None
             if asked and _said_before_asking(sentence, item):
@@ -615,7 +627,7 @@ def _verification_order(item: ComplianceItem, facts: CallFacts, checklist: Check
             made = made or find_said(sentence.text, item.phrases("new_record_phrases")) is not None
             cue = _disclosure(sentence, item, read_pii, verified, made)
             framed = framed or framing
-            if cue is None:
+            if cue is None or asks_later[k]:
                 continue
             evidence = [*{t.index: t for t in ids.given.values()}.values(), turn]
             if ids.score >= needed:
