@@ -542,6 +542,12 @@ def _disclosure(sentence: _Sentence, item: ComplianceItem, read_pii: bool, verif
     return None
 
 
+def _announced_only(cue: str, sentence: _Sentence, item: ComplianceItem) -> bool:
+    """The disclosure is a lookup phrase alone ("I can see a note here"), no value of the record read out."""
+    return cue.startswith("'") and not cue.endswith("with its details") and not any(
+        re.search(p, sentence.text) for p in item.phrases("value_patterns"))
+
+
 def _said_before_asking(sentence: _Sentence, item: ComplianceItem) -> bool:
     """In one unpunctuated stretch, a lookup or a record's values come before the request for identifiers."""
     first_ask = _first_at(sentence.text, [str(p) for ps in (item.options.get("identifier_phrases") or {}).values()
@@ -627,7 +633,7 @@ def _verification_order(item: ComplianceItem, facts: CallFacts, checklist: Check
             made = made or find_said(sentence.text, item.phrases("new_record_phrases")) is not None
             cue = _disclosure(sentence, item, read_pii, verified, made)
             framed = framed or framing
-            if cue is None or asks_later[k]:
+            if cue is None or (asks_later[k] and _announced_only(cue, sentence, item)):
                 continue
             evidence = [*{t.index: t for t in ids.given.values()}.values(), turn]
             if ids.score >= needed:
