@@ -321,3 +321,19 @@ def test_turkish_i_will_call_agreed_is_a_promise_and_a_condition_is_not() -> Non
     conditional = _turns(("agent", "Faturanızla markanın çağrı merkezini arayın."),
                          ("customer", "Tamam, onları arayayım. Olmazsa size dönerim."))
     assert analyse_callback(conditional, FRIDAY_10_15).promised is False
+
+
+def test_a_confirmation_after_a_timed_promise_does_not_take_another_date_from_its_turn() -> None:
+    turns = _turns(("agent", "You're booked for Saturday, March thirteenth. Our event planner, Jo, will call you on "
+                             "the first of March to go over the setup."),
+                   ("customer", "Wonderful. Will she call me at this number?"),
+                   ("agent", "Yes, this one. Anything else I can help you with today?"))
+    assert analyse_callback(turns, FRIDAY_10_15).due == datetime(2027, 3, 1, 10, 0)
+
+
+def test_a_lead_time_is_measured_from_the_visits_clock_time_not_a_nearer_bare_day() -> None:
+    turns = _turns(("agent", "The earliest install is Saturday at nine in the morning. Does that work?"),
+                   ("customer", "Saturday at nine works."),
+                   ("customer", "Use my wife's cell, actually. She'll be home Saturday."),
+                   ("agent", "Got it. The technician will ring that number thirty minutes before arriving."))
+    assert analyse_callback(turns, FRIDAY_10_15).due == datetime(2026, 11, 21, 8, 30)

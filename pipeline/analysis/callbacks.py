@@ -529,6 +529,12 @@ _TURKISH_TIME_WORDS = 4
 _TURKISH_VERB = re.compile(r"\b(arar\w*|aray\w*|don\w*|iletisim\w*|bilgilendir\w*)\b")
 
 
+def _text_turns(promise: Promise) -> list[TurnView]:
+    """The turn each of ``promise.time_texts()`` comes from, in the same order."""
+    own = len(promise.time_texts()) - len(promise.time_turns)
+    return [promise.turn] * own + list(promise.time_turns)
+
+
 def _sentences(text: str) -> list[str]:
     return re.split(r"(?<=[.!?;])\s+", text)
 
@@ -685,24 +691,42 @@ def analyse_callback(
     # The last promise that names a time is the deal ("I'll call you tomorrow at ten" ... "I'll call you
     # on the number ending 456"); without any time, the last promise.
     promise, due = promises[-1], None
+    # A promise whose time is only in another promise's turn ("Will she call me at this number?" - "Yes,
+    # this one." after "Jo will call you on the first of March") defers to that promise, which reads its
+    # own sentence first; it keeps the borrowed time only when no promise has one of its own.
+    other_turns = {id(p.turn) for p in promises}
+    borrowed: tuple[Promise, DueTime] | None = None
     for candidate in reversed(promises):
         lead = _lead_time(candidate.turn.text)
-        texts = candidate.time_texts()
+        texts = list(zip(candidate.time_texts(), _text_turns(candidate), strict=True))
         if lead is not None:
             # "he'll call about thirty minutes before he gets there": the visit was agreed earlier in the
             # call ("Friday morning at ten with Ignatius"), so the turns before the promise count too.
             at = next((i for i, t in enumerate(turns) if t is candidate.turn), 0)
-            texts += [t.text for t in reversed(turns[max(0, at - _LEAD_LOOKBACK_TURNS) : at])]
-        for text in texts:
+            texts += [(t.text, t) for t in reversed(turns[max(0, at - _LEAD_LOOKBACK_TURNS) : at])]
+        source: TurnView | None = None
+        for text, turn in texts:
             due = resolve_due(_LEAD_RE.sub(" ", _clean(text)) if lead else text, reference, cfg)
             if due is not None:
+                source = turn
                 break
+        if lead is not None and due is not None and not due.exact:
+            # The visit's clock time beats a nearer bare day ("Saturday at nine works." ... "She'll be home
+            # Saturday." ... "he'll ring thirty minutes before arriving").
+            timed = (resolve_due(_LEAD_RE.sub(" ", _clean(text)), reference, cfg) for text, _ in texts)
+            due = next((d for d in timed if d is not None and d.exact and d.due.date() == due.due.date()), due)
         if due is not None and lead is not None:
             # "she'll ring twenty minutes before": the appointment's time less the lead.
             due = DueTime(due.due - lead, f"{lead_text(lead)} before {due.text}", due.exact)
+        if due is not None and lead is None and source is not candidate.turn and id(source) in other_turns:
+            borrowed = borrowed or (candidate, due)
+            due = None
+            continue
         if due is not None:
             promise = candidate
             break
+    if due is None and borrowed is not None:
+        promise, due = borrowed
     evidence = [promise.turn.evidence()]
     return CallbackResult(
         promised=True,
