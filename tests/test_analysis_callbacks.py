@@ -300,6 +300,8 @@ def test_never_remembering_something_is_no_report_of_a_missed_call() -> None:
         ("öğleden sonra iki uygun", datetime(2026, 11, 20, 14, 0)),
         # a day of the month said in words
         ("yirmi bir Kasım'da sizi arayıp bilgi vereceğiz", datetime(2026, 11, 21, 10, 0)),
+        # ...while English "on" before a month stays a preposition, not Turkish "ten"
+        ("I'll call you on December 3rd", datetime(2026, 12, 3, 10, 0)),
     ],
 )
 def test_turkish_clock_times_and_dates_as_words_resolve(phrase: str, expected: datetime) -> None:

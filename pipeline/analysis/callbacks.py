@@ -255,12 +255,13 @@ _DATE_RE = re.compile(
     r"\b(\d{1,2})(?:st|nd|rd|th)?(?: of)? (" + _MONTHS + r")\b|\b(" + _MONTHS + r") (\d{1,2})(?:st|nd|rd|th)?\b"
     r"|\bthe (\d{1,2})(?:st|nd|rd|th)\b(?! (?:of )?(?:" + _MONTHS + r"))"
 )
-# A day of the month said as a number word before the month ("yirmi bir Nisan'da").
+# A day of the month said as a Turkish number word before a Turkish month ("yirmi bir Nisan'da"). English says
+# ordinals ("the twenty-first of May", read by _ORDINAL_RE), and its "on March 3rd" is no "ten March".
+_TR_DAY_WORDS = ("bir", "iki", "uc", "dort", "bes", "alti", "yedi", "sekiz", "dokuz", "on", "yirmi", "otuz")
 _DAY_WORDS_RE = re.compile(
-    r"\b(" + "|".join(sorted((re.escape(k) for k, v in _NUM_WORDS.items() if (1 <= v <= 31 and " " in k) or
-                              k in {"bir", "iki", "uc", "dort", "bes", "alti", "yedi", "sekiz", "dokuz", "on",
-                                    "yirmi", "otuz"}), key=len, reverse=True))
-    + r") (" + _MONTHS + r")\b"
+    r"\b(" + "|".join(sorted((re.escape(k) for k, v in _NUM_WORDS.items() if 1 <= v <= 31 and (
+        k in _TR_DAY_WORDS or k.split()[0] in {"on", "yirmi", "otuz"})), key=len, reverse=True))
+    + r") (ocak|subat|mart|nisan|mayis|haziran|temmuz|agustos|eylul|ekim|kasim|aralik)\b"
 )
 _ORDINALS = {
     "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8,
