@@ -227,6 +227,7 @@ def test_a_long_iban_after_a_lower_case_country_code_as_an_unpunctuated_transcri
            "sekiz dört bir üç yirmi altı tamam"
     assert [f.kind for f in find_pii(text)] == ["iban"]
     assert kinds("ok 55 12") == []  # a short number after two letters is no IBAN
+    assert kinds("OK 4111 1111 1111 1111 is the card") == ["card_number"]  # nor a valid card number
 
 
 def test_a_number_read_back_with_digits_the_transcriber_dropped_is_masked_as_the_number_before() -> None:

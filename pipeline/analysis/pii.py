@@ -335,7 +335,9 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
         country = _IBAN_COUNTRY_BEFORE.search(text[max(0, start - 6) : start]) or (
             # as long as a Turkish or German IBAN: the country code's case no longer matters ("tr otuz uc ...")
             _IBAN_COUNTRY_BEFORE_ANY_CASE.search(text[max(0, start - 6) : start]) if len(digits) >= 18 else None)
-        if country is not None and len(digits) >= 12 and "iban" in wanted:
+        # ("OK 4111 1111 1111 1111": two capitals before a valid card number are no country code)
+        if country is not None and len(digits) >= 12 and "iban" in wanted and not (
+                len(digits) <= 19 and luhn_valid(digits)):
             iban_start = start - len(text[max(0, start - 6) : start]) + country.start()
             code = re.sub(r"[\s,]", "", country.group(0)).upper()
             found.append(Found("iban", iban_start, end, iban_valid(code + digits)))
