@@ -389,7 +389,8 @@ class Analyser(Stage):
             record.add_error(self.name, "llm_unavailable", self.backend_error or "no LLM backend")
         else:
             try:
-                answer, usage, retries = self._ask(turns, self.system_prompt_for(company))
+                system_prompt = self.system_prompt_for(company)
+                answer, usage, retries = self._ask(turns, system_prompt)
             except LLMUnavailable as err:
                 status = "pending"
                 record.add_error(self.name, err.code, str(err)[:500])
@@ -399,7 +400,7 @@ class Analyser(Stage):
 
         if answer is not None:
             self._apply_answer(analysis, answer, usage, turns)
-            usage += self._ask_disclosure(analysis, facts, turns, usage, self.system_prompt_for(company))
+            usage += self._ask_disclosure(analysis, facts, turns, usage, system_prompt)
         callback_turn = answer.callback if (answer is not None and self.cfg.llm_callbacks) else None
         analysis.callback = analyse_callback(turns, reference, self.callback_cfg, callback_turn)
         if answer is None and not empty and not unintelligible:
