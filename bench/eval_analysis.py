@@ -32,7 +32,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -227,35 +227,36 @@ class CachedAnswers(LLMBackend):
         blob = json.dumps([self.inner.model_for(tier), system, user, schema, tier], sort_keys=True)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
 
-    def complete_json(
-        self, system: str, user: str, schema: Mapping[str, Any], tier: str = "fast"
-    ) -> tuple[dict[str, Any], LLMUsage]:
-        path = self.folder / f"{self._key(system, user, schema, tier)}.json"
+    def _replayed(self, key: str, ask: Callable[[], tuple[dict[str, Any], LLMUsage]]
+                  ) -> tuple[dict[str, Any], LLMUsage]:
+        """The answer cached under ``key``, else ``ask()``'s, cached."""
+        path = self.folder / f"{key}.json"
         if path.exists():
             data = json.loads(path.read_text(encoding="utf-8"))
             self.hits += 1
             return data["value"], LLMUsage(**data["usage"])
-        if self._warm_for is not None:  # warm only when a real call is needed
-            self.inner.warm(self._warm_for)
-            self._warm_for = None
-        value, usage = self.inner.complete_json(system, user, schema, tier)
+        value, usage = ask()
         self.folder.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"value": value, "usage": usage.__dict__}), encoding="utf-8")
         return value, usage
+
+    def complete_json(
+        self, system: str, user: str, schema: Mapping[str, Any], tier: str = "fast"
+    ) -> tuple[dict[str, Any], LLMUsage]:
+        def ask() -> tuple[dict[str, Any], LLMUsage]:
+            if self._warm_for is not None:  # warm only when a real call is needed
+                self.inner.warm(self._warm_for)
+                self._warm_for = None
+            return self.inner.complete_json(system, user, schema, tier)
+
+        return self._replayed(self._key(system, user, schema, tier), ask)
 
     def follow_up(
         self, system: str, user: str, answer: str, question: str, schema: Mapping[str, Any], tier: str = "fast"
     ) -> tuple[dict[str, Any], LLMUsage]:
         conversation = "\n".join((user, answer, question))
-        path = self.folder / f"{self._key(system, conversation, schema, tier)}.json"
-        if path.exists():
-            data = json.loads(path.read_text(encoding="utf-8"))
-            self.hits += 1
-            return data["value"], LLMUsage(**data["usage"])
-        value, usage = self.inner.follow_up(system, user, answer, question, schema, tier)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"value": value, "usage": usage.__dict__}), encoding="utf-8")
-        return value, usage
+        return self._replayed(self._key(system, conversation, schema, tier),
+                              lambda: self.inner.follow_up(system, user, answer, question, schema, tier))
 
     def model_for(self, tier: str) -> str:
         return self.inner.model_for(tier)
