@@ -609,12 +609,9 @@ def _verification_order(item: ComplianceItem, facts: CallFacts, checklist: Check
         agent_turns.append(turn)
         read_pii = bool((pii_by_turn.get(turn.index, set()) & _RECORD_PII) - customer_pii)
         sentences = _sentences(turn)
-        # "I can see a note here. First I need to verify you. Can I get your date of birth...": a lookup the
-        # agent announces and then verifies before reading anything out discloses nothing yet.
-        asks_later = [any(_asked_identifiers(later, item) for later in sentences[k + 1:])
-                      for k in range(len(sentences))]
+        requests = [_asked_identifiers(sentence, item) for sentence in sentences]
         for k, sentence in enumerate(sentences):
-            asked = _asked_identifiers(sentence, item)
+            asked = requests[k]
             framing = find_said(sentence.text, item.phrases("verifying_phrases")) is not None
             if asked and _said_before_asking(sentence, item):
                 asked = []  # "You're on the ten-gig SIM at twelve pounds. Can I take your name..." unpunctuated
@@ -633,7 +630,9 @@ def _verification_order(item: ComplianceItem, facts: CallFacts, checklist: Check
             made = made or find_said(sentence.text, item.phrases("new_record_phrases")) is not None
             cue = _disclosure(sentence, item, read_pii, verified, made)
             framed = framed or framing
-            if cue is None or (asks_later[k] and _announced_only(cue, sentence, item)):
+            # "I can see a note here. First I need to verify you. Can I get your date of birth...": a lookup the
+            # agent announces and then verifies before reading anything out discloses nothing yet.
+            if cue is None or (any(requests[k + 1:]) and _announced_only(cue, sentence, item)):
                 continue
             evidence = [*{t.index: t for t in ids.given.values()}.values(), turn]
             if ids.score >= needed:
