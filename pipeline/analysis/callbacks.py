@@ -502,9 +502,10 @@ class Promise:
     time_turns: list[TurnView]
     phrase: str | None = None
 
-    def time_texts(self) -> list[str]:
-        """Texts to search for the due time, nearest first: the promise's own sentence, then its turn,
-        then the turns around it ("Monday" in "the job from Monday" must not beat "this afternoon")."""
+    def time_texts(self) -> list[tuple[str, TurnView]]:
+        """Texts to search for the due time, nearest first, each with the turn it comes from: the promise's
+        own sentence, then its turn, then the turns around it ("Monday" in "the job from Monday" must not beat
+        "this afternoon")."""
         texts: list[str] = []
         if self.phrase:
             pattern = phrase_pattern(self.phrase)
@@ -522,18 +523,11 @@ class Promise:
                         texts.append(" ".join([*before, match.group()]))
                     texts.append(norm(sentence)[match.start():])
             texts += sentences
-        texts += [t.text for t in self.time_turns]
-        return texts
+        return [(text, self.turn) for text in texts] + [(t.text, t) for t in self.time_turns]
 
 
 _TURKISH_TIME_WORDS = 4
 _TURKISH_VERB = re.compile(r"\b(arar\w*|aray\w*|don\w*|iletisim\w*|bilgilendir\w*)\b")
-
-
-def _text_turns(promise: Promise) -> list[TurnView]:
-    """The turn each of ``promise.time_texts()`` comes from, in the same order."""
-    own = len(promise.time_texts()) - len(promise.time_turns)
-    return [promise.turn] * own + list(promise.time_turns)
 
 
 def _sentences(text: str) -> list[str]:
@@ -699,7 +693,7 @@ def analyse_callback(
     borrowed: tuple[Promise, DueTime] | None = None
     for candidate in reversed(promises):
         lead = _lead_time(candidate.turn.text)
-        texts = list(zip(candidate.time_texts(), _text_turns(candidate), strict=True))
+        texts = candidate.time_texts()
         if lead is not None:
             # "he'll call about thirty minutes before he gets there": the visit was agreed earlier in the
             # call ("Friday morning at ten with Ignatius"), so the turns before the promise count too.
