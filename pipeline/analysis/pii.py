@@ -106,8 +106,8 @@ _IBAN_SPACED = re.compile(r"\b[A-Z]{2} \d{2}(?:[ ]?[A-Z0-9]){11,30}\b")
 _IBAN_SAID = re.compile(r"\biban\b\W{0,3}(?:\w+\W+){0,4}?([A-Z]{2}[ -]?\d{2}(?:[ -]?[A-Z0-9]){10,30}(?<=\d))\b",
                         re.IGNORECASE)
 # A number said after a country code's two capitals ("TR otuz uc, sifir sifir sifir alti, ..."): an IBAN.
-_IBAN_COUNTRY_BEFORE = re.compile(r"\b[A-Z] ?[A-Z][\s,]*$")  # "TR", or spelled "T R"
-_IBAN_COUNTRY_BEFORE_ANY_CASE = re.compile(r"\b[A-Z] ?[A-Z][\s,]*$", re.IGNORECASE)
+# ("TR", or spelled "T R"; in capitals unless the number is as long as a Turkish or German IBAN: "tr otuz uc...")
+_IBAN_COUNTRY_BEFORE = re.compile(r"\b[A-Z] ?[A-Z][\s,]*$", re.IGNORECASE)
 # A National Insurance number spelled out ("J K, one two, three four, five six, D"): letters around six digits.
 _NINO_LETTERS_BEFORE = re.compile(r"\b[A-CEGHJ-PR-TW-Z][\s,.]+[A-CEGHJ-PR-TW-Z][\s,.]*$", re.IGNORECASE)
 _NINO_LETTER_AFTER = re.compile(r"^[\s,.]*[A-D]\b", re.IGNORECASE)
@@ -331,10 +331,11 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
         found += [Found("national_id", m.start(), m.end()) for m in _SSN.finditer(text)]
     if "card_number" in wanted:
         found += [Found("card_number", m.start(1), m.end(1)) for m in _CARD_CODE.finditer(text)]
-    for start, end, digits in _digit_runs(text):
-        country = _IBAN_COUNTRY_BEFORE.search(text[max(0, start - 6) : start]) or (
-            # as long as a Turkish or German IBAN: the country code's case no longer matters ("tr otuz uc ...")
-            _IBAN_COUNTRY_BEFORE_ANY_CASE.search(text[max(0, start - 6) : start]) if len(digits) >= 18 else None)
+    runs = _digit_runs(text, min_digits=6)  # numbers of seven digits and more; six for a spelled NI number
+    for start, end, digits in [run for run in runs if len(run[2].lstrip("+")) >= 7]:
+        country = _IBAN_COUNTRY_BEFORE.search(text[max(0, start - 6) : start])
+        if country is not None and not (country.group(0).isupper() or len(digits) >= 18):
+            country = None
         # ("OK 4111 1111 1111 1111": two capitals before a valid card number are no country code)
         if country is not None and len(digits) >= 12 and "iban" in wanted and not (
                 len(digits) <= 19 and luhn_valid(digits)):
@@ -348,7 +349,7 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
         if kind is not None and kind[0] in wanted:
             found.append(Found(kind[0], start, end, kind[1]))
     if "national_id" in wanted:
-        for start, end, digits in _digit_runs(text, min_digits=6):
+        for start, end, digits in runs:
             letters = _NINO_LETTERS_BEFORE.search(text[max(0, start - 8) : start])
             after = _NINO_LETTER_AFTER.search(text[end : end + 6])
             if len(digits) == 6 and letters is not None and after is not None:
