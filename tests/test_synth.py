@@ -95,6 +95,7 @@ def test_script_parsing_and_errors(tmp_path: Path) -> None:
         CallScript.from_dict({"language": "de", "turns": []})
     assert VoiceSpec.parse("piper:joe:pitch=1.2,speed=0.9") == VoiceSpec("piper", "joe", 1.2, 0.9)
     assert VoiceSpec.parse("festival:ked_diphone:speed=0.9") == VoiceSpec("festival", "ked_diphone", 1.0, 0.9)
+    assert VoiceSpec.parse("gnuspeech:female") == VoiceSpec("gnuspeech", "female")
     with pytest.raises(SynthError):
         VoiceSpec.parse("sapi:david")
 
