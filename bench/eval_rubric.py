@@ -75,26 +75,27 @@ NAMED_VARIANTS_TR = ("Denis", "victor", "Michael", "Annie", "Gene", "Lee")  # th
 # Festival (ked_diphone, US male; cmu_us_slt_arctic_hts, a female HTS voice); UK English: espeak-ng's
 # en-gb with the named variants Edward and Paul; Turkish: the named variants Hugo, Alicia and Marco (of the
 # 16 tried, the only ones Whisper base transcribes at all; told the language it still garbles them).
-FESTIVAL_VOICES = {"us": ("festival:ked_diphone", "festival:cmu_us_slt_arctic_hts"),
+FESTIVAL_VOICES: dict[str, tuple[str, ...]] = {"us": ("festival:ked_diphone", "festival:cmu_us_slt_arctic_hts"),
                    "uk": ("espeak:en-gb+Edward", "espeak:en-gb+Paul", "festival:ked_diphone")}
 FESTIVAL_VOICES_TR = ("espeak:tr+Hugo", "espeak:tr+Alicia", "espeak:tr+Marco")
 # ``--voices kal`` (set E, bench/holdout7): again voices no earlier set used. US English: Festival's kal_diphone
 # and espeak-ng en-us with the named variants Linda and Andy; UK English: en-gb-scotland+Max, en-gb+Steph,
 # en-gb-x-rp+Rob (each heard by Whisper base at 9-22% WER on a test sentence); Turkish: tr+Andy, tr+Max,
 # tr+Linda (like every espeak-ng Turkish voice tried, 1.0-1.2 WER for Whisper base even told the language).
-KAL_VOICES = {"us": ("festival:kal_diphone", "espeak:en-us+Linda", "espeak:en-us+Andy"),
+KAL_VOICES: dict[str, tuple[str, ...]] = {"us": ("festival:kal_diphone", "espeak:en-us+Linda", "espeak:en-us+Andy"),
               "uk": ("espeak:en-gb-scotland+Max", "espeak:en-gb+Steph", "espeak:en-gb-x-rp+Rob")}
 KAL_VOICES_TR = ("espeak:tr+Andy", "espeak:tr+Max", "espeak:tr+Linda")
 # ``--voices gnu`` (set F, bench/holdout8): US English: GnuSpeech (an articulatory synthesizer from npm, a sound
 # no other engine makes) male and female, and espeak-ng en-us+Mike; UK English: espeak-ng en-gb+Belinda and the
 # West Midlands accent en-gb-x-gbcwmd with Benjamin and Alex; Turkish: tr+anika and tr+Mike, the first espeak-ng
 # Turkish voices Whisper base transcribes at all recognisably (a test sentence: "hoş geldiniz, ben elif ...").
-GNU_VOICES = {"us": ("gnuspeech:male", "gnuspeech:female", "espeak:en-us+Mike"),
+GNU_VOICES: dict[str, tuple[str, ...]] = {"us": ("gnuspeech:male", "gnuspeech:female", "espeak:en-us+Mike"),
               "uk": ("espeak:en-gb+Belinda", "espeak:en-gb-x-gbcwmd+Benjamin", "espeak:en-gb-x-gbcwmd+Alex")}
 GNU_VOICES_TR = ("espeak:tr+anika", "espeak:tr+Mike")
 # Families choosing from a fixed table of voices per accent (English) and for Turkish.
-VOICE_TABLES = {"festival": (FESTIVAL_VOICES, FESTIVAL_VOICES_TR), "kal": (KAL_VOICES, KAL_VOICES_TR),
-                "gnu": (GNU_VOICES, GNU_VOICES_TR)}
+VoiceTable = tuple[dict[str, tuple[str, ...]], tuple[str, ...]]
+VOICE_TABLES: dict[str, VoiceTable] = {"festival": (FESTIVAL_VOICES, FESTIVAL_VOICES_TR),
+                                       "kal": (KAL_VOICES, KAL_VOICES_TR), "gnu": (GNU_VOICES, GNU_VOICES_TR)}
 VOICE_FAMILIES = ("espeak", "fresh", *VOICE_TABLES)
 
 log = logging.getLogger("bench.eval_rubric")
