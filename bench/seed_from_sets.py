@@ -4,7 +4,7 @@ The hand-written seed calls (``seed_calls.yaml``) come from one author and one k
 classifier trained on them alone labelled calls of other authors and sectors 80-86% right. The bench's
 sets were written by six different authors (most of them from the QA rubric alone) for many kinds of
 companies, in English and Turkish, so their calls are the broadest training text the project has.
-Each call becomes the classifier's view of it (the customer's words, as ``classifier_text`` reads a
+Each call becomes the classifier's view of it (the customer's words and the agent's, as ``classifier_text`` reads a
 call) with its flat label and a ``source`` ("holdout5/C-001"), so a bench scoring a set leaves that
 set out of training (``analysis.seed_calls_leave_out``; eval_classifier and eval_rubric do it by
 themselves). Empty Calls are a rule, not a classifier label, and are skipped.
@@ -31,7 +31,7 @@ import yaml
 from bench.eval_analysis import load_devset, script_to_record
 from bench.eval_classifier import EMPTY, flat_label
 from pipeline.analysis.analyser import turn_views
-from pipeline.analysis.classifier import classifier_text
+from pipeline.analysis.classifier import classifier_text, split_views
 from pipeline.settings import PACKAGE_DATA
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,7 +40,7 @@ SETS = ("bench/devset", "bench/holdout", "bench/holdout2", "bench/holdout3", "be
 HEADER = """\
 # Seed training calls for the classifier, written by `python -m bench.seed_from_sets` from the bench's
 # labelled sets (do not edit by hand: edit the sets and run it again). Each call is the customer's side
-# as the classifier reads it; `source` lets a bench leave out the set it scores
+# (`text`) and the agent's (`agent`) as the classifier reads them; `source` lets a bench leave out the set it scores
 # (analysis.seed_calls_leave_out).
 """
 
@@ -52,9 +52,10 @@ def seed_calls(sets: Iterable[str]) -> list[dict[str, str]]:
         for script in load_devset(REPO / folder):
             if script.labels["category"] == EMPTY:
                 continue
-            text = classifier_text(turn_views(script_to_record(script).turns))
-            if text.strip():
-                calls.append({"label": flat_label(script), "source": f"{name}/{script.id}", "text": text})
+            customer, agent = split_views(classifier_text(turn_views(script_to_record(script).turns)))
+            if customer.strip():
+                calls.append({"label": flat_label(script), "source": f"{name}/{script.id}", "text": customer,
+                              "agent": agent})
     return calls
 
 

@@ -280,3 +280,34 @@ def test_a_classifier_on_words_and_character_ngrams_trains_saves_and_reads_a_mis
     again = CallClassifier.from_settings(settings.home, taxonomy, settings.analysis)  # loaded from disk
     assert again.model is not None and again.predict("book a boiler instalation") == classifier.predict(
         "book a boiler instalation")
+
+
+def test_the_classifier_reads_the_agents_words_apart_from_the_customers(tmp_path: Path) -> None:
+    from pipeline.analysis.analyser import turn_views
+    from pipeline.analysis.classifier import AGENT_SECTION, classifier_text, split_views
+
+    record = make_record("agent-view", "My new dishwasher stopped draining, can someone come out?")
+    record.turns.append(Turn(index=3, role="agent", track=0, start=15.0, end=18.0,
+                             text="That model is under the maker's warranty, please call their service line."))
+    customer, agent = split_views(classifier_text(turn_views(record.turns)))
+    assert "dishwasher" in customer and "warranty" not in customer and "maker's warranty" in agent
+
+    taxonomy = Taxonomy.load(Settings().analysis.taxonomy_file)
+    # Two calls whose customers say the same thing and whose agents do not: only the agent's words tell them apart.
+    same = "hi my washing machine is broken and leaking"
+    seeds = tmp_path / "seeds.yaml"
+    seeds.write_text(
+        "calls:\n" + "".join(
+            f"  - {{label: {label}, text: '{same} {i}', agent: '{agent_words}'}}\n"
+            for i in range(6) for label, agent_words in (
+                ("Guaranteed Product", "that is still under the manufacturer warranty so the maker repairs it"),
+                ("Potential Customer", "lovely an engineer is booked for thursday morning see you then"))),
+        encoding="utf-8")
+    predicted = {}
+    for weight in (0.0, 0.5):
+        classifier = CallClassifier(tmp_path / f"w{weight}", taxonomy, seed_calls_files=[seeds], agent_weight=weight)
+        classifier.train([])
+        probs = classifier.predict(f"{same}{AGENT_SECTION}it is under the manufacturer warranty so the maker fixes it")
+        predicted[weight] = probs["Guaranteed Product"] - probs["Potential Customer"]
+    # The customer's words alone barely tell the two apart (only the taxonomy's own examples lean); the agent's do.
+    assert predicted[0.5] > predicted[0.0] + 0.1

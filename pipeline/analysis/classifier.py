@@ -29,7 +29,7 @@ import numpy as np
 import yaml
 
 from pipeline.analysis.taxonomy import Taxonomy
-from pipeline.analysis.text import CUSTOMER, TurnView, norm
+from pipeline.analysis.text import AGENT, CUSTOMER, TurnView, norm
 from pipeline.settings import AnalysisSettings
 
 # The corrections interface moved to the store (it persists them) so that store never imports analysis;
@@ -112,18 +112,67 @@ def record_correction(
 # ---------------------------------------------------------------------------------------------
 # Embeddings and the classifier
 # ---------------------------------------------------------------------------------------------
+# Where the agent's words start in a classifier text. Texts without it (the taxonomy's one-line examples,
+# hand-written seed calls, corrections saved before) have no agent part.
+AGENT_SECTION = "\n[agent]\n"
+
+
 def classifier_text(turns: Sequence[TurnView], max_words: int = 220) -> str:
-    """What the classifier reads: the customer's words (they say why they called), start and end."""
-    customer = [t.text for t in turns if t.role == CUSTOMER]
-    words = " ".join(customer).split()
+    """What the classifier reads: the customer's words (they say why they called), start and end, then
+    (after AGENT_SECTION) the agent's, start and end: the agent's answer often names the reason ("that is
+    covered by the manufacturer", "we do not do car repairs", "I'm sorry nobody turned up")."""
+    customer = _ends(" ".join(t.text for t in turns if t.role == CUSTOMER).split(), max_words, "...")
+    agent = _ends(" ".join(t.text for t in turns if t.role == AGENT).split(), max_words, "")
+    return f"{customer}{AGENT_SECTION}{agent}" if agent else customer
+
+
+def _ends(words: list[str], max_words: int, gap: str) -> str:
     if len(words) > max_words:
         half = max_words // 2
-        words = [*words[:half], "...", *words[-half:]]
+        words = [*words[:half], *([gap] if gap else []), *words[-half:]]
     return " ".join(words)
+
+
+def split_views(text: str) -> tuple[str, str]:
+    """(customer words, agent words) of a classifier text."""
+    customer, _, agent = text.partition(AGENT_SECTION)
+    return customer, agent
+
+
+class TwoViewVectorizer:
+    """TF-IDF of the customer's words and, scaled by ``agent_weight``, of the agent's words in its own
+    vocabulary (the same word means something else from each side: "warranty" asked about by the caller
+    vs. the agent saying the maker covers it). ``agent_weight`` 0 reads the customer's words only."""
+
+    def __init__(self, customer: Any, agent_weight: float) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self.customer = customer
+        self.agent_weight = agent_weight
+        self.agent = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, preprocessor=norm)
+        self.reads_agent = agent_weight > 0  # off when no training text has an agent part
+
+    def _transform(self, texts: Sequence[str], fit: bool) -> Any:
+        from scipy.sparse import hstack
+
+        customer, agent = zip(*(split_views(t) for t in texts), strict=True) if texts else ((), ())
+        parts = [self.customer.fit_transform(customer) if fit else self.customer.transform(customer)]
+        if fit:
+            self.reads_agent = self.agent_weight > 0 and any(a.strip() for a in agent)
+        if self.reads_agent:
+            parts.append((self.agent.fit_transform(agent) if fit else self.agent.transform(agent)) * self.agent_weight)
+        return hstack(parts).tocsr() if len(parts) > 1 else parts[0]
+
+    def fit_transform(self, texts: Sequence[str]) -> Any:
+        return self._transform(texts, fit=True)
+
+    def transform(self, texts: Sequence[str]) -> Any:
+        return self._transform(texts, fit=False)
 
 
 def load_seed_calls(path: Path, taxonomy: Taxonomy, leave_out: Sequence[str] = ()) -> list[tuple[str, str]]:
     """(text, flat label) pairs from a seed calls YAML; labels the taxonomy does not know are refused.
+    A call's ``text`` is the customer's words, its optional ``agent`` the agent's.
 
     Calls whose ``source`` starts with one of ``leave_out`` are skipped (a bench scoring that set).
     """
@@ -138,8 +187,9 @@ def load_seed_calls(path: Path, taxonomy: Taxonomy, leave_out: Sequence[str] = (
         if source and any(source.startswith(prefix) for prefix in leave_out):
             continue
         text = str(item.get("text") or "").strip()
+        agent = str(item.get("agent") or "").strip()
         if text:
-            pairs.append((text, label.name))
+            pairs.append((f"{text}{AGENT_SECTION}{agent}" if agent else text, label.name))
     return pairs
 
 
@@ -204,6 +254,7 @@ class TrainedModel:
     taxonomy_version: str
     trained_at: str
     seed_version: str = ""
+    agent_weight: float = 0.0
 
 
 class CallClassifier:
@@ -224,6 +275,7 @@ class CallClassifier:
         correction_weight: float = 0.2,
         seed_calls_files: Sequence[Path] = (),
         seed_leave_out: Sequence[str] = (),
+        agent_weight: float = 0.0,
     ) -> None:
         self.dir = classifier_dir(home)
         self.home = Path(home)
@@ -231,6 +283,7 @@ class CallClassifier:
         self._embedder = embedder
         self.features = features
         self.correction_weight = correction_weight
+        self.agent_weight = agent_weight
         self.seed_calls = [pair for path in seed_calls_files
                            for pair in load_seed_calls(path, taxonomy, seed_leave_out)]
         self.seed_version = seed_version(seed_calls_files, seed_leave_out)
@@ -241,7 +294,8 @@ class CallClassifier:
     @classmethod
     def from_settings(cls, home: Path, taxonomy: Taxonomy, cfg: AnalysisSettings) -> CallClassifier:
         return cls(home, taxonomy, features=cfg.classifier_features, correction_weight=cfg.classifier_correction_weight,
-                   seed_calls_files=cfg.seed_calls_files, seed_leave_out=cfg.seed_calls_leave_out)
+                   seed_calls_files=cfg.seed_calls_files, seed_leave_out=cfg.seed_calls_leave_out,
+                   agent_weight=cfg.classifier_agent_weight)
 
     @property
     def embedder(self) -> Embedder:
@@ -259,7 +313,8 @@ class CallClassifier:
                 with self.model_path.open("rb") as handle:
                     model = pickle.load(handle)
                 if (isinstance(model, TrainedModel) and model.features == self.features
-                        and getattr(model, "seed_version", "") == self.seed_version):
+                        and getattr(model, "seed_version", "") == self.seed_version
+                        and getattr(model, "agent_weight", 0.0) == self.agent_weight):
                     self.model = model
                     self._trained_on = model.n_corrections
             except Exception as err:  # a stale or broken file only costs a retrain
@@ -300,7 +355,7 @@ class CallClassifier:
             assert vectorizer is not None
             parts.append(vectorizer.fit_transform(texts) if fit else vectorizer.transform(texts))
         if self.features in ("embeddings", "both"):
-            parts.append(csr_matrix(self.embedder.embed(list(texts))))
+            parts.append(csr_matrix(self.embedder.embed([split_views(t)[0] for t in texts])))
         return parts[0] if len(parts) == 1 else hstack(parts).tocsr()
 
     def train(self, corrections: Iterable[Correction], c: float = 1.0) -> TrainedModel:
@@ -324,13 +379,15 @@ class CallClassifier:
                 ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True,
                                           preprocessor=norm, min_df=2)),
             ])
+        if vectorizer is not None:
+            vectorizer = TwoViewVectorizer(vectorizer, self.agent_weight)
         matrix = self._matrix(texts, vectorizer, fit=True)
         weights = np.array([1.0] * n_seed + [self.correction_weight] * n_corr)
         model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
         model.fit(matrix, labels, sample_weight=weights)
         self.model = TrainedModel([str(x) for x in model.classes_], self.features, model, vectorizer, n_seed,
                                   n_corr, self.taxonomy.version, datetime.now(timezone.utc).isoformat(),
-                                  self.seed_version)
+                                  self.seed_version, self.agent_weight)
         self._trained_on = n_corr
         self.dir.mkdir(parents=True, exist_ok=True)
         tmp = self.model_path.with_suffix(".tmp")
