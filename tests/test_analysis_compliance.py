@@ -94,6 +94,21 @@ def test_account_details_after_one_identifier_fail(checklist: Checklist) -> None
                      ("agent", "Thanks, I can see your booking from Monday.")) == "fail"
 
 
+def test_an_address_the_caller_never_said_is_read_from_their_record(checklist: Checklist) -> None:
+    # The rubric lists "an address on file": the agent naming a street the caller has not said discloses it.
+    assert _identity(checklist, ("customer", "Morning, the name's Paul Brennan, I want two more sensors."),
+                     ("agent", "Lovely, I've got you here, Mr Brennan, forty-one Harcourt Avenue, the Guardian "
+                               "package.")) == "fail"
+    assert _identity(checklist, ("customer", "Merhaba, siparişim on gündür gelmedi."), ("agent", "Adınız?"),
+                     ("customer", "Sibel Korkmaz."),
+                     ("agent", "Sibel Korkmaz, Barbaros Mahallesi, Lale Sokak on dört. Kargoda bekliyor.")) == "fail"
+    # The caller's own address read back, the company's premises and a Turkish "street" in passing are none.
+    assert _identity(checklist, ("customer", "I'd like a quote for a deep clean at 12 Mill Lane."),
+                     ("agent", "Twelve Mill Lane. Our office on King Street opens at nine.")) == "not_applicable"
+    assert _identity(checklist, ("customer", "Kargo gelmedi, kapıda bekledim."),
+                     ("agent", "Kurye bazen sokak kapısını bulamıyor, iki gün sonra gelir.")) == "not_applicable"
+
+
 def test_account_details_before_the_identifiers_fail(checklist: Checklist) -> None:
     assert _identity(checklist, ("customer", "I keep running out of data."),
                      ("agent", "Right, you're on the ten-gig SIM at twelve pounds a month. Can I take your name "

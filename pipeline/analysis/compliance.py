@@ -523,15 +523,19 @@ def _checked_name(sentence: _Sentence, item: ComplianceItem) -> bool:
 
 
 def _disclosure(sentence: _Sentence, item: ComplianceItem, read_pii: bool, verifying: bool,
-                made: bool = False) -> str | None:
+                made: bool = False, customer_said: str = "") -> str | None:
     """What makes the agent's sentence a disclosure of an existing customer's record, or None.
 
     ``verifying``: the agent checked the caller's identity as an existing customer's and was answered, so a
     value read out now ("So that's Wednesday at half eight") is from their record. ``made``: the agent has
-    booked or opened something new in this call, whose values are no existing record."""
+    booked or opened something new in this call, whose values are no existing record. ``customer_said``: the
+    caller's words so far (normalised), so an address they gave and the agent repeats is none."""
     lookup = find_said(sentence.text, item.phrases("lookup_phrases"))
     if lookup and not _wondered(sentence.text, lookup, item):
         return f"'{lookup}'"
+    street = _address_on_file(sentence.text, item, customer_said)
+    if street:
+        return f"the address on file read out ('{street}')"
     record = None if made else find_said(sentence.text, item.phrases("record_phrases"))
     if record and any(re.search(p, sentence.text) for p in item.phrases("value_patterns")):
         return f"'{record}' with its details"
@@ -540,6 +544,25 @@ def _disclosure(sentence: _Sentence, item: ComplianceItem, read_pii: bool, verif
     if verifying and not made and any(re.search(p, sentence.text) for p in item.phrases("value_patterns")):
         return "details read out after the security check"
     return None
+
+
+def _address_on_file(text: str, item: ComplianceItem, customer_said: str) -> str | None:
+    """A street the agent names that the caller has not ("forty-one Harcourt Avenue", "Bağdat Caddesi"):
+    read from the record. The company's own premises ("our branch on Mill Road") and a quote the caller asked
+    for are no account on file."""
+    if find_said(text, item.phrases("address_not_on_file_phrases")):
+        return None
+    for pattern in item.phrases("address_patterns"):
+        for match in re.finditer(pattern, text):
+            name = match.group(1)
+            if name not in _NOT_STREET_NAMES and not re.search(rf"\b{re.escape(name)}\b", customer_said):
+                return match.group(0)
+    return None
+
+
+# Words before a street word that are no street's name ("the road", "your street", "down the lane").
+_NOT_STREET_NAMES = frozenset({"the", "a", "your", "my", "our", "this", "that", "same", "main", "of", "on", "in", "at",
+                               "down", "up", "by", "to", "bu", "su", "o", "bir"})
 
 
 def _announced_only(cue: str, sentence: _Sentence, item: ComplianceItem) -> bool:
@@ -586,6 +609,8 @@ def _verification_order(item: ComplianceItem, facts: CallFacts, checklist: Check
     for span in facts.pii:
         pii_by_turn.setdefault(span.turn, set()).add(span.kind)
     customer_pii: set[str] = set()
+    # The caller's words so far, normalised (the company's names first: "Marsh Lane Motors" names no address).
+    customer_said = " ".join(norm(name) for name in [*facts.company_names, *checklist.company_names])
     agent_turns: list[TurnView] = []
     framed = False  # the agent framed a request as a security check of an existing customer
     made = False  # the agent booked or opened something new in this call
@@ -594,6 +619,7 @@ def _verification_order(item: ComplianceItem, facts: CallFacts, checklist: Check
         if not turn.text.strip():
             continue
         if turn.role == CUSTOMER:
+            customer_said += " " + turn.normalised
             denied = find_said(turn.normalised, item.phrases("name_check_denials")) is not None
             if ids.answered(turn, denied, item) and framed:
                 verified = True
@@ -628,7 +654,7 @@ def _verification_order(item: ComplianceItem, facts: CallFacts, checklist: Check
             verified = verified or (framing and bool(ids.given))
             # "I can book you in for Friday at ten" makes a record; it discloses none.
             made = made or find_said(sentence.text, item.phrases("new_record_phrases")) is not None
-            cue = _disclosure(sentence, item, read_pii, verified, made)
+            cue = _disclosure(sentence, item, read_pii, verified, made, customer_said)
             framed = framed or framing
             # "I can see a note here. First I need to verify you. Can I get your date of birth...": a lookup the
             # agent announces and then verifies before reading anything out discloses nothing yet.
