@@ -109,6 +109,14 @@ def test_only_configured_kinds_are_redacted() -> None:
          "seven seven hundred nine hundred one two three four"),
         ("my IBAN is TR 33 0006 1005 1978 6457 8413 26", "iban", "TR 33 0006 1005 1978 6457 8413 26"),
         ("the IBAN is GB29 NWBK 6016 1331 9268 18 thanks", "iban", "GB29 NWBK 6016 1331 9268 18"),
+        ("it's j dot o'brien at yahoo dot co dot uk", "email", "j dot o'brien at yahoo dot co dot uk"),
+        ("ayse alt çizgi kaya at hotmail dot com", "email", "ayse alt çizgi kaya at hotmail dot com"),
+        ("my NI number is QQ one two three four five six C", "national_id", "QQ one two three four five six C"),
+        ("National Insurance QQ 12 34 56 C", "national_id", "QQ 12 34 56 C"),
+        ("GB twenty nine NWBK six zero one six one three three one nine two six eight one nine", "iban",
+         "GB twenty nine NWBK six zero one six one three three one nine two six eight one nine"),
+        ("TC kimlik numaram bir iki üç dört beş altı yedi sekiz dokuz sıfır iki", "national_id",
+         "bir iki üç dört beş altı yedi sekiz dokuz sıfır iki"),
     ],
 )
 def test_pii_as_the_transcriber_writes_it_is_found(text: str, kind: str, masked: str) -> None:

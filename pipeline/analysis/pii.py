@@ -39,7 +39,7 @@ _JOINER = re.compile(r"^[\s\-.,()/]*$")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
 # "j dot smith at gmail dot com", "j.smith at gmail dot co dot uk", "ayse nokta yilmaz et gmail nokta com":
 # the local part may mix spoken and written dots, underscores and hyphens.
-_SEP = r"(?:\s*[._-]\s*|\s+(?:dot|underscore|dash|hyphen|nokta|alt cizgi|tire)\s+)"
+_SEP = r"(?:\s*[._-]\s*|\s+(?:dot|underscore|dash|hyphen|nokta|alt [cç]izgi|tire)\s+)"
 # Number words may end the local part ("k dot bhatt seventy-seven at gmail dot com", "ayse nokta kaya seksen
 # dort et ..."); a transcriber may put a comma before "at" or write "at" as "@" with spaces.
 _LOCAL_NUMBER = (r"(?:\s+(?:\d+|(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
@@ -57,8 +57,11 @@ _SPOKEN_DOMAIN = r"[a-z0-9]+(?:(?:\s+|\s?-)[a-z0-9]+){1,3}"
 # "mehmet nokta aydin, i noktasiz, et hotmail...", "denizarslan bitisik, et yandex..." (bitisik: joined up).
 _JOINED_UP = r"(?:\s+(?:bitişik|bitisik|all one word|one word))?"
 _CLARIFIED = r"(?:,\s+(?:[^\W\d_](?:\s+[^\W\d_]){1,30}|[^\W\d_]+(?:\s+[^\W\d_]+)?))?"
+# A word of the local part; an apostrophe inside it stays ("j dot o'brien at ...").
+_LOCAL_WORD = r"[^\W_]+(?:['’][^\W_]+)?"
 _SPOKEN_EMAIL = re.compile(
-    r"(?<!['’])\b(?:[^\W_]+(?:" + _SEP + r"[^\W_]+)+(?:\s+[^\W_]+)?|(?:[^\W\d_]\s+)?[^\W_]+" + _JOINED_UP + r")"
+    r"(?<!['’])\b(?:" + _LOCAL_WORD + r"(?:" + _SEP + _LOCAL_WORD + r")+(?:\s+[^\W_]+)?|(?:[^\W\d_]\s+)?"
+    + _LOCAL_WORD + _JOINED_UP + r")"
     + _LOCAL_NUMBER + r"*" + _CLARIFIED
     + r",?\s+(?:at|et|at sign|@)\s+(?:[a-z0-9-]+" + _TLD_CHAIN
     + r"|" + _SPOKEN_DOMAIN + r"(?:\s+(?:dot|nokta)\s+|\s\.)" + _TLDS + r"(?:" + _TLD_SEP + _TLDS + r")*\b)",
@@ -108,10 +111,16 @@ _IBAN_SAID = re.compile(r"\biban\b\W{0,3}(?:\w+\W+){0,4}?([A-Z]{2}[ -]?\d{2}(?:[
 # A number said after a country code's two capitals ("TR otuz uc, sifir sifir sifir alti, ..."): an IBAN.
 # ("TR", or spelled "T R"; in capitals unless the number is as long as a Turkish or German IBAN: "tr otuz uc...")
 _IBAN_COUNTRY_BEFORE = re.compile(r"\b[A-Z] ?[A-Z][\s,]*$", re.IGNORECASE)
+# A country code, its two check digits (as digits or words) and a bank's four capitals before a long number
+# ("GB twenty nine NWBK six zero one six ..."): a UK-style IBAN said aloud.
+_IBAN_BANK_CODE_BEFORE = re.compile(r"\b[A-Z]{2}[\s,]+(?:\d{2}|[a-z]+(?:[\s-][a-z]+)?)[\s,]+[A-Z]{4}[\s,]*$")
 # A National Insurance number spelled out ("J K, one two, three four, five six, D"): letters around six digits.
 _NINO_LETTERS_BEFORE = re.compile(r"\b[A-CEGHJ-PR-TW-Z][\s,.]+[A-CEGHJ-PR-TW-Z][\s,.]*$", re.IGNORECASE)
 _NINO_LETTER_AFTER = re.compile(r"^[\s,.]*[A-D]\b", re.IGNORECASE)
-_NINO = re.compile(r"\b[A-CEGHJ-PR-TW-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]\b", re.IGNORECASE)
+# (Any two letters: "QQ 12 34 56 C", the format's own example, is what people write in scripts and forms.)
+_NINO = re.compile(r"\b[A-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]\b", re.IGNORECASE)
+# The same two letters glued and in capitals before six digits said as words ("QQ one two three four five six C").
+_NINO_GLUED_LETTERS_BEFORE = re.compile(r"\b[A-Z]{2}[\s,.]*$")
 _SSN = re.compile(r"\b\d{3}-\d{2}-\d{4}\b")
 _CARD_CODE = re.compile(
     r"\b(?:cvv|cvc|security code|güvenlik kodu|guvenlik kodu)\D{0,12}(\d{3,4})\b", re.IGNORECASE
@@ -336,6 +345,11 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
         country = _IBAN_COUNTRY_BEFORE.search(text[max(0, start - 6) : start])
         if country is not None and not (country.group(0).isupper() or len(digits) >= 18):
             country = None
+        bank = _IBAN_BANK_CODE_BEFORE.search(text[max(0, start - 40) : start])
+        if bank is not None and len(digits) >= 10 and "iban" in wanted:
+            # "GB twenty nine NWBK six zero one six ...": country, check digits, the bank's letters, the number
+            found.append(Found("iban", start - len(text[max(0, start - 40) : start]) + bank.start(), end, None))
+            continue
         # ("OK 4111 1111 1111 1111": two capitals before a valid card number are no country code)
         if country is not None and len(digits) >= 12 and "iban" in wanted and not (
                 len(digits) <= 19 and luhn_valid(digits)):
@@ -344,13 +358,16 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
             found.append(Found("iban", iban_start, end, iban_valid(code + digits)))
             continue
         kind = _classify_run(digits)
-        if len(digits) == 9 and _ID_CONTEXT.search(text[max(0, start - 80) : start]):
-            kind = ("national_id", None)  # a social security number said without its dashes
+        if len(digits) in (9, 11) and _ID_CONTEXT.search(text[max(0, start - 80) : start]):
+            # a social security number said without its dashes; a Turkish ID number whose check digits a
+            # transcriber (or the caller) got wrong
+            kind = ("national_id", None)
         if kind is not None and kind[0] in wanted:
             found.append(Found(kind[0], start, end, kind[1]))
     if "national_id" in wanted:
         for start, end, digits in runs:
-            letters = _NINO_LETTERS_BEFORE.search(text[max(0, start - 8) : start])
+            letters = (_NINO_LETTERS_BEFORE.search(text[max(0, start - 8) : start])
+                       or _NINO_GLUED_LETTERS_BEFORE.search(text[max(0, start - 8) : start]))
             after = _NINO_LETTER_AFTER.search(text[end : end + 6])
             if len(digits) == 6 and letters is not None and after is not None:
                 found.append(Found("national_id", start - len(text[max(0, start - 8) : start]) + letters.start(),
