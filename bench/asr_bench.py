@@ -302,7 +302,9 @@ def run_system(system: str, overrides: dict[str, Any], items: list[dict[str, Any
 
         overrides = dict(overrides)
         metadata_language = bool(overrides.pop("metadata_language", False))  # the manifest's language as metadata
+        vad = dict(overrides.pop("vad", {}))  # VAD settings ("vad": {"threshold": 0.35})
         settings = Settings(
+            vad=vad,
             transcribe={"model": "base", **overrides},
             diarize={"backend": "none"},
             enhance={"backend": "none"},
@@ -445,7 +447,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.asr_bench", description=(__doc__ or "").split("\n\n")[0])
     p.add_argument("--systems", default="plain,old,new")
     p.add_argument("--sources", default=",".join(SOURCES))
-    p.add_argument("--variant", action="append", default=[], help="NAME=JSON transcribe overrides on the new code")
+    p.add_argument("--variant", action="append", default=[],
+                   help='NAME=JSON transcribe overrides on the new code ("vad": {...} for the VAD settings)')
     p.add_argument("--old-rev", default="0207fee", help="git revision whose pipeline/ is the 'old' system")
     p.add_argument("--only", default=None, help="regex on item ids")
     p.add_argument("--limit", type=int, default=None, help="at most this many calls per source (the first ones)")
