@@ -115,6 +115,8 @@ def main(argv: Iterable[str] | None = None) -> int:
         sets[Path(scripts).name] = examples_of(report, Path(scripts), cues, manner)
         model_name = next(iter(report["results"])).split(":", 1)[1]
 
+    shipped = settings.analysis.sentiment_calibration_file
+    current = SentimentCalibration.load(shipped) if shipped is not None and Path(shipped).exists() else None
     summary: dict[str, Any] = {}
     for name, rows in sets.items():
         others = [e for other, more in sets.items() if other != name for e in more]
@@ -127,6 +129,10 @@ def main(argv: Iterable[str] | None = None) -> int:
             line["agent_calibrated"] = accuracy(agent, [e.agent for e in rows], [e.agent_label for e in rows])
             line["customer_end_thresholds"] = threshold_accuracy(rows, *threshold_fit(others))
         line["customer_end_llm_alone"] = threshold_accuracy(rows, 0.0, -0.25, 0.25)
+        if current is not None:  # the calibration shipped now, for comparison (it may have seen this set)
+            line["customer_end_shipped"] = accuracy(current.customer, [e.customer for e in rows],
+                                                    [e.customer_label for e in rows])
+            line["agent_shipped"] = accuracy(current.agent, [e.agent for e in rows], [e.agent_label for e in rows])
         summary[name] = line
         print(f"{name} ({len(rows)} non-empty calls), fitted on the other sets: " + ", ".join(
             f"{k} {v:.0%}" for k, v in line.items() if k != "calls"))
