@@ -160,9 +160,27 @@ def test_number_words_with_tens_and_hundreds_are_read_whole() -> None:
     # Turkish mobile numbers are said in groups: 0532 417 88 09
     assert kinds("sıfır beş yüz otuz iki, dört yüz on yedi, seksen sekiz, sıfır dokuz") == ["phone"]
     assert kinds("sıfır beş yüz otuz iki, yüz kırk yedi, altmış üç, doksan bir") == ["phone"]
+    assert kinds("sıfır beş yüz kırk dört, üç yüz on, yirmi iki, altmış yedi") == ["phone"]  # "yüz on" = 110
     # a UK "seven seven hundred" is 7700 and the digit after it is the next digit, not 709
     text = "oh seven seven hundred nine double oh one two three"
     assert kinds(text) == ["phone"] and redact_text(text, find_pii(text)) == "[PHONE]"
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("Sure, it's r, rachel, r a c h e l, dot ng, n g, at fastmail dot com.",
+         "Sure, it's r, [EMAIL]."),
+        ("Yes, mo dot hara, that's m o dot h a r a, at yahoo dot co dot uk", "Yes, [EMAIL]"),
+        ("Okay so s, for sugar, kavanagh, k a v a n a g h, eighty-one at hotmail dot co dot uk", "Okay so s, [EMAIL]"),
+        ("Yeah, marcus dot bell, b e l l, nine one, at icloud dot com", "Yeah, [EMAIL]"),
+        ("onur nokta celik doksan bir at proton nokta me", "[EMAIL]"),
+        # a word before the address that the next piece does not spell is no part of it
+        ("Great, thanks, it is jo at gmail dot com", "Great, thanks, it is [EMAIL]"),
+    ],
+)
+def test_an_email_spelled_in_comma_separated_pieces_is_masked_from_its_first_piece(text: str, masked: str) -> None:
+    assert redact_text(text, find_pii(text)) == masked
 
 
 def test_spelled_email_with_a_number_in_the_local_part_is_masked_whole() -> None:

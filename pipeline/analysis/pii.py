@@ -46,7 +46,7 @@ _LOCAL_NUMBER = (r"(?:\s+(?:\d+|(?:zero|oh|one|two|three|four|five|six|seven|eig
                  r"\w+teen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|double|triple|sifir|bir|iki|uc|"
                  r"dort|bes|alti|yedi|sekiz|dokuz|on|yirmi|otuz|kirk|elli|altmis|yetmis|seksen|doksan|"
                  r"sıfır|üç|dört|beş|altı|kırk|altmış|yetmiş)(?:-\w+)?))")
-_TLDS = r"(?:com|net|org|edu|gov|co|uk|tr|de|io|ie|us|info|biz)"
+_TLDS = r"(?:com|net|org|edu|gov|co|uk|tr|de|io|ie|us|info|biz|me|eu|fr|nl|ca|au|app|dev)"
 _TLD_SEP = r"(?:\s+(?:dot|nokta)\s+|\s?\.\s?)"
 _TLD_CHAIN = r"(?:" + _TLD_SEP + _TLDS + r")+\b"
 # A business domain spoken as words ("hello at sparkle and co cleaning dot co dot uk"; Whisper: "parkour and
@@ -224,6 +224,8 @@ class _Scanner:
             tail = self.below_hundred(k)
             if tail is not None:
                 return tail[0].zfill(2), tail[1]
+            if self.words[k] == "on" and self.words[k - 1] in ("yüz", "yuz"):
+                return "10", k + 1  # Turkish "üç yüz on" = 310 (after "yüz", "on" is ten, not English "on")
             digit = self.digit_at(k)
             if said_and and digit is not None:
                 return "0" + digit, k + 1
@@ -318,6 +320,66 @@ def _classify_run(digits: str) -> tuple[str, bool | None] | None:
     return None
 
 
+# One comma-separated piece of an e-mail's local part as callers spell it before the "at": letters ("r a c h
+# e l"), a separator word ("dot", "underscore"), words joined by one ("mo dot hara"), "that's m o dot h a r a",
+# a spelling alphabet's "for sugar", number words ("nine one").
+_SPELLED_PIECE = re.compile(
+    r"(?:(?:that'?s|that is|so|yani)\s+)?(?:(?:dot|underscore|dash|hyphen|nokta|alt [cç]izgi|tire)\s+)?"
+    r"(?:[^\W\d_](?:\s+[^\W\d_]|\s+(?:dot|underscore|dash|hyphen|nokta)\s+[^\W\d_])*"
+    r"|[^\W\d_]+(?:\s+(?:dot|underscore|dash|hyphen|nokta)\s+[^\W\d_]+)+"
+    r"|(?:dot|underscore|dash|hyphen|nokta|alt [cç]izgi|tire)"
+    r"|(?:for|as in)\s+[^\W\d_]+"
+    r"|[^\W\d_]+"  # a name, when the piece after it spells it (checked in _spelled_start)
+    r"|(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|thirty|forty|"
+    r"fifty|sixty|seventy|eighty|ninety)(?:[\s-]+(?:one|two|three|four|five|six|seven|eight|nine))*)",
+    re.IGNORECASE,
+)
+_SPELLED_PIECES_MAX = 8
+
+
+def _spelled_start(text: str, start: int) -> int:
+    """Where an e-mail address really starts when the caller spelled its local part in comma-separated pieces
+    ("r, rachel, r a c h e l, dot ng, n g, at fastmail dot com"): back over the pieces before ``start`` that
+    are spelling (a name counts when the next piece spells it letter by letter)."""
+    head = text[:start]
+    cut = max(head.rfind(","), head.rfind(";"))
+    # The match may begin inside a spelled piece ("that's m o dot h a [r a, at ...]"): take the whole piece.
+    piece = head[cut + 1:].strip()
+    if cut >= 0 and len(piece.split()) > 1 and _SPELLED_PIECE.fullmatch(piece):
+        start, head = cut + 1 + len(head[cut + 1:]) - len(head[cut + 1:].lstrip()), head[:cut]
+    following = _letters(text[start:].split(",")[0])
+    for _ in range(_SPELLED_PIECES_MAX):
+        head = head.rstrip(" ,;")
+        cut = max(head.rfind(","), head.rfind(";"))
+        piece = head[cut + 1:].strip()
+        if not piece or not _spelling_piece(piece, following):
+            break
+        start, following = cut + 1 + len(head[cut + 1:]) - len(head[cut + 1:].lstrip()), _letters(piece)
+        if cut < 0:
+            break
+        head = head[:cut]
+    return start
+
+
+_SPELLING_WORDS = frozenset(["dot", "underscore", "dash", "hyphen", "nokta", "tire"])
+
+
+def _letters(piece: str) -> str:
+    return "".join(w for w in re.findall(r"[^\W\d_]+", piece.lower()) if w not in _SPELLING_WORDS)
+
+
+def _spelling_piece(piece: str, following: str) -> bool:
+    """A piece of a spelled local part; a bare name only when ``following`` (the next piece's letters) spells it."""
+    if re.search(r"[.!?]", piece) or not _SPELLED_PIECE.fullmatch(piece):
+        return False
+    words = piece.lower().split()
+    if len(words) == 1 and len(words[0]) > 1 and words[0] not in _SPELLING_WORDS and not re.fullmatch(
+            r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|thirty|"
+            r"forty|fifty|sixty|seventy|eighty|ninety)(?:-\w+)?", words[0]):
+        return bool(following) and following.startswith(words[0])
+    return True
+
+
 def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> list[Found]:
     """PII spans in ``text`` (character offsets), non-overlapping, in text order. ``context``: the turn
     before, for answers to "the last four of your social?"."""
@@ -325,7 +387,7 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
     found: list[Found] = []
     if "email" in wanted:
         found += [Found("email", m.start(), m.end()) for m in _EMAIL.finditer(text)]
-        found += [Found("email", m.start(), m.end()) for m in _SPOKEN_EMAIL.finditer(text)]
+        found += [Found("email", _spelled_start(text, m.start()), m.end()) for m in _SPOKEN_EMAIL.finditer(text)]
         found += [Found("email", m.start(), m.end()) for m in _GLUED_EMAIL.finditer(text)]
     if "iban" in wanted:
         for m in [*_IBAN.finditer(text), *_IBAN_SPACED.finditer(text)]:
