@@ -109,6 +109,21 @@ def test_an_address_the_caller_never_said_is_read_from_their_record(checklist: C
                      ("agent", "Kurye bazen sokak kapısını bulamıyor, iki gün sonra gelir.")) == "not_applicable"
 
 
+def test_requests_said_as_a_need_and_a_callback_time_are_read_as_such(checklist: Checklist) -> None:
+    # "I'll just need ... on your account" asks for identifiers; it discloses nothing.
+    assert _identity(checklist, ("customer", "Uh, yeah, who's this?"),
+                     ("agent", "I'll just need to confirm your full name and the last four digits of the phone "
+                               "number on your account."),
+                     ("customer", "Chidi Okafor, and it's oh one three eight."),
+                     ("agent", "Thanks. So, I see you're on our Basic plan, twelve ninety-nine.")) == "pass"
+    # The day belongs to the call ("ring today"), not to the bill: no account detail read out.
+    assert _identity(checklist, ("customer", "Oh, hello."),
+                     ("agent", "I said I'd ring today about your bill. Is now a good time?")) == "not_applicable"
+    # A policy's end read out before any identifier ("poliçeniz ay sonunda bitiyor") is a disclosure.
+    assert _identity(checklist, ("customer", "Evet, benim."),
+                     ("agent", "Kasko yenilemeniz için aradım, poliçeniz ay sonunda bitiyor.")) == "fail"
+
+
 def test_account_details_before_the_identifiers_fail(checklist: Checklist) -> None:
     assert _identity(checklist, ("customer", "I keep running out of data."),
                      ("agent", "Right, you're on the ten-gig SIM at twelve pounds a month. Can I take your name "

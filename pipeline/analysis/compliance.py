@@ -537,7 +537,9 @@ def _disclosure(sentence: _Sentence, item: ComplianceItem, read_pii: bool, verif
     if street:
         return f"the address on file read out ('{street}')"
     record = None if made else find_said(sentence.text, item.phrases("record_phrases"))
-    if record and any(re.search(p, sentence.text) for p in item.phrases("value_patterns")):
+    # "I said I'd ring today about your bill": the day is the call's, not a value of the bill.
+    valued = _CALL_TIME.sub(" ", sentence.text)
+    if record and any(re.search(p, valued) for p in item.phrases("value_patterns")):
         return f"'{record}' with its details"
     if read_pii and sentence.asks:
         return "a number or address on file read out"
@@ -558,6 +560,11 @@ def _address_on_file(text: str, item: ComplianceItem, customer_said: str) -> str
             if name not in _NOT_STREET_NAMES and not re.search(rf"\b{re.escape(name)}\b", customer_said):
                 return match.group(0)
     return None
+
+
+# A time that belongs to a phone call ("ring you today", "called yesterday", "call back tomorrow morning").
+_CALL_TIME = re.compile(r"\b(?:ring|rang|call|called|calling|phone|phoned|get back to)(?: you)?(?: back)?"
+                        r" (?:today|tomorrow|yesterday|tonight|this (?:morning|afternoon|evening)|on \w+day|\w+day)\b")
 
 
 # Words before a street word that are no street's name ("the road", "your street", "down the lane").
