@@ -310,6 +310,13 @@ def test_turkish_i_will_call_agreed_is_a_promise_and_a_condition_is_not() -> Non
                    ("agent", "Tabii, akşam yedi gibi ararım o zaman."))
     result = analyse_callback(asked, FRIDAY_10_15)
     assert result.promised and result.by == "agent" and result.due == datetime(2026, 11, 20, 19, 0)
+    present = _turns(("customer", "Akşam yedi gibi arayabilir misiniz?"),
+                     ("agent", "Tabii ki. Akşam yedi gibi sizi tekrar arıyorum o zaman."))
+    assert analyse_callback(present, FRIDAY_10_15).due == datetime(2026, 11, 20, 19, 0)
+    team = _turns(("agent", "Özetle: iade hesabınıza geçti, yarın öğleden sonra ekip arayacak."),
+                  ("customer", "Tamam."))
+    result = analyse_callback(team, FRIDAY_10_15)
+    assert result.promised and result.due == datetime(2026, 11, 21, 15, 0)
     conditional = _turns(("agent", "Faturanızla markanın çağrı merkezini arayın."),
                          ("customer", "Tamam, onları arayayım. Olmazsa size dönerim."))
     assert analyse_callback(conditional, FRIDAY_10_15).promised is False

@@ -83,6 +83,10 @@ PROMISE_PHRASES = (
     "sizi arar", "arayip bilgi verecek",
     # Turkish first-person aorist is a commitment ("aksam yedi gibi ararim"), a third person plural the team's.
     "ararim", "arariz", "sizi arayacak*", "sizi _ arayacak*",
+    # the present tense for a near future ("akşam yedi gibi sizi tekrar arıyorum"), and the team or a
+    # technician as the subject ("yarın öğleden sonra ekip arayacak")
+    "sizi tekrar ariyorum", "tekrar ariyorum", "ekip arayacak", "ekibimiz arayacak", "ekip sizi arayacak",
+    "teknisyen* arayacak", "usta* arayacak", "arkadas* arayacak", "temsilci* arayacak", "birim* arayacak",
 )  # fmt: skip
 # A promise only when the call is meant: these in the same sentence mean writing, a maybe or a condition
 # ("we'll email you the details", "I might ring back", "call us if anything changes").
