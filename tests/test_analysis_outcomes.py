@@ -47,6 +47,14 @@ def test_an_offer_to_book_is_not_a_booking() -> None:
     assert find_outcome(BOOKED, turns) is None
 
 
+def test_accepting_an_offered_phone_call_is_not_accepting_a_purchase() -> None:
+    turns = _turns(("customer", "The thermostat's blank, is that the boiler?"),
+                   ("agent", "Likely just its batteries. Shall I give you a ring in ten minutes to check it works?"),
+                   ("customer", "Yes, go on then, if you don't mind."))
+    assert find_outcome(BOOKED, turns) is None
+    assert find_outcome(BOOKED, PRICE_THEN_BOOK) is not None  # "go on then" after a price still counts
+
+
 def test_a_customer_who_backs_out_right_after_the_booking_cancels_it() -> None:
     turns = _turns(("customer", "Can someone look at my washing machine?"),
                    ("agent", "I've booked you in for Monday at nine, the call-out is sixty pounds."),

@@ -30,6 +30,9 @@ class OutcomeRule:
     # Labels the classifier keeps against this outcome when it ranks them first (a revisit booked to
     # put right a complaint is still a complaint).
     unless: tuple[str, ...] = ()
+    # A customer's acceptance does not state the outcome when the agent's turn before it offered one of
+    # these ("Shall I give you a ring in ten minutes?" / "Yes, go on then" accepts a call, not a purchase).
+    not_accepting: tuple[str, ...] = ()
 
     @classmethod
     def from_dict(cls, key: str, data: Mapping[str, Any]) -> OutcomeRule:
@@ -37,7 +40,8 @@ class OutcomeRule:
                    agent_phrases=tuple(str(p) for p in data.get("agent_phrases") or ()),
                    customer_cancels=tuple(str(p) for p in data.get("customer_cancels") or ()),
                    customer_phrases=tuple(str(p) for p in data.get("customer_phrases") or ()),
-                   unless=tuple(str(label) for label in data.get("unless") or ()))
+                   unless=tuple(str(label) for label in data.get("unless") or ()),
+                   not_accepting=tuple(str(p) for p in data.get("not_accepting") or ()))
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,9 @@ def find_outcome(rule: OutcomeRule, turns: Sequence[TurnView]) -> OutcomeHit | N
     for i, turn in enumerate(turns):
         if turn.role == CUSTOMER and rule.customer_phrases:
             phrase = find_phrase(turn.normalised, rule.customer_phrases)
+            offer = next((t for t in reversed(turns[:i]) if t.role == AGENT), None)
+            if offer is not None and rule.not_accepting and find_phrase(offer.normalised, rule.not_accepting):
+                phrase = None  # accepting the agent's other offer (a call back), not a purchase
             if phrase is not None and not find_phrase(turn.normalised, rule.customer_cancels):
                 found = OutcomeHit(rule, turn, phrase)
             elif find_phrase(turn.normalised, rule.customer_cancels) and found is not None:
