@@ -137,6 +137,10 @@ CUES = ClosingCues.load(SETTINGS.sentiment_cues_file)  # type: ignore[arg-type]
         ("Okay, thanks, bye.", 0.0),
         ("Well, that's not brilliant, is it.", 0.0),
         ("Çok teşekkür ederim, harika.", 1.0),
+        # a mood the customer turns from with "but" is where they were, not where they ended
+        ("Açıkçası sinirli aradım ama iyi çözdünüz.", 1.0),
+        ("I was furious when I rang, but you've been ever so good.", 1.0),
+        ("Thanks a lot, but honestly this is ridiculous.", 0.0),
     ],
 )
 def test_closing_cues_score_the_customers_last_words(closing: str, expected: float) -> None:

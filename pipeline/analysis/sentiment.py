@@ -8,6 +8,7 @@ so "started angry, ended satisfied" shows with the words that show it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,11 @@ class ClosingCues:
         against = [p for p in self.negative if phrase_pattern(p).search(text)]
         # "not brilliant", "no thanks to you": a negated positive is not praise.
         found = [p for p in found if not find_phrase(text, [f"not {p}", f"no {p}"])]
+        # "I called in a temper but you sorted it well" / "sinirli aradım ama iyi çözdünüz": a feeling the
+        # customer turns from with "but" is where they were, not where they ended.
+        after = _CONTRAST.split(text)[-1]
+        if after != text and any(phrase_pattern(p).search(after) for p in found):
+            against = [p for p in against if phrase_pattern(p).search(after)]
         return found, against
 
     def score(self, turns: Sequence[TurnView]) -> tuple[float, list[str]]:
@@ -63,6 +69,9 @@ class ClosingCues:
         found, against = self.phrases(turns)
         value = max(-1.0, min(1.0, float(len(found) - len(against))))
         return value, [*found, *(f"-{p}" for p in against)]
+
+
+_CONTRAST = re.compile(r"\b(?:but|though|although|ama|fakat|ancak)\b")
 
 
 # The customer's attitude in their first substantive turns (the rubric's "at the start"): phrases that
