@@ -259,6 +259,7 @@ def test_a_customer_who_takes_it_back_is_no_booking() -> None:
     [
         ("Frankly I'm getting the runaround here, this is the third time I've called.", "neutral", "negative"),
         ("Hi! We're so excited, we'd love a quote for the move!", "neutral", "positive"),
+        ("Oh, hi! Yes. Okay, go ahead.", "neutral", "positive"),  # one exclamation, nothing negative
         ("Hello, I'm calling about a new broadband contract.", "positive", "neutral"),
         ("Hello, I'm calling about a new broadband contract.", "negative", "negative"),
     ],
@@ -305,3 +306,7 @@ def test_strain_and_warmth_in_the_customers_opening_words() -> None:
     warm = _lines(("agent", "Hi, it's Coolbridge."), ("customer", "Yes, hi, that's me. I was expecting you."))
     assert start_label(strained, "neutral", cues) == "negative"
     assert start_label(warm, "neutral", cues) == "positive"
+    worried = _lines(("agent", "Harbor Bank, Ana."), ("customer", "I lost my card, I'm kind of freaking out a bit."))
+    relieved = _lines(("agent", "We have a plumber free today."), ("customer", "Oh thank God. Yes, please."))
+    assert start_label(worried, "neutral", cues) == "negative"
+    assert start_label(relieved, "neutral", cues) == "positive"

@@ -100,8 +100,10 @@ def start_label(turns: Sequence[TurnView], llm_label: str, cues: ClosingCues | N
     if not text.strip():
         return "neutral"
     negative = find_phrase(text, (*START_NEGATIVE, *(cues.start_negative if cues else ()))) is not None
-    # Exclamations are excitement only when nothing negative is said ("nobody turned up!" is anger).
-    exclaimed = " ".join(t.text for t in opening).count("!") >= 2
+    # Exclamations are excitement only when nothing negative is said ("nobody turned up!" is anger). One is
+    # enough ("Oh, hi! Yes."): measured on the rubric sets' openings, one instead of two raised the start label
+    # on every set (holdout3 38 -> 40 of 56, holdout4 42 -> 43, C 46 -> 47, D 49 -> 50, E 62, F 64 -> 68).
+    exclaimed = " ".join(t.text for t in opening).count("!") >= 1
     positive = find_phrase(text, (*START_POSITIVE, *(cues.start_positive if cues else ()))) is not None or (
         exclaimed and not negative)
     if negative and not positive:
