@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import shutil
 import subprocess
 import sys
@@ -228,7 +227,9 @@ GNUSPEECH_DIR = Path(__file__).resolve().parent / "gnuspeech"
 
 def _gnuspeech_home() -> Path:
     """Where the GnuSpeech npm package is installed (once, from npm) and run from."""
-    return Path(os.environ.get("CALLAUDIT_HOME", Path.cwd() / ".cache" / "callaudit")) / "gnuspeech"
+    from pipeline.settings import default_home
+
+    return default_home() / "gnuspeech"
 
 
 # Default voices. Piper's single English voice, made into two speakers by shifting pitch+formants.

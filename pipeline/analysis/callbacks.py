@@ -85,7 +85,7 @@ PROMISE_PHRASES = (
     "ararim", "arariz", "sizi arayacak*", "sizi _ arayacak*",
     # the present tense for a near future ("akşam yedi gibi sizi tekrar arıyorum"), and the team or a
     # technician as the subject ("yarın öğleden sonra ekip arayacak")
-    "sizi tekrar ariyorum", "tekrar ariyorum", "ekip arayacak", "ekibimiz arayacak", "ekip sizi arayacak",
+    "sizi tekrar ariyorum", "tekrar ariyorum", "ekip arayacak", "ekibimiz arayacak",
     "teknisyen* arayacak", "usta* arayacak", "arkadas* arayacak", "temsilci* arayacak", "birim* arayacak",
 )  # fmt: skip
 # A promise only when the call is meant: these in the same sentence mean writing, a maybe or a condition

@@ -54,10 +54,10 @@ class OutcomeHit:
 def find_outcome(rule: OutcomeRule, turns: Sequence[TurnView]) -> OutcomeHit | None:
     """The last agent turn stating the outcome that the customer did not take back."""
     found: OutcomeHit | None = None
+    offer: TurnView | None = None  # the agent's last turn so far
     for i, turn in enumerate(turns):
         if turn.role == CUSTOMER and rule.customer_phrases:
             phrase = find_phrase(turn.normalised, rule.customer_phrases)
-            offer = next((t for t in reversed(turns[:i]) if t.role == AGENT), None)
             if offer is not None and rule.not_accepting and find_phrase(offer.normalised, rule.not_accepting):
                 phrase = None  # accepting the agent's other offer (a call back), not a purchase
             if phrase is not None and not find_phrase(turn.normalised, rule.customer_cancels):
@@ -67,6 +67,7 @@ def find_outcome(rule: OutcomeRule, turns: Sequence[TurnView]) -> OutcomeHit | N
             continue
         if turn.role != AGENT:
             continue
+        offer = turn
         phrase = find_phrase(turn.normalised, rule.agent_phrases)
         if phrase is None:
             continue

@@ -39,7 +39,12 @@ _JOINER = re.compile(r"^[\s\-.,()/]*$")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
 # "j dot smith at gmail dot com", "j.smith at gmail dot co dot uk", "ayse nokta yilmaz et gmail nokta com":
 # the local part may mix spoken and written dots, underscores and hyphens.
-_SEP = r"(?:\s*[._-]\s*|\s+(?:dot|underscore|dash|hyphen|nokta|alt [cç]izgi|tire)\s+)"
+# A separator said as a word inside an address ("j dot smith", "ayse alt çizgi kaya").
+_SEP_WORD = r"(?:dot|underscore|dash|hyphen|nokta|alt [cç]izgi|tire)"
+_SEP = r"(?:\s*[._-]\s*|\s+" + _SEP_WORD + r"\s+)"
+# An English number word ("seventy", "nineteen"), as callers end a local part with one.
+_EN_NUMBER_WORD = (r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|"
+                   r"thirty|forty|fifty|sixty|seventy|eighty|ninety)")
 # Number words may end the local part ("k dot bhatt seventy-seven at gmail dot com", "ayse nokta kaya seksen
 # dort et ..."); a transcriber may put a comma before "at" or write "at" as "@" with spaces.
 _LOCAL_NUMBER = (r"(?:\s+(?:\d+|(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
@@ -324,14 +329,13 @@ def _classify_run(digits: str) -> tuple[str, bool | None] | None:
 # e l"), a separator word ("dot", "underscore"), words joined by one ("mo dot hara"), "that's m o dot h a r a",
 # a spelling alphabet's "for sugar", number words ("nine one").
 _SPELLED_PIECE = re.compile(
-    r"(?:(?:that'?s|that is|so|yani)\s+)?(?:(?:dot|underscore|dash|hyphen|nokta|alt [cç]izgi|tire)\s+)?"
+    r"(?:(?:that'?s|that is|so|yani)\s+)?(?:" + _SEP_WORD + r"\s+)?"
     r"(?:[^\W\d_](?:\s+[^\W\d_]|\s+(?:dot|underscore|dash|hyphen|nokta)\s+[^\W\d_])*"
     r"|[^\W\d_]+(?:\s+(?:dot|underscore|dash|hyphen|nokta)\s+[^\W\d_]+)+"
-    r"|(?:dot|underscore|dash|hyphen|nokta|alt [cç]izgi|tire)"
+    r"|" + _SEP_WORD +
     r"|(?:for|as in)\s+[^\W\d_]+"
     r"|[^\W\d_]+"  # a name, when the piece after it spells it (checked in _spelled_start)
-    r"|(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|thirty|forty|"
-    r"fifty|sixty|seventy|eighty|ninety)(?:[\s-]+(?:one|two|three|four|five|six|seven|eight|nine))*)",
+    r"|" + _EN_NUMBER_WORD + r"(?:[\s-]+(?:one|two|three|four|five|six|seven|eight|nine))*)",
     re.IGNORECASE,
 )
 _SPELLED_PIECES_MAX = 8
@@ -346,7 +350,7 @@ def _spelled_start(text: str, start: int) -> int:
     # The match may begin inside a spelled piece ("that's m o dot h a [r a, at ...]"): take the whole piece.
     piece = head[cut + 1:].strip()
     if cut >= 0 and len(piece.split()) > 1 and _SPELLED_PIECE.fullmatch(piece):
-        start, head = cut + 1 + len(head[cut + 1:]) - len(head[cut + 1:].lstrip()), head[:cut]
+        start, head = _piece_start(head, cut), head[:cut]
     following = _letters(text[start:].split(",")[0])
     for _ in range(_SPELLED_PIECES_MAX):
         head = head.rstrip(" ,;")
@@ -354,11 +358,17 @@ def _spelled_start(text: str, start: int) -> int:
         piece = head[cut + 1:].strip()
         if not piece or not _spelling_piece(piece, following):
             break
-        start, following = cut + 1 + len(head[cut + 1:]) - len(head[cut + 1:].lstrip()), _letters(piece)
+        start, following = _piece_start(head, cut), _letters(piece)
         if cut < 0:
             break
         head = head[:cut]
     return start
+
+
+def _piece_start(head: str, cut: int) -> int:
+    """Where the piece after the separator at ``cut`` starts (its first non-space character)."""
+    piece = head[cut + 1:]
+    return cut + 1 + len(piece) - len(piece.lstrip())
 
 
 _SPELLING_WORDS = frozenset(["dot", "underscore", "dash", "hyphen", "nokta", "tire"])
@@ -374,8 +384,7 @@ def _spelling_piece(piece: str, following: str) -> bool:
         return False
     words = piece.lower().split()
     if len(words) == 1 and len(words[0]) > 1 and words[0] not in _SPELLING_WORDS and not re.fullmatch(
-            r"(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|twenty|thirty|"
-            r"forty|fifty|sixty|seventy|eighty|ninety)(?:-\w+)?", words[0]):
+            _EN_NUMBER_WORD + r"(?:-\w+)?", words[0]):
         return bool(following) and following.startswith(words[0])
     return True
 
