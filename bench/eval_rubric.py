@@ -92,10 +92,19 @@ KAL_VOICES_TR = ("espeak:tr+Andy", "espeak:tr+Max", "espeak:tr+Linda")
 GNU_VOICES: dict[str, tuple[str, ...]] = {"us": ("gnuspeech:male", "gnuspeech:female", "espeak:en-us+Mike"),
               "uk": ("espeak:en-gb+Belinda", "espeak:en-gb-x-gbcwmd+Benjamin", "espeak:en-gb-x-gbcwmd+Alex")}
 GNU_VOICES_TR = ("espeak:tr+anika", "espeak:tr+Mike")
+# ``--voices nyc`` (set G, bench/holdout9): espeak-ng accents and voice variants no earlier set used. US English:
+# en-us-nyc+Caleb (New York City), en-us+travis and the robotic en-us+Robosoft; UK English: en-gb+shelby,
+# en-gb-x-rp+Gustave, en-gb-scotland+Quincy; Turkish: tr+Storm, tr+sandro, tr+Adam. Tried and dropped: SAM (npm
+# sam-js, a 1982 formant synthesizer): Whisper base returned nothing for most of a test call's sentences.
+NYC_VOICES: dict[str, tuple[str, ...]] = {
+    "us": ("espeak:en-us-nyc+Caleb", "espeak:en-us+travis", "espeak:en-us+Robosoft"),
+    "uk": ("espeak:en-gb+shelby", "espeak:en-gb-x-rp+Gustave", "espeak:en-gb-scotland+Quincy")}
+NYC_VOICES_TR = ("espeak:tr+Storm", "espeak:tr+sandro", "espeak:tr+Adam")
 # Families choosing from a fixed table of voices per accent (English) and for Turkish.
 VoiceTable = tuple[dict[str, tuple[str, ...]], tuple[str, ...]]
 VOICE_TABLES: dict[str, VoiceTable] = {"festival": (FESTIVAL_VOICES, FESTIVAL_VOICES_TR),
-                                       "kal": (KAL_VOICES, KAL_VOICES_TR), "gnu": (GNU_VOICES, GNU_VOICES_TR)}
+                                       "kal": (KAL_VOICES, KAL_VOICES_TR), "gnu": (GNU_VOICES, GNU_VOICES_TR),
+                                       "nyc": (NYC_VOICES, NYC_VOICES_TR)}
 VOICE_FAMILIES = ("espeak", "fresh", *VOICE_TABLES)
 
 log = logging.getLogger("bench.eval_rubric")
