@@ -337,6 +337,23 @@ def test_a_failure_on_unsure_words_needs_review_instead(checklist: Checklist) ->
     assert greeting.status == "needs_review" and "confidence" in greeting.reason
 
 
+def test_a_missing_notice_on_unsure_words_fails_unless_something_like_it_was_heard(checklist: Checklist) -> None:
+    def disclosure(opening: str, confidence: float) -> str:
+        turns = [TurnView(index=0, role="agent", text=opening, start=0, end=4, confidence=confidence),
+                 TurnView(index=1, role="customer", text="Hi, yeah.", start=5, end=6)]
+        return next(r for r in check_call(checklist, CallFacts(turns=turns)) if r.id == "disclosure").status
+
+    # Nothing like a recording notice in fairly unsure words: the notice was not said.
+    assert disclosure("Parcelwyn customer services, you're speaking to Oluwaseun, how can I help?", 0.6) == "fail"
+    # "recorded" misheard as "re-coded": it may have been said.
+    assert disclosure("Parcelwyn, this is Dan, this call may be re-coded. How can I help?", 0.6) == (
+        "needs_review")
+    # Words this unsure are noise to the transcriber: nothing can be concluded.
+    assert disclosure("Parsel win custom service your speaking to", 0.3) == "needs_review"
+    # Sure words without the notice fail as before.
+    assert disclosure("Parcelwyn customer services, you're speaking to Oluwaseun, how can I help?", 0.95) == "fail"
+
+
 @pytest.mark.parametrize(
     "said",
     ["Calm down, sir.", "Like I said, it's Tuesday.", "As I already said, no.", "There's nothing I can do.",

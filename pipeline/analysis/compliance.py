@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from pipeline.analysis.names import company_heard, person_heard
+from pipeline.analysis.names import best_match, company_heard, person_heard
 from pipeline.analysis.text import AGENT, CUSTOMER, TurnView, find_phrase, norm, phrase_pattern
 from pipeline.analysis_schema import ComplianceItemResult, PiiSpan
 
@@ -397,9 +397,24 @@ def _required_phrase(item: ComplianceItem, facts: CallFacts, checklist: Checklis
         "at the end" if "within_last_agent_turns" in item.options else "anywhere in the call")
     unsure = _unsure(turns if ("within_agent_turns" in item.options or "within_last_agent_turns" in item.options)
                      else turns[-3:], item)
-    if unsure:
+    if unsure and _maybe_misheard(item, turns):
         return _result(item, "needs_review", f"no required phrase {where}? {unsure}", turns[-1:] if turns else [])
     return _result(item, "fail", f"no required phrase {where}", turns[-1:] if turns else [])
+
+
+def _maybe_misheard(item: ComplianceItem, turns: Sequence[TurnView]) -> bool:
+    """Whether a required phrase missing from unsure words may have been said and misheard: something like one of
+    its phrases was heard (spelling and sound, words split or merged: at least ``review_near_match``), or the
+    words are noise to the transcriber (confidence below ``review_always_below``). Without ``review_near_match``
+    any unsure words leave the doubt (the behaviour before the option)."""
+    near = item.options.get("review_near_match")
+    if near is None or not turns:
+        return True
+    if min(t.confidence for t in turns) < float(item.options.get("review_always_below", 0.0)):
+        return True
+    text = " ".join(t.text for t in turns)
+    wanted = [" ".join(w for w in phrase.replace("*", "").split() if w != "_") for phrase in item.phrases()]
+    return any(best_match(phrase, text) >= float(near) for phrase in wanted if phrase)
 
 
 def _prohibited_phrase(item: ComplianceItem, facts: CallFacts, checklist: Checklist) -> ComplianceItemResult:
