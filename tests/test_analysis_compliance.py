@@ -603,3 +603,15 @@ def test_a_lookup_announced_before_the_security_questions_and_a_bare_full_name_v
                            ("agent", "Can I take your date of birth?"), ("customer", "Fourteenth of November."),
                            ("agent", "Thanks. Right, I can see the complaint from Tuesday."))
     assert statuses(checklist, greeting_only)["identity_verification"] == "fail"
+
+
+def test_a_pocket_dial_the_transcriber_misheard_still_makes_the_call_empty(checklist: Checklist) -> None:
+    # Whisper base on a robotic 16 kHz voice (set F): "pocket dial" written as "pocketile".
+    turns = _turns(("agent", "Pinecrest Roofing, this is Tamika, calls may be recorded. How can I help you?"),
+                   ("customer", "Fox, Fox, Fox, and O, the blue one."), ("agent", "Hello? Sir? Mem?"),
+                   ("agent", "I think this might be a pocketile. I'm going to hang up now. Bye."))
+    assert statuses(checklist, turns)["further_help"] == "not_applicable"
+    # An insurer's "you called us about an accident" is no accidental call.
+    turns[-1] = TurnView(index=3, role="agent", text="I see you called us about an accident last week.", start=12,
+                         end=15)
+    assert statuses(checklist, turns)["further_help"] == "fail"

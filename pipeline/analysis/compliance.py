@@ -69,6 +69,8 @@ class Checklist:
     line_check_endings: list[str] = field(default_factory=list)
     customer_ends_call_phrases: list[str] = field(default_factory=list)
     no_contact_phrases: list[str] = field(default_factory=list)
+    no_contact_near_phrases: list[str] = field(default_factory=list)
+    no_contact_near_match: float = 0.8
     # True: a customer leaving ("forget it", "I have to go") also makes further help / closing n/a.
     leaving_excuses_closing: bool = False
 
@@ -99,6 +101,8 @@ class Checklist:
             line_check_endings=[str(p) for p in data.get("line_check_endings") or []],
             customer_ends_call_phrases=[str(p) for p in data.get("customer_ends_call_phrases") or []],
             no_contact_phrases=[str(p) for p in data.get("no_contact_phrases") or []],
+            no_contact_near_phrases=[str(p) for p in data.get("no_contact_near_phrases") or []],
+            no_contact_near_match=float(data.get("no_contact_near_match", 0.8)),
             leaving_excuses_closing=bool(data.get("leaving_excuses_closing", False)),
         )
 
@@ -352,6 +356,11 @@ def no_contact_said(turns: Sequence[TurnView], checklist: Checklist) -> str | No
             said = find_said(turn.normalised, checklist.no_contact_phrases)
             if said is not None:
                 return said
+            # A transcriber mishears the telltale words ("a pocket dial" -> "a pocketile"): the few phrases no
+            # other sentence sounds like also count when heard nearly (spelling and sound).
+            for phrase in checklist.no_contact_near_phrases:
+                if best_match(phrase, turn.normalised) >= checklist.no_contact_near_match:
+                    return phrase
     return None
 
 
