@@ -264,6 +264,13 @@ def conditions_for(call: Call, index: int, audio: bool) -> list[str]:
     return ["16k", "8k"] if index % 2 == 0 else ["16k"]
 
 
+def forced_conditions(call: Call, index: int, audio: bool, wanted: str | None) -> list[str]:
+    """``--conditions``: the conditions asked for, whatever the call's position."""
+    if not wanted or not audio:
+        return conditions_for(call, index, audio)
+    return [c for c in wanted.split(",") if c in ("16k", "8k")]
+
+
 class AudioRecords:
     """Render (bench.synth) and transcribe (the pipeline, no analysis) a call; both cached under ``cache``."""
 
@@ -654,7 +661,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.limit:
         calls = calls[: args.limit]
     cache = Path(args.cache) if args.cache else OUT / "rubric" / folder.name
-    jobs = [(c, cond) for c in calls for cond in conditions_for(c, position[c.id], args.audio)]
+    jobs = [(c, cond) for c in calls for cond in forced_conditions(c, position[c.id], args.audio, args.conditions)]
     with tempfile.TemporaryDirectory() as tmp:
         settings = make_settings(args, Path(tmp))
         audio = AudioRecords(settings, cache, args.voices) if args.audio else None
@@ -741,6 +748,9 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument("--keep-stage-directions", action="store_true",
                         help="text: keep '[line goes dead]' in the words (how set A's first score was taken)")
     parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--conditions", default=None,
+                        help="with --audio: only these of 16k,8k (the 8 kHz line otherwise goes to every second call "
+                             "of the set's order; '--conditions 8k --only IDS' renders chosen calls as 8 kHz lines)")
     parser.add_argument("--only", default="")
     parser.add_argument("--out", default="", help="JSON report (default bench/out/rubric-SET[-audio].json)")
     parser.add_argument("--quiet-errors", action="store_true", help="do not print the per-call error lines")
