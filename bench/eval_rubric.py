@@ -655,6 +655,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     folder = Path(args.set)
     calls, as_of = load_set(folder, args.keep_stage_directions)
     position = {c.id: i for i, c in enumerate(calls)}  # the 8 kHz choice follows the whole set's order
+    whole_set = list(calls)
     if args.only:
         wanted = set(args.only.split(","))
         calls = [c for c in calls if c.id in wanted]
@@ -698,8 +699,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # Cross-call callbacks: one store per condition (a set's calls refer to each other).
         for cond, recs in records.items():
             cond_settings = make_settings(args, Path(tmp) / f"store-{cond}")
+            # A sample of the set (--only, --limit) still has the rest of the set's calls in the store, as the
+            # day's other calls (their words unanalysed): a promise is kept by a call outside the sample too.
+            scored = {p.id for p in preds[cond]}
+            others = [text_record(c) for c in whole_set if c.id not in scored]
             try:
-                status = cross_call_status(cond_settings, recs, as_of)
+                status = cross_call_status(cond_settings, [*recs, *others], as_of)
             except Exception as err:  # report the store problem, keep the other scores
                 log.warning("cross-call callback check failed for %s: %s", cond, err)
                 status = {}
