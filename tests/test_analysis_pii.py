@@ -177,6 +177,15 @@ def test_number_words_with_tens_and_hundreds_are_read_whole() -> None:
         ("onur nokta celik doksan bir at proton nokta me", "[EMAIL]"),
         # a word before the address that the next piece does not spell is no part of it
         ("Great, thanks, it is jo at gmail dot com", "Great, thanks, it is [EMAIL]"),
+        # spelled with hyphens, after "that's" (set G's author)
+        ("It's grace dot okonjo, that's O-K-O-N-J-O, at hollyhock mail dot co dot uk.", "It's [EMAIL]."),
+        ("E-posta da melis nokta tuncer, T-U-N-C-E-R, et gmail nokta com.", "E-posta da [EMAIL]."),
+        # Turkish "at işareti" (the at sign) and "bitişik" (joined up) inside the domain
+        ("E-posta da info, at işareti, parlak temizlik, bitişik, nokta com nokta tr.", "E-posta da [EMAIL]."),
+        # read back right after a number: the full stop ends the number's sentence, an initial's does not
+        ("On iki, elli sekiz. info at parlaktemizlik nokta com nokta tr. Doğru mu?",
+         "On iki, elli sekiz. [EMAIL]. Doğru mu?"),
+        ("Sure. J. smith at gmail dot com", "Sure. [EMAIL]"),
     ],
 )
 def test_an_email_spelled_in_comma_separated_pieces_is_masked_from_its_first_piece(text: str, masked: str) -> None:
@@ -285,3 +294,9 @@ def test_the_companys_own_address_may_be_left_unmasked_and_a_spelled_country_cod
     text = ("IBAN T R yirmi iki, sıfır sıfır bir iki üç, dört beş altı yedi, sekiz dokuz sıfır bir, "
             "iki üç dört beş, altı")
     assert [f.kind for f in find_pii(text)] == ["iban"]
+
+
+def test_a_card_number_begun_and_broken_off_is_masked_but_not_an_order_number() -> None:
+    text = "Kart numarası kırk üç, yirmi bir, on beş, altmış yedi... pardon, baştan söyleyeyim."
+    assert redact_text(text, find_pii(text)) == "Kart numarası [CARD_NUMBER]... pardon, baştan söyleyeyim."
+    assert find_pii("My order number is 4521 8890, thanks.") == []

@@ -61,15 +61,19 @@ _SPOKEN_DOMAIN = r"[a-z0-9]+(?:(?:\s+|\s?-)[a-z0-9]+){1,3}"
 # A caller spelling out or explaining the local part before the "at": "k brennan, b r e n n a n, at gmail...",
 # "mehmet nokta aydin, i noktasiz, et hotmail...", "denizarslan bitisik, et yandex..." (bitisik: joined up).
 _JOINED_UP = r"(?:\s+(?:bitişik|bitisik|all one word|one word))?"
-_CLARIFIED = r"(?:,\s+(?:[^\W\d_](?:\s+[^\W\d_]){1,30}|[^\W\d_]+(?:\s+[^\W\d_]+)?))?"
+# ...also spelled with hyphens or after "that's" ("grace dot okonjo, that's O-K-O-N-J-O, at ...", "melis nokta
+# tuncer, T-U-N-C-E-R, et gmail ...").
+_CLARIFIED = (r"(?:,\s+(?:that's\s+|that is\s+|yani\s+)?(?:[^\W\d_](?:(?:\s+|-)[^\W\d_]){1,30}"
+              r"|[^\W\d_]+(?:\s+[^\W\d_]+)?))?")
 # A word of the local part; an apostrophe inside it stays ("j dot o'brien at ...").
 _LOCAL_WORD = r"[^\W_]+(?:['’][^\W_]+)?"
 _SPOKEN_EMAIL = re.compile(
     r"(?<!['’])\b(?:" + _LOCAL_WORD + r"(?:" + _SEP + _LOCAL_WORD + r")+(?:\s+[^\W_]+)?|(?:[^\W\d_]\s+)?"
     + _LOCAL_WORD + _JOINED_UP + r")"
     + _LOCAL_NUMBER + r"*" + _CLARIFIED
-    + r",?\s+(?:at|et|at sign|@)\s+(?:[a-z0-9-]+" + _TLD_CHAIN
-    + r"|" + _SPOKEN_DOMAIN + r"(?:\s+(?:dot|nokta)\s+|\s\.)" + _TLDS + r"(?:" + _TLD_SEP + _TLDS + r")*\b)",
+    + r",?\s+(?:at|et|at sign|@|at i[sş]areti|et i[sş]areti),?\s+(?:[a-z0-9-]+" + _TLD_CHAIN
+    + r"|" + _SPOKEN_DOMAIN + r"(?:,?\s+(?:bitişik|bitisik|all one word|one word),?)?"
+    + r"(?:\s+(?:dot|nokta)\s+|\s\.)" + _TLDS + r"(?:" + _TLD_SEP + _TLDS + r")*\b)",
     re.IGNORECASE,
 )
 # Whisper often loses the "at" of a spelled address into the next word ("rosy .el .au tootoutlook .com") or
@@ -126,6 +130,7 @@ _NINO_LETTER_AFTER = re.compile(r"^[\s,.]*[A-D]\b", re.IGNORECASE)
 _NINO = re.compile(r"\b[A-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]\b", re.IGNORECASE)
 # The same two letters glued and in capitals before six digits said as words ("QQ one two three four five six C").
 _NINO_GLUED_LETTERS_BEFORE = re.compile(r"\b[A-Z]{2}[\s,.]*$")
+_CARD_CONTEXT = re.compile(r"\b(?:card|kart)\w*(?:\s+\w+){0,3}[\s,:]*$", re.IGNORECASE)
 _SSN = re.compile(r"\b\d{3}-\d{2}-\d{4}\b")
 _CARD_CODE = re.compile(
     r"\b(?:cvv|cvc|security code|güvenlik kodu|guvenlik kodu)\D{0,12}(\d{3,4})\b", re.IGNORECASE
@@ -396,7 +401,8 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
     found: list[Found] = []
     if "email" in wanted:
         found += [Found("email", m.start(), m.end()) for m in _EMAIL.finditer(text)]
-        found += [Found("email", _spelled_start(text, m.start()), m.end()) for m in _SPOKEN_EMAIL.finditer(text)]
+        found += [Found("email", _spelled_start(text, _after_full_stop(text, m.start(), m.end())), m.end())
+                  for m in _SPOKEN_EMAIL.finditer(text)]
         found += [Found("email", m.start(), m.end()) for m in _GLUED_EMAIL.finditer(text)]
     if "iban" in wanted:
         for m in [*_IBAN.finditer(text), *_IBAN_SPACED.finditer(text)]:
@@ -429,6 +435,10 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
             found.append(Found("iban", iban_start, end, iban_valid(code + digits)))
             continue
         kind = _classify_run(digits)
+        if kind is None and len(digits) >= 8 and _CARD_CONTEXT.search(text[max(0, start - 40) : start]):
+            # a card number begun and broken off ("kart numarası kırk üç, yirmi bir, on beş, altmış yedi...
+            # pardon, baştan"): eight digits of a card are still its digits
+            kind = ("card_number", None)
         if len(digits) in (9, 11) and _ID_CONTEXT.search(text[max(0, start - 80) : start]):
             # a social security number said without its dashes; a Turkish ID number whose check digits a
             # transcriber (or the caller) got wrong
@@ -452,6 +462,13 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
                     len(before) < 30 and _LAST_FOUR_CONTEXT.search(context.rstrip(" ?.") + " " + before)):
                 found.append(Found("national_id", start, end, None))
     return _without_overlaps(found)
+
+
+def _after_full_stop(text: str, start: int, end: int) -> int:
+    """Where a spoken address starts when its match took the sentence before it along: a full stop and a space
+    end a sentence ("... elli sekiz. info at parlaktemizlik nokta com"); a dictated dot is "dot" or ".x"."""
+    stops = list(re.finditer(r"(?<=\w\w)[.!?]\s+", text[start:end]))  # "J. smith at ...": an initial, not an end
+    return start + stops[-1].end() if stops else start
 
 
 def _without_years(text: str) -> str:
