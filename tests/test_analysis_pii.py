@@ -300,3 +300,23 @@ def test_a_card_number_begun_and_broken_off_is_masked_but_not_an_order_number() 
     text = "Kart numarası kırk üç, yirmi bir, on beş, altmış yedi... pardon, baştan söyleyeyim."
     assert redact_text(text, find_pii(text)) == "Kart numarası [CARD_NUMBER]... pardon, baştan söyleyeyim."
     assert find_pii("My order number is 4521 8890, thanks.") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "context", "masked"),
+    [
+        # Whisper base on espeak-ng voices (set G at 16 and 8 kHz)
+        ("It's J -D -4612 -83 -C.", "", "It's [NATIONAL_ID]."),
+        ("JT -46128 -3C. Thank you.", "", "[NATIONAL_ID]. Thank you."),
+        (".lv .a .dh .outlook .com, you'll get the forms", "", ".[EMAIL], you'll get the forms"),
+        # the last four of a social, one digit cut into the turn before the question
+        ("-6 -1 -8,", "And the last four of your socials.", "-[NATIONAL_ID],"),
+    ],
+)
+def test_pii_as_whisper_writes_it_from_robotic_voices_is_masked(text: str, context: str, masked: str) -> None:
+    assert redact_text(text, find_pii(text, context=context)) == masked
+
+
+def test_three_digits_are_no_id_unless_the_last_four_were_asked_for() -> None:
+    assert find_pii("-6 -1 -8", context="What is the flat number?") == []
+    assert find_pii("Go to outlook.com and sign in") == []

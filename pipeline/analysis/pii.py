@@ -84,7 +84,9 @@ _PROVIDERS = (r"(?:gmail|googlemail|outlook|hotmail|yahoo|icloud|protonmail|yand
 _PROVIDER_DOMAIN = r"(?:(?:\s+(?:dot|nokta)\s+|\s?\.\s?)(?:com|net|co|uk|tr|de|ie|fr))+\b"
 _GLUED_EMAIL = re.compile(
     r"\b(?:[^\W_]+(?:" + _SEP + r"[^\W_]+)*\s+)?[^\W_]+" + _PROVIDERS + _PROVIDER_DOMAIN
-    + r"|\b[^\W_]+(?:" + _SEP + r"[^\W_]+)+\s+" + _PROVIDERS + _PROVIDER_DOMAIN,
+    + r"|\b[^\W_]+(?:" + _SEP + r"[^\W_]+)+\s+" + _PROVIDERS + _PROVIDER_DOMAIN
+    # ...or dotted on to it, as Whisper writes a spelled address it could not follow ("p .lv .a .dh .outlook .com")
+    + r"|\b[^\W_]+(?:" + _SEP + r"[^\W_]+)+\s?\.\s?" + _PROVIDERS + _PROVIDER_DOMAIN,
     re.IGNORECASE,
 )
 # "the last four of my social are 4 3 2 1" / "son dört hanesi": the last four digits of an ID number.
@@ -98,7 +100,7 @@ _LAST_FOUR_CONTEXT = re.compile(
 # Social?", "TC kimlik numaranızın son dört hanesi"): four digits in the answer are those (not a phone's).
 _ASKS_LAST_FOUR = re.compile(
     r"\b(?:last|son) (?:four|4|dort)\b(?:(?!phone|card|mobile|telefon|kart)[^?]){0,60}?"
-    r"\b(?:social|ssn|security|national insurance|kimlik|tc|national id|id number)\b"
+    r"\b(?:socials?|ssn|security|national insurance|kimlik|tc|national id|id number)\b"
     r"|\b(?:social|ssn|security number|national insurance|kimlik|tc)\b(?:(?!phone|card|mobile|telefon|kart)[^?])"
     r"{0,60}?\b(?:last|son) (?:four|4|dort)\b"
 )
@@ -124,12 +126,15 @@ _IBAN_COUNTRY_BEFORE = re.compile(r"\b[A-Z] ?[A-Z][\s,]*$", re.IGNORECASE)
 # ("GB twenty nine NWBK six zero one six ..."): a UK-style IBAN said aloud.
 _IBAN_BANK_CODE_BEFORE = re.compile(r"\b[A-Z]{2}[\s,]+(?:\d{2}|[a-z]+(?:[\s-][a-z]+)?)[\s,]+[A-Z]{4}[\s,]*$")
 # A National Insurance number spelled out ("J K, one two, three four, five six, D"): letters around six digits.
-_NINO_LETTERS_BEFORE = re.compile(r"\b[A-CEGHJ-PR-TW-Z][\s,.]+[A-CEGHJ-PR-TW-Z][\s,.]*$", re.IGNORECASE)
-_NINO_LETTER_AFTER = re.compile(r"^[\s,.]*[A-D]\b", re.IGNORECASE)
+# (Whisper joins what it hears spelled with hyphens: "J -D -4612 -83 -C", "JT -46128 -3C".)
+# Any two letters: six digits with a letter A-D after them are strict enough, and a transcriber mishears the
+# letters ("J T" heard "J -D").
+_NINO_LETTERS_BEFORE = re.compile(r"\b[A-Z][\s,.-]+[A-Z][\s,.-]*$", re.IGNORECASE)
+_NINO_LETTER_AFTER = re.compile(r"^[\s,.-]*[A-D]\b", re.IGNORECASE)
 # (Any two letters: "QQ 12 34 56 C", the format's own example, is what people write in scripts and forms.)
 _NINO = re.compile(r"\b[A-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]\b", re.IGNORECASE)
 # The same two letters glued and in capitals before six digits said as words ("QQ one two three four five six C").
-_NINO_GLUED_LETTERS_BEFORE = re.compile(r"\b[A-Z]{2}[\s,.]*$")
+_NINO_GLUED_LETTERS_BEFORE = re.compile(r"\b[A-Z]{2}[\s,.-]*$")
 _CARD_CONTEXT = re.compile(r"\b(?:card|kart)\w*(?:\s+\w+){0,3}[\s,:]*$", re.IGNORECASE)
 _SSN = re.compile(r"\b\d{3}-\d{2}-\d{4}\b")
 _CARD_CODE = re.compile(
@@ -454,8 +459,14 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
                 found.append(Found("national_id", start - len(text[max(0, start - 8) : start]) + letters.start(),
                                    end + after.end(), None))
         asked = _ASKS_LAST_FOUR.search(_fold(context)) is not None
-        for start, end, digits in _digit_runs(_without_years(text), min_digits=4):
+        # An answer to "the last four of your social?" that the transcriber left three of ("-6 -1 -8", its first
+        # digit cut into the turn before) is still the ID's digits.
+        short_answer = asked and len(text.split()) <= 6
+        for start, end, digits in _digit_runs(_without_years(text), min_digits=3 if short_answer else 4):
             before = text[max(0, start - 80) : start]
+            if len(digits) == 3 and short_answer:
+                found.append(Found("national_id", start, end, None))
+                continue
             if len(digits) != 4 or (digits[:2] in {"19", "20"} and _DATE_BEFORE_YEAR.search(_fold(before[-30:]))):
                 continue
             if asked or _LAST_FOUR_CONTEXT.search(before) or (
