@@ -320,3 +320,30 @@ def test_pii_as_whisper_writes_it_from_robotic_voices_is_masked(text: str, conte
 def test_three_digits_are_no_id_unless_the_last_four_were_asked_for() -> None:
     assert find_pii("-6 -1 -8", context="What is the flat number?") == []
     assert find_pii("Go to outlook.com and sign in") == []
+
+
+def test_a_short_run_answering_a_phone_ask_is_masked_as_the_phone_the_transcriber_dropped_digits_of() -> None:
+    # "Three oh five, five five five, oh one two one" as Whisper wrote it (set G at 16 kHz): eight digits
+    text = "3 .5, 5 .5, 0 .1 .2 .1, that's my"
+    asked = "Linda will call you first thing tomorrow, what's the best number."
+    assert redact_text(text, find_pii(text, context=asked)) == "[PHONE], that's my"
+    turkish = "Sıfır beş yüz otuz iki, yüz kırk yedi, on iki."  # 053214712: nine digits
+    for ask in ["Telefon numaranızı alabilir miyim?", "Size hangi numaradan ulaşabiliriz?"]:
+        assert redact_text(turkish, find_pii(turkish, context=ask)) == "[PHONE].", ask
+    assert redact_text("Yeah, 555 0121.", find_pii("Yeah, 555 0121.", context="And a number to call you on?")) == (
+        "Yeah, [PHONE].")
+    assert kinds("Yeah, 555 0121.") == []  # seven digits with no ask before them
+
+
+@pytest.mark.parametrize(
+    ("text", "context"),
+    [
+        ("3 .5, 5 .5, 0 .1 .2 .1, that's my", "What's your order number?"),
+        ("3 .5, 5 .5, 0 .1 .2 .1, that's my", ""),
+        ("Sıfır beş yüz otuz iki, yüz kırk yedi, on iki.", "Sipariş numaranızı alabilir miyim?"),
+        # the answer names what the digits are
+        ("It's 4521 8890, the booking reference.", "And what's the best number for you?"),
+    ],
+)
+def test_a_short_run_is_no_phone_unless_a_phone_number_was_asked_for(text: str, context: str) -> None:
+    assert find_pii(text, context=context) == []

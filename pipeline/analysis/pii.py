@@ -136,6 +136,29 @@ _NINO = re.compile(r"\b[A-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]\b", re.IGNORECAS
 # The same two letters glued and in capitals before six digits said as words ("QQ one two three four five six C").
 _NINO_GLUED_LETTERS_BEFORE = re.compile(r"\b[A-Z]{2}[\s,.-]*$")
 _CARD_CONTEXT = re.compile(r"\b(?:card|kart)\w*(?:\s+\w+){0,3}[\s,:]*$", re.IGNORECASE)
+# The turn before asks for a phone number ("what's the best number", "a number to reach you on", "telefon
+# numaranızı alabilir miyim", "size hangi numaradan ulaşabiliriz"). Transcribers drop digits of a number spelled
+# digit by digit (Whisper wrote "three oh five, five five five, oh one two one" as "3 .5, 5 .5, 0 .1 .2 .1"),
+# leaving too few for a phone's shape: the ask tells what the digits are. (Matched on folded text.)
+_ASKS_PHONE = re.compile(
+    r"\b(?:phone|telephone|mobile|cell|cellphone|contact|callback|call-back|daytime)\s+(?:phone\s+)?(?:number|no)\b"
+    r"|\bbest\s+(?:\w+\s+)?number\b"
+    r"|\bnumbers?(?:\s+\w+){0,4}?\s+(?:reach|call|ring|contact|text)\s+you\b"
+    r"|\b(?:telefon|cep|gsm|iletisim)\w*\s+(?:\w+\s+)?numara"
+    r"|\btelefonunuz\w*\s+(?:alabilir|alayim|ogrenebilir|verir|nedir)"
+    r"|\bnumaranizi\s+(?:alabilir|alayim|alalim|ogrenebilir|verir|rica)"
+    r"|\bhangi\s+numara\w*\s+(?:\w+\s+)?(?:ulas|ara|don)"
+    r"|\bulas\w*\s+(?:bir\s+)?numara"
+)
+# Numbers that are no PII in this product (an order, a policy, a postcode): a turn that asks for one of them, or
+# a sentence that names one around the digits, makes a short run no phone number.
+_REFERENCE_WORDS = (r"(?:order|booking|reservation|account|policy|reference|ref|claim|tracking|card|case|ticket|"
+                    r"confirmation|invoice|member|customer|serial|flight|room|flat|house|pin|id|kimlik|siparis|"
+                    r"rezervasyon|hesap|police|referans|hasar|talep|dosya|takip|kargo|kart|fatura|musteri|abone|"
+                    r"basvuru|uyelik|kayit)")
+_ASKS_REFERENCE = re.compile(r"\b" + _REFERENCE_WORDS + r"\w*(?:\s+\w+){0,2}?\s+(?:number|no|numara\w*)\b"
+                             r"|\bpost\s?codes?\b|\bzip\b|\bposta\s+kod")
+_NAMES_REFERENCE = re.compile(r"\b" + _REFERENCE_WORDS + r"\w*|\bpost\s?codes?\b|\bzip\b|\bposta\s+kod")
 _SSN = re.compile(r"\b\d{3}-\d{2}-\d{4}\b")
 _CARD_CODE = re.compile(
     r"\b(?:cvv|cvc|security code|güvenlik kodu|guvenlik kodu)\D{0,12}(\d{3,4})\b", re.IGNORECASE
@@ -422,6 +445,8 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
         found += [Found("national_id", m.start(), m.end()) for m in _SSN.finditer(text)]
     if "card_number" in wanted:
         found += [Found("card_number", m.start(1), m.end(1)) for m in _CARD_CODE.finditer(text)]
+    folded_context = _fold(context)
+    asks_phone = _ASKS_PHONE.search(folded_context) is not None and not _ASKS_REFERENCE.search(folded_context)
     runs = _digit_runs(text, min_digits=6)  # numbers of seven digits and more; six for a spelled NI number
     for start, end, digits in [run for run in runs if len(run[2].lstrip("+")) >= 7]:
         country = _IBAN_COUNTRY_BEFORE.search(text[max(0, start - 6) : start])
@@ -444,6 +469,10 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
             # a card number begun and broken off ("kart numarası kırk üç, yirmi bir, on beş, altmış yedi...
             # pardon, baştan"): eight digits of a card are still its digits
             kind = ("card_number", None)
+        if kind is None and asks_phone and len(digits.lstrip("+")) <= 9 and not _NAMES_REFERENCE.search(
+                _fold(_sentence_around(text, start, end))):
+            # an answer to "what's the best number?" that the transcriber dropped digits of
+            kind = ("phone", None)
         if len(digits) in (9, 11) and _ID_CONTEXT.search(text[max(0, start - 80) : start]):
             # a social security number said without its dashes; a Turkish ID number whose check digits a
             # transcriber (or the caller) got wrong
@@ -480,6 +509,13 @@ def _after_full_stop(text: str, start: int, end: int) -> int:
     end a sentence ("... elli sekiz. info at parlaktemizlik nokta com"); a dictated dot is "dot" or ".x"."""
     stops = list(re.finditer(r"(?<=\w\w)[.!?]\s+", text[start:end]))  # "J. smith at ...": an initial, not an end
     return start + stops[-1].end() if stops else start
+
+
+def _sentence_around(text: str, start: int, end: int) -> str:
+    """The sentence that holds ``text[start:end]`` (dots inside the span, as Whisper writes digits, do not end it)."""
+    stops = list(re.finditer(r"[.!?]\s", text[:start]))
+    stop = re.search(r"[.!?](?:\s|$)", text[end:])
+    return text[stops[-1].end() if stops else 0 : end + stop.start() if stop else len(text)]
 
 
 def _without_years(text: str) -> str:
