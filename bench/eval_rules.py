@@ -1,7 +1,8 @@
 """Score the exact rules alone (no LLM) on a rubric-labelled set: callbacks, compliance, PII, in seconds.
 
 The same rules the analyser runs (``redact_turns``, ``check_call``, ``analyse_callback`` without the LLM's
-callback turn), on the scripts' own words (``text``) and on the transcripts ``bench.eval_rubric --audio``
+callback turn; the cross-call ``final_status`` from the store's own check in an embedded store), on the
+scripts' own words (``text``) and on the transcripts ``bench.eval_rubric --audio``
 cached under ``bench/out/rubric/<set>/transcripts`` (``16k``, ``8k``), and on the scripts' words without
 punctuation or capitals (``plain``). Use it while changing a rule; the
 full score (category, sentiment, the LLM's extra promises) stays ``bench.eval_rubric``.
@@ -16,15 +17,27 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import tempfile
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 
-from bench.eval_rubric import COMPLIANCE_ITEMS, OUT, Call, Prediction, load_set, pii_hits, text_record
+from bench.eval_rubric import (
+    COMPLIANCE_ITEMS,
+    OUT,
+    REPO,
+    Call,
+    Prediction,
+    cross_call_status,
+    load_set,
+    pii_hits,
+    text_record,
+)
 from pipeline.analysis.analyser import is_empty_call, local_reference, turn_views
 from pipeline.analysis.callbacks import analyse_callback
 from pipeline.analysis.compliance import CallFacts, Checklist, check_call
 from pipeline.analysis.pii import redact_turns
+from pipeline.analysis_schema import Analysis
 from pipeline.records import CallRecord
 from pipeline.settings import Settings
 
@@ -53,8 +66,12 @@ def score_rules(folder: Path, condition: str, verbose: bool = False,
     settings = Settings()
     cfg = settings.analysis
     checklist = Checklist.load(cfg.compliance_file)
-    calls, _ = load_set(folder)
+    calls, as_of = load_set(folder)
     n = tp = fp = fn = due_ok = due_n = ctp = cfp = cfn = pii_calls = pii_full = pii_false = 0
+    # Every call of the set goes to the store for the cross-call check: scored ones with the rules' promise,
+    # the rest (no cached transcript) as the day's other calls.
+    stored: list[CallRecord] = []
+    promised_by: dict[str, tuple[Call, bool]] = {}
 
     def say(text: str) -> None:
         if verbose:
@@ -63,6 +80,7 @@ def score_rules(folder: Path, condition: str, verbose: bool = False,
     for call in calls:
         record = _record(call, condition, folder)
         if record is None:
+            stored.append(text_record(call))
             continue
         n += 1
         original = [t.text for t in record.turns]
@@ -74,6 +92,8 @@ def score_rules(folder: Path, condition: str, verbose: bool = False,
                           agent_names=[call.agent_name or ""])
         compliance = {r.id: r for r in check_call(checklist, facts)}
         callback = analyse_callback(turns, local_reference(record, cfg.timezone))
+        stored.append(record.model_copy(update={"analysis": Analysis(callback=callback)}))
+        promised_by[record.audio_sha256] = (call, callback.promised)
         gold = call.labels.get("callback") or {}
         promised = bool(gold.get("promised"))
         tp += callback.promised and promised
@@ -120,12 +140,30 @@ def score_rules(folder: Path, condition: str, verbose: bool = False,
             gold = [p["text"] for p in call.labels.get("pii") or []]
             say(f"{call.id} PII masked {[p['text'] for p in pred.pii]} want {gold}")
 
+    status_ok = status_n = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        store_settings = Settings(home=home, models_dir=REPO / ".cache" / "callaudit" / "models")
+        verdicts = cross_call_status(store_settings, stored, as_of)
+    for digest, (call, promised_now) in promised_by.items():
+        want_final = (call.labels.get("callback") or {}).get("final_status")
+        if not want_final:
+            continue
+        status_n += 1
+        got_final = None
+        if promised_now:  # the store's verdict in the rubric's words (unverifiable reads as pending)
+            got_final = {"kept": "kept", "overdue": "overdue"}.get(verdicts.get(digest, ""), "pending")
+        status_ok += got_final == want_final
+        if got_final != want_final:
+            say(f"{call.id} final_status {got_final} want {want_final}")
+
     def ratio(a: int, b: int) -> float:
         return round(a / b, 2) if b else 0.0
 
     precision, recall = ratio(tp, tp + fp), ratio(tp, tp + fn)
     return {"calls": n, "callback_f1": ratio(2 * tp, 2 * tp + fp + fn), "callback_precision": precision,
             "callback_recall": recall, "due_exact_hour": ratio(due_ok, due_n), "due_n": due_n,
+            "final_status": ratio(status_ok, status_n), "final_status_n": status_n,
             "compliance_precision": ratio(ctp, ctp + cfp), "compliance_recall": ratio(ctp, ctp + cfn),
             "pii_calls_masked": pii_full, "pii_calls": pii_calls, "pii_false_masks": pii_false}
 

@@ -95,6 +95,10 @@ class CallbackResult(BaseModel):
     due: datetime | None = Field(None, description="Absolute due time (call's time zone)")
     due_text: str | None = Field(None, description="The time phrase as said, e.g. 'tomorrow morning'")
     due_is_exact: bool = Field(False, description="True when a clock time was said, not a day part")
+    window_end: datetime | None = Field(
+        None, description="End of the QA rubric's window for the time said (tomorrow morning: 12:00; a date: 18:00; "
+        "a clock time: +30 min); a follow-up call by then plus the grace hours keeps the promise. None: the due time"
+    )
     status: CallbackStatus = "none"
     source: Source = "none"
     evidence: list[Evidence] = Field(default_factory=list)
@@ -204,6 +208,7 @@ class Analysis(BaseModel):
             "agent_sentiment": agent,
             "failed_compliance_items": self.failed_compliance_items,
             "callback_due": self.callback.due,
+            "callback_window_end": self.callback.window_end,
             "callback_status": self.callback.status,
             "callback_promised": self.callback.promised,
         }

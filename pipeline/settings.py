@@ -254,6 +254,15 @@ class AnalysisSettings(BaseModel):
     callback_deadline_hour: int = Field(17, ge=0, le=23, description="'by Wednesday', 'within the week'")
     callback_later_today_hours: float = Field(2.0, gt=0)
     callback_soon_minutes: int = Field(15, gt=0)
+    # Where the rubric's windows end (a follow-up call by then, plus store.callback_grace_hours, keeps a
+    # promise): day parts and a date without a time at an hour of that day, a clock time, an offset and a lead
+    # time before an appointment so many minutes after the due time; deadlines at the due time.
+    callback_window_end_hours: dict[str, int] = Field(
+        default_factory=lambda: {"morning": 12, "noon": 13, "afternoon": 18, "evening": 21, "night": 23, "date": 18}
+    )
+    callback_window_minutes: dict[str, int] = Field(
+        default_factory=lambda: {"clock": 30, "offset": 10, "before_appointment": 15}
+    )
     # The call classifier: logistic regression over the taxonomy's seed examples plus reviewer
     # corrections ("off" to disable). Features: word 1-2-gram TF-IDF (measured best on the dev set),
     # all-MiniLM-L6-v2 sentence embeddings, or both.
@@ -354,8 +363,9 @@ class StoreSettings(BaseModel):
     manifest_file: Path | None = None
     # Zone of call times (in file names or the manifest) that carry none.
     call_time_zone: str = "UTC"
-    # A callback promised with no stated time is due this long after the call.
-    callback_default_due_hours: float = Field(24.0, gt=0)
+    # A callback promised with no stated time ("someone will ring you") stays pending until a follow-up
+    # call, whenever it comes (the QA rubric). Set hours to judge it overdue that long after the call instead.
+    callback_default_due_hours: float | None = Field(None, gt=0)
     # Short, so an unreachable database turns into retries and then the spool, not a long hang.
     server_timeout_ms: int = Field(5000, ge=100)
     # After the retries fail, writes go straight to the spool for this long before trying the database again.

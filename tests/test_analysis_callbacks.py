@@ -72,6 +72,41 @@ def test_time_phrases_resolve_to_absolute_times(phrase: str, expected: datetime)
     assert due.due == expected
 
 
+@pytest.mark.parametrize(
+    ("phrase", "window_end"),
+    [
+        # the rubric's windows: a clock time +-30 min, "about N minutes" +-10, day parts and a date to an hour
+        # of that day, deadlines to the deadline
+        ("tomorrow at 3", datetime(2026, 11, 21, 15, 30)),
+        ("around seven in the evening", datetime(2026, 11, 20, 19, 30)),
+        ("in about twenty minutes", datetime(2026, 11, 20, 10, 45)),
+        ("I'll call you back within the hour", datetime(2026, 11, 20, 11, 15)),
+        ("I'll call you tomorrow morning", datetime(2026, 11, 21, 12, 0)),
+        ("I'll call you Monday afternoon", datetime(2026, 11, 23, 18, 0)),
+        ("after six this evening", datetime(2026, 11, 20, 21, 0)),
+        ("on the twelfth of December", datetime(2026, 12, 12, 18, 0)),
+        ("I'll ring you tomorrow", datetime(2026, 11, 21, 18, 0)),
+        ("by Wednesday", datetime(2026, 11, 25, 17, 0)),
+        ("before five today", datetime(2026, 11, 20, 17, 0)),
+        ("within the week", datetime(2026, 11, 20, 17, 0)),
+        ("within twenty-four hours", datetime(2026, 11, 21, 10, 15)),
+        ("yarın sizi arayacağız", datetime(2026, 11, 21, 18, 0)),
+    ],
+)
+def test_each_time_phrase_gets_the_end_of_its_rubric_window(phrase: str, window_end: datetime) -> None:
+    due = resolve_due(phrase, FRIDAY_10_15)
+    assert due is not None
+    assert due.window_end == window_end
+
+
+def test_a_call_before_a_visit_has_a_quarter_hour_window_and_the_window_reaches_the_record() -> None:
+    turns = _turns(("agent", "The engineer is booked for Monday at ten."),
+                   ("customer", "Great."),
+                   ("agent", "She'll ring you twenty minutes before she arrives."))
+    result = analyse_callback(turns, FRIDAY_10_15)
+    assert (result.due, result.window_end) == (datetime(2026, 11, 23, 9, 40), datetime(2026, 11, 23, 9, 55))
+
+
 def test_no_time_phrase_gives_no_due_time() -> None:
     assert resolve_due("we'll call you once the part arrives", FRIDAY_10_15) is None
 

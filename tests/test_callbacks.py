@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from pipeline.save import CallWriter
-from pipeline.store import CallQuery, CallStore, count_calls, verify_callbacks
+from pipeline.store import CallQuery, CallStore, count_calls, migrate, verify_callbacks
 from pipeline.store.documents import CALLBACK_OVERDUE_FLAG
-from tests.store_fixtures import T0, make_analysis, make_record
+from tests.store_fixtures import T0, make_analysis, make_record, store_settings
 
 HOUR = timedelta(hours=1)
 DUE = T0 + 24 * HOUR  # the promise: "we'll call you back by tomorrow 09:00"
@@ -148,13 +149,57 @@ def test_a_promise_without_customer_or_call_time_is_unverifiable_never_overdue(s
     assert status_of(store, anonymous.record_id)["callback_status"] == "unverifiable"
 
 
-def test_a_promise_with_no_stated_time_gets_the_default_window(store: CallStore) -> None:
+def test_a_promise_with_no_stated_time_stays_pending_until_any_later_follow_up(store: CallStore) -> None:
+    # "Someone will ring you": the QA rubric has no due time for it, so it is never overdue.
     made = promise(analysis=make_analysis(callback_promised=True))
     store.upsert_records([made])
-
+    report = verify_callbacks(store, now=T0 + 500 * HOUR)
     doc = status_of(store, made.record_id)
+    assert doc["callback_due"] is None and doc["callback_promised"] is True
+    assert (report.checked, report.pending, report.overdue) == (1, 1, 0)
+    assert doc["callback_status"] == "pending" and CALLBACK_OVERDUE_FLAG not in doc["flags"]
 
-    assert doc["callback_due"] == T0 + 24 * HOUR  # store.callback_default_due_hours
+    weeks_later = make_record("weeks-later", call_time=T0 + 400 * HOUR)
+    store.upsert_records([weeks_later])
+    verify_callbacks(store, now=T0 + 500 * HOUR)
+    doc = status_of(store, made.record_id)
+    assert doc["callback_status"] == "kept" and doc["callback_kept_by"] == weeks_later.record_id
+
+
+def test_a_promise_with_no_stated_time_gets_a_due_time_when_one_is_configured(
+    mongo_server: str, tmp_path: Path
+) -> None:
+    settings = store_settings(tmp_path, mongo_server, callback_default_due_hours=24)
+    with CallStore(settings) as configured:
+        made = promise(analysis=make_analysis(callback_promised=True))
+        configured.upsert_records([made])
+        verify_callbacks(configured, now=T0 + 30 * HOUR)
+        doc = status_of(configured, made.record_id)
+        configured.db.client.drop_database(configured.db.name)
+    assert doc["callback_due"] == T0 + 24 * HOUR
+    assert doc["callback_status"] == "overdue"
+
+
+def test_a_follow_up_inside_the_window_of_a_day_without_a_time_keeps_the_promise(store: CallStore) -> None:
+    # "I'll ring you tomorrow": due 10:00 but the rubric's window runs to 18:00, so a call at 19:30 (grace 2 h)
+    # keeps it, while a call at 20:30 is too late.
+    tomorrow_10 = T0 + 25 * HOUR
+    window_end = tomorrow_10 + 8 * HOUR
+    analysis = make_analysis(callback_due=tomorrow_10)
+    analysis.callback.window_end = window_end
+    made = promise(analysis=analysis)
+    late_evening = make_record("late-evening", call_time=window_end + 90 * timedelta(minutes=1))
+    store.upsert_records([made, late_evening])
+    verify_callbacks(store, now=window_end + 10 * HOUR)
+    doc = status_of(store, made.record_id)
+    assert doc["callback_window_end"] == window_end
+    assert doc["callback_status"] == "kept"
+
+    other = promise("other-customer", customer="C9", analysis=analysis.model_copy(deep=True))
+    too_late = make_record("too-late", customer="C9", call_time=window_end + 150 * timedelta(minutes=1))
+    store.upsert_records([other, too_late])
+    verify_callbacks(store, now=window_end + 10 * HOUR)
+    assert status_of(store, other.record_id)["callback_status"] == "overdue"
 
 
 def test_verification_can_be_limited_to_some_customers(store: CallStore) -> None:
@@ -181,3 +226,22 @@ def test_the_promising_side_must_make_the_follow_up_call(store: CallStore) -> No
     store.upsert_records([make_record("agent-calls", call_time=T0 + 6 * HOUR, direction="outbound")])
     verify_callbacks(store, now=T0 + 48 * HOUR)
     assert status_of(store, agent_promise.record_id)["callback_status"] == "kept"
+
+
+def test_migrating_a_layout_one_promise_drops_the_invented_due_time(store: CallStore) -> None:
+    # Layout 1 gave a promise with no time said a due time 24 h after the call, which turned it overdue.
+    made = promise("no-time", analysis=make_analysis(callback_promised=True))
+    store.upsert_records([made])
+    store.calls.update_one(
+        {"_id": made.record_id},
+        {"$set": {"store_layout": 1, "callback_due": T0 + 24 * HOUR, "callback_status": "overdue",
+                  "flags": [CALLBACK_OVERDUE_FLAG]},
+         "$unset": {"callback_promised": "", "callback_window_end": ""}},
+    )
+
+    assert migrate(store).migrated == 1
+    verify_callbacks(store, now=T0 + 100 * HOUR)
+
+    doc = status_of(store, made.record_id)
+    assert doc["store_layout"] == 2 and doc["callback_promised"] is True and doc["callback_due"] is None
+    assert doc["callback_status"] == "pending" and CALLBACK_OVERDUE_FLAG not in doc["flags"]

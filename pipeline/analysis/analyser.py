@@ -245,7 +245,8 @@ class Analyser(Stage):
         self.callback_cfg = CallbackSettings(
             day_part_hours=dict(cfg.callback_day_part_hours), default_hour=cfg.callback_default_hour,
             later_today_hours=cfg.callback_later_today_hours, soon_minutes=cfg.callback_soon_minutes,
-            deadline_hour=cfg.callback_deadline_hour,
+            deadline_hour=cfg.callback_deadline_hour, window_end_hours=dict(cfg.callback_window_end_hours),
+            window_minutes=dict(cfg.callback_window_minutes),
         )
         self.system_prompt = self.system_prompt_for(None)
         self.backend: LLMBackend | None = backend
@@ -825,6 +826,8 @@ def apply_correction(analysis: Analysis, labels: Mapping[str, Any], taxonomy: Ta
         analysis.callback = CallbackResult(
             promised=promised, by=analysis.callback.by if promised else None,
             to=analysis.callback.to if promised else None, due=due if promised else None,
+            # A due time the reviewer set is the deadline; the window found for an unchanged due time stays.
+            window_end=analysis.callback.window_end if promised and due == analysis.callback.due else None,
             status="pending" if promised else "none", source="reviewer", evidence=analysis.callback.evidence,
         )
         changed += ["callback_promised", "callback_due"]

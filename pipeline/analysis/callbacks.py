@@ -153,11 +153,22 @@ CONTACT_STEMS = re.compile(
 )
 
 
+# A clock time said as a deadline ("before five", "by 3 pm"): its window ends at that time.
+_DEADLINE_CLOCK_WORDS = ("before ", "by ", "until ", "till ", "no later than ")
+
+
 @dataclass
 class DueTime:
     due: datetime
     text: str
     exact: bool
+    # The end of the rubric's window for the phrase: a follow-up call by then (plus the store's grace hours)
+    # keeps the promise. None: the due time itself (deadlines: "by Wednesday", "within the hour").
+    latest: datetime | None = None
+
+    @property
+    def window_end(self) -> datetime:
+        return self.latest if self.latest is not None and self.latest > self.due else self.due
 
 
 @dataclass
@@ -173,6 +184,25 @@ class CallbackSettings:
     deadline_hour: int = 17  # "by Wednesday", "within the week" (Friday)
     later_today_hours: float = 2.0
     soon_minutes: int = 15
+    # Where the rubric's windows end. Day parts and a date without a time end at an hour of that day
+    # ("tomorrow morning" 08:00-12:00, "afternoon" 12:00-18:00, "after six" 18:00-21:00, "on the twelfth"
+    # 08:00-18:00); a clock time, an offset and a lead time before an appointment get minutes after the due time
+    # (±30, ±10 and ±15 min). Deadlines ("by Wednesday", "within the hour", "within the week") end at the due time.
+    window_end_hours: dict[str, int] = field(
+        default_factory=lambda: {
+            "morning": 12, "noon": 13, "afternoon": 18, "evening": 21, "night": 23, "date": 18,
+        }
+    )
+    window_minutes: dict[str, int] = field(
+        default_factory=lambda: {"clock": 30, "offset": 10, "before_appointment": 15}
+    )
+
+    def day_end(self, day: datetime, name: str) -> datetime | None:
+        hour = self.window_end_hours.get(name)
+        return None if hour is None else day.replace(hour=hour % 24, minute=0, second=0, microsecond=0)
+
+    def after(self, due: datetime, name: str) -> datetime:
+        return due + timedelta(minutes=self.window_minutes.get(name, 0))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -302,12 +332,15 @@ def resolve_due(text: str, reference: datetime, cfg: CallbackSettings | None = N
     found: list[str] = []
 
     if m := _HALF_HOUR_RE.search(t):
-        return DueTime(reference + timedelta(minutes=30), m.group().strip(), True)
+        due = reference + timedelta(minutes=30)
+        deadline = m.group().startswith("within")
+        return DueTime(due, m.group().strip(), True, None if deadline else cfg.after(due, "offset"))
     if m := _WITHIN_HOUR_RE.search(t):
         return DueTime(reference + timedelta(hours=1), m.group().strip(), True)
     if m := _REL_RE.search(t):
         amount = _number(m.group(1) or m.group(3) or "")
         unit = m.group(2) or m.group(4) or ""
+        deadline = m.group().startswith("within") or "icinde" in m.group()  # "within 24 hours", "2 gun icinde"
         if amount is not None:
             if unit.startswith(("minute", "min", "dakika")):
                 delta = timedelta(minutes=amount)
@@ -315,13 +348,15 @@ def resolve_due(text: str, reference: datetime, cfg: CallbackSettings | None = N
                 delta = timedelta(hours=amount)
             else:
                 delta = timedelta(days=amount)
-                if m.group().startswith("within") or "icinde" in m.group():
+                if deadline:
                     return DueTime(reference + delta, m.group().strip(), False)  # a deadline: call + N days
                 due = (reference + delta).replace(hour=cfg.default_hour, minute=0, second=0, microsecond=0)
-                return DueTime(due, m.group().strip(), False)
-            return DueTime(reference + delta, m.group().strip(), True)
+                return DueTime(due, m.group().strip(), False, cfg.day_end(due, "date"))
+            due = reference + delta
+            return DueTime(due, m.group().strip(), True, None if deadline else cfg.after(due, "offset"))
     if (m := _SOON_RE.search(t)) and not _TOMORROW_RE.search(t):
-        return DueTime(reference + timedelta(minutes=cfg.soon_minutes), m.group().strip(), False)
+        due = reference + timedelta(minutes=cfg.soon_minutes)
+        return DueTime(due, m.group().strip(), False, cfg.after(due, "offset"))
 
     # Day: explicit date, weekday, tomorrow, next week, today.
     day: datetime | None = None
@@ -382,8 +417,10 @@ def resolve_due(text: str, reference: datetime, cfg: CallbackSettings | None = N
             found.append(pm.group().strip())
             break
     clock = _clock(t)
+    clock_phrase = ""
     if clock is not None:
         hour, minute, has_meridiem, phrase = clock
+        clock_phrase = phrase
         found.append(phrase)
         exact = True
         if not has_meridiem:
@@ -400,7 +437,7 @@ def resolve_due(text: str, reference: datetime, cfg: CallbackSettings | None = N
 
     if day is None and later_today and hour is None:
         due = reference + timedelta(hours=cfg.later_today_hours)
-        return DueTime(due, later_today.group().strip(), False)
+        return DueTime(due, later_today.group().strip(), False, cfg.day_end(due, "date"))
     if day is None and hour is None:
         return None
     if day is None:
@@ -411,10 +448,23 @@ def resolve_due(text: str, reference: datetime, cfg: CallbackSettings | None = N
         day = reference
         if hour is not None and (hour, minute) <= (reference.hour, reference.minute) and not today:
             day = reference + timedelta(days=1)  # "at 9" said at 15:00 means tomorrow at 9
+    # "by Wednesday", "before five", "end of the day": the window ends at the deadline itself.
+    deadline = (hour is not None and not exact and part in (None, "end_of_day")) or (
+        exact and clock_phrase.startswith(_DEADLINE_CLOCK_WORDS))
     if hour is None:
         hour = cfg.default_hour
     due = day.replace(hour=hour % 24, minute=minute, second=0, microsecond=0)
-    return DueTime(due, ", ".join(dict.fromkeys(found)) or text.strip()[:60], exact)
+    latest: datetime | None = None
+    if deadline:
+        latest = None
+    elif exact and clock_phrase.startswith("after "):
+        # "after six (this evening)": from that hour to the end of its part of the day (18:00-21:00)
+        latest = cfg.day_end(due, part or ("evening" if hour >= 17 else "afternoon" if hour >= 12 else "morning"))
+    elif exact:
+        latest = cfg.after(due, "clock")
+    else:
+        latest = cfg.day_end(due, part or "date")
+    return DueTime(due, ", ".join(dict.fromkeys(found)) or text.strip()[:60], exact, latest)
 
 
 def _lead_time(text: str) -> timedelta | None:
@@ -684,6 +734,7 @@ def analyse_callback(
     cfg: CallbackSettings | None = None,
     llm_turn: int | None = None,
 ) -> CallbackResult:
+    cfg = cfg or CallbackSettings()
     promises = detect_promises(turns, llm_turn)
     if not promises:
         return CallbackResult(promised=False, status="none", source="rule")
@@ -716,7 +767,8 @@ def analyse_callback(
             due = next((d for d in timed if d is not None and d.exact and d.due.date() == due.due.date()), due)
         if due is not None and lead is not None:
             # "she'll ring twenty minutes before": the appointment's time less the lead.
-            due = DueTime(due.due - lead, f"{lead_text(lead)} before {due.text}", due.exact)
+            due = DueTime(due.due - lead, f"{lead_text(lead)} before {due.text}", due.exact,
+                          cfg.after(due.due - lead, "before_appointment"))
         if due is not None and lead is None and source is not candidate.turn and id(source) in other_turns:
             borrowed = borrowed or (candidate, due)
             due = None
@@ -734,6 +786,7 @@ def analyse_callback(
         due=due.due if due else None,
         due_text=due.text if due else None,
         due_is_exact=due.exact if due else False,
+        window_end=due.window_end if due else None,
         status="pending",
         source="rule" if promise.source == "rule" else "llm",
         evidence=evidence,

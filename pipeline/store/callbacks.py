@@ -1,14 +1,15 @@
 """Cross-call callback verification: was each promised callback actually made?
 
-For every call with a ``callback_due`` (the analysis found a promise to call the customer back),
-look for a later call with the same customer (the same ``customer_key``, i.e. customer id, else phone;
-or the same phone digits, since telephony knows the number even when the CRM id is missing) whose
-call time is after the promising call and no later than the due time plus a grace period
-(``store.callback_grace_hours``):
+For every call with a callback promise (``callback_promised``, or a ``callback_due``), look for a later call
+with the same customer (the same ``customer_key``, i.e. customer id, else phone; or the same phone digits,
+since telephony knows the number even when the CRM id is missing) whose call time is after the promising call
+and no later than the end of the promise's window plus a grace period (``callback_window_end`` +
+``store.callback_grace_hours``; the QA rubric: "tomorrow" is kept by a call until 18:00 + 2 h, not 10:00 + 2 h):
 
     found                                   -> "kept"     (callback_kept_by / callback_kept_at say which call)
-    none, and now > due + grace             -> "overdue"  (and the call gets the "callback_overdue" flag)
-    none yet, still inside due + grace      -> "pending"
+    none, and now > window end + grace      -> "overdue"  (and the call gets the "callback_overdue" flag)
+    none yet, still inside window end + grace, or no time was said ("someone will ring you")
+                                            -> "pending"
     no customer or no call time to match on -> "unverifiable" (never "overdue": we cannot tell)
 
 The follow-up must come from the side that promised (the QA rubric): the company's promise is kept by
@@ -55,9 +56,10 @@ def verdict(promise: dict[str, Any], follow_up: dict[str, Any] | None, *, now: d
         return "unverifiable"
     if follow_up is not None:
         return "kept"
-    due = utc(promise["callback_due"])
-    assert due is not None
-    return "overdue" if now > due + grace else "pending"
+    end = utc(promise.get("callback_window_end") or promise.get("callback_due"))
+    if end is None:
+        return "pending"  # no time was said: pending until a follow-up (the QA rubric), never overdue
+    return "overdue" if now > end + grace else "pending"
 
 
 def verify_callbacks(
@@ -66,18 +68,22 @@ def verify_callbacks(
     """Recompute the callback status of every promise (of ``customers`` only, if given)."""
     now = utc(now) or datetime.now(timezone.utc)
     grace = timedelta(hours=store.options.callback_grace_hours)
-    query: dict[str, Any] = {"callback_due": {"$ne": None}}
+    # Promises with a due time, and (store layout 2 on) promises with none.
+    promised: dict[str, Any] = {"$or": [{"callback_due": {"$ne": None}}, {"callback_promised": True}]}
+    query: dict[str, Any] = promised
     if customers is not None:
         keys = sorted(set(customers))
         if not keys:
             return CallbackReport()
         digits = [k.removeprefix("tel:") for k in keys if k.startswith("tel:")]
-        query["$or"] = [{"customer_key": {"$in": keys}}, {"customer_phone_digits": {"$in": digits}}]
+        whose = {"$or": [{"customer_key": {"$in": keys}}, {"customer_phone_digits": {"$in": digits}}]}
+        query = {"$and": [promised, whose]}
     fields = {
         "customer_key": 1,
         "customer_phone_digits": 1,
         "call_time": 1,
         "callback_due": 1,
+        "callback_window_end": 1,
         "audio_sha256": 1,
         "callback_status": 1,
         "callback_kept_by": 1,
@@ -116,7 +122,7 @@ def verify_callbacks(
         elif flagged:
             change["$pull"] = {"flags": CALLBACK_OVERDUE_FLAG}
         # Guard on the due time we judged: a record re-written meanwhile with a new promise is left alone.
-        updates.append(UpdateOne({"_id": promise["_id"], "callback_due": promise["callback_due"]}, change))
+        updates.append(UpdateOne({"_id": promise["_id"], "callback_due": promise.get("callback_due")}, change))
         report.changed += 0 if unchanged else 1
     if updates:
         store.retry("save callback verdicts", lambda: store.calls.bulk_write(updates, ordered=False))
@@ -132,14 +138,15 @@ def verify_callbacks(
 
 
 def _follow_up(store: CallStore, promise: dict[str, Any], grace: timedelta) -> dict[str, Any] | None:
-    deadline = utc(promise["callback_due"])
-    assert deadline is not None
+    # The end of the promise's window (the due time for a deadline); no time said: any later call.
+    deadline = utc(promise.get("callback_window_end") or promise.get("callback_due"))
     same_customer: list[dict[str, Any]] = [{"customer_key": promise["customer_key"]}]
     if promise.get("customer_phone_digits"):
         same_customer.append({"customer_phone_digits": promise["customer_phone_digits"]})
     query: dict[str, Any] = {
         "$or": same_customer,
-        "call_time": {"$gt": promise["call_time"], "$lte": deadline + grace},
+        "call_time": {"$gt": promise["call_time"]} if deadline is None
+        else {"$gt": promise["call_time"], "$lte": deadline + grace},
         "audio_sha256": {"$ne": promise.get("audio_sha256")},
     }
     # The promising side must make the call (QA rubric): the company's promise is kept by an outbound

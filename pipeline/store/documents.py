@@ -22,7 +22,11 @@
     compliance          [{item, passed}] normalised; passed is None when not applicable
     failed_compliance_items  ids of failed items;  compliance_passed / compliance_checked: counts
     flags               review flags from the analysis, plus "callback_overdue" set by callback checks
-    callback_due        when a promised callback is due (None: no callback promised)
+    callback_promised   a callback was promised (by either side)
+    callback_due        when it is due (None: no time was said, or nothing promised)
+    callback_window_end the end of the rubric's window for the time said (a date: 18:00 that day); a follow-up
+                        call by then plus the grace hours keeps the promise. None when there is no due time:
+                        any later follow-up keeps it, and it is never overdue
     callback_status     None | "pending" | "kept" | "overdue" | "unverifiable": the cross-call verdict,
                         written by callbacks.py (the analysis' own in-call view stays in analysis.callback.status)
     callback_kept_by, callback_kept_at, callback_checked_at
@@ -40,8 +44,9 @@ older or partial analysis (or none at all) still stores fine::
     compliance: [{id, status: "pass" | "fail" | "not_applicable"}]
                (also item/name/key/code for the id, passed: bool, or {id: bool})
     flags: [{name, reason, severity}]  (or [str]; also code/flag/id/label for the name)
-    callback: {promised, due}          (or callback_due: datetime); a promise with no due time is due
-                                       store.callback_default_due_hours after the call
+    callback: {promised, due, window_end}  (or callback_due: datetime); a promise with no due time stays
+                                       pending until a follow-up (store.callback_default_due_hours: or
+                                       is due that long after the call)
     agent_performance: {score};  customer_satisfaction: int
 
 ``jobs`` (a batch run or an upload)::
@@ -71,7 +76,7 @@ from pipeline.records import CallRecord
 
 log = logging.getLogger(__name__)
 
-STORE_LAYOUT = 1
+STORE_LAYOUT = 2  # 2: callback_promised and callback_window_end; no default due time
 JOB_SCHEMA_VERSION = 1
 
 CALLS = "calls"
@@ -85,7 +90,7 @@ CALLBACK_OVERDUE_FLAG = "callback_overdue"
 CALLBACK_STATUSES = ("pending", "kept", "overdue", "unverifiable")
 SENTIMENT_SCORES = {"positive": 1.0, "neutral": 0.0, "negative": -1.0}
 
-# Fields the callback check owns: a re-write of a record keeps them while its callback_due is unchanged.
+# Fields the callback check owns: a re-write of a record keeps them while its promise is unchanged.
 CALLBACK_FIELDS = ("callback_status", "callback_kept_by", "callback_kept_at", "callback_checked_at")
 
 # Fields the store adds on top of the CallRecord; stripped before validating a document as a record.
@@ -118,7 +123,9 @@ FLAT_FIELDS = (
     "compliance_passed",
     "compliance_checked",
     "flags",
+    "callback_promised",
     "callback_due",
+    "callback_window_end",
     *CALLBACK_FIELDS,
     "transcript_text",
 )
@@ -279,21 +286,29 @@ def keywords_of(analysis: Mapping[str, Any]) -> list[str]:
     return words
 
 
-def callback_due_of(
-    analysis: Mapping[str, Any], call_time: datetime | None, default_due_hours: float
-) -> datetime | None:
+def callback_of(
+    analysis: Mapping[str, Any], call_time: datetime | None, default_due_hours: float | None
+) -> tuple[bool, datetime | None, datetime | None]:
+    """(promised, due, window end) of a callback promise in an analysis (flat fields or a nested callback)."""
     due = _datetime(analysis.get("callback_due"))
+    window_end = _datetime(analysis.get("callback_window_end"))
     promised = analysis.get("callback_promised")
     nested = analysis.get("callback")
     if isinstance(nested, BaseModel):
         nested = as_plain(nested)
     if isinstance(nested, Mapping):
         due = due or _datetime(_first(nested, ("due", "due_at", "due_by", "due_time")))
+        window_end = window_end or _datetime(_first(nested, ("window_end",)))
         if promised is None:
             promised = _first(nested, ("promised", "requested", "committed"))
-    if due is None and promised is True and call_time is not None:
+    if due is None and promised is True and call_time is not None and default_due_hours is not None:
         due = call_time + timedelta(hours=default_due_hours)
-    return due
+    due_at, end_at = utc(due), utc(window_end)
+    if due_at is None:
+        window_end = None
+    elif end_at is None or end_at < due_at:
+        window_end = due
+    return promised is True or due is not None, due, window_end
 
 
 def phone_digits(phone: str | None) -> str | None:
@@ -335,7 +350,7 @@ def _analysis_flat_fields(analysis: Any) -> dict[str, Any]:
     return dict(flat) if isinstance(flat, Mapping) else {}
 
 
-def flatten(record: CallRecord, *, default_due_hours: float = 24.0) -> dict[str, Any]:
+def flatten(record: CallRecord, *, default_due_hours: float | None = None) -> dict[str, Any]:
     """The query fields derived from a record (see the module docstring)."""
     meta = record.metadata
     analysis = as_plain(record.analysis)
@@ -351,13 +366,13 @@ def flatten(record: CallRecord, *, default_due_hours: float = 24.0) -> dict[str,
         failed = [c["item"] for c in compliance if c["passed"] is False]
     flags = [str(f) for f in own["flags"]] if isinstance(own.get("flags"), list) else flags_of(analysis)
     if "callback_due" in own or "callback_promised" in own:
-        due = callback_due_of(
-            {"callback_due": own.get("callback_due"), "callback_promised": own.get("callback_promised")},
+        promised, due, window_end = callback_of(
+            {key: own.get(key) for key in ("callback_due", "callback_window_end", "callback_promised")},
             call_time,
             default_due_hours,
         )
     else:
-        due = callback_due_of(analysis, call_time, default_due_hours)
+        promised, due, window_end = callback_of(analysis, call_time, default_due_hours)
     agent_metrics = record.metrics.per_role.get("agent") if record.metrics else None
     duration = record.audio.duration_s or (record.metrics.duration_s if record.metrics else 0.0)
     performance = analysis.get("agent_performance")
@@ -386,8 +401,10 @@ def flatten(record: CallRecord, *, default_due_hours: float = 24.0) -> dict[str,
         "compliance_passed": sum(1 for c in compliance if c["passed"] is True),
         "compliance_checked": sum(1 for c in compliance if c["passed"] is not None),
         "flags": list(dict.fromkeys(flags)),
+        "callback_promised": promised,
         "callback_due": due,
-        "callback_status": "pending" if due is not None else None,
+        "callback_window_end": window_end,
+        "callback_status": "pending" if promised else None,
         "callback_kept_by": None,
         "callback_kept_at": None,
         "callback_checked_at": None,
@@ -396,7 +413,8 @@ def flatten(record: CallRecord, *, default_due_hours: float = 24.0) -> dict[str,
 
 
 def to_document(
-    record: CallRecord, *, job_id: str | None = None, now: datetime | None = None, default_due_hours: float = 24.0
+    record: CallRecord, *, job_id: str | None = None, now: datetime | None = None,
+    default_due_hours: float | None = None,
 ) -> dict[str, Any]:
     """The ``calls`` document for a record (before callback fields are carried over from the stored one)."""
     now = now or datetime.now(timezone.utc)
@@ -418,8 +436,14 @@ def carry_over(doc: dict[str, Any], stored: Mapping[str, Any] | None) -> dict[st
         return doc
     if stored.get("first_stored_at") is not None:
         doc["first_stored_at"] = stored["first_stored_at"]
-    same_due = doc.get("callback_due") is not None and utc(stored.get("callback_due")) == doc["callback_due"]
-    if same_due and stored.get("callback_status") in CALLBACK_STATUSES:
+    # The same promise: promised in both, same due time and window (a promise with no time: both None).
+    same_promise = (
+        bool(doc.get("callback_promised") or doc.get("callback_due"))
+        and bool(stored.get("callback_promised") or stored.get("callback_due"))
+        and utc(stored.get("callback_due")) == utc(doc.get("callback_due"))
+        and utc(stored.get("callback_window_end") or stored.get("callback_due")) == utc(doc.get("callback_window_end"))
+    )
+    if same_promise and stored.get("callback_status") in CALLBACK_STATUSES:
         for name in CALLBACK_FIELDS:
             doc[name] = stored.get(name)
         if stored.get("callback_status") == "overdue" and CALLBACK_OVERDUE_FLAG not in doc["flags"]:

@@ -258,7 +258,8 @@ def agent_scorecards(store: CallStore, query: CallQuery | None = None) -> list[A
                 **_SHARED_GROUP,
                 "talk_ratio": {"$avg": "$agent_talk_ratio"},
                 "agent_score": {"$avg": "$agent_score"},
-                "callbacks_promised": _count_if({"$ne": [{"$ifNull": ["$callback_due", None]}, None]}),
+                # A promise has a callback_status (pending at the least), with or without a due time.
+                "callbacks_promised": _count_if({"$ne": [{"$ifNull": ["$callback_status", None]}, None]}),
                 "callbacks_kept": _count_if(_is("callback_status", "kept")),
                 "callbacks_pending": _count_if(_is("callback_status", "pending")),
             }
@@ -400,6 +401,7 @@ CSV_COLUMNS = (
     "compliance_checked",
     "agent_talk_ratio",
     "callback_due",
+    "callback_window_end",
     "callback_status",
     "callback_kept_by",
     "summary",

@@ -343,7 +343,13 @@ class CallStore:
         """One bulk upsert; raises StoreUnavailable if the database stays unreachable."""
         result = WriteResult(customer_keys=D.customer_keys(docs))
         by_id = {d["_id"]: d for d in docs}  # a batch naming a record twice keeps the last version
-        projection = {"first_stored_at": 1, "callback_due": 1, **dict.fromkeys(D.CALLBACK_FIELDS, 1)}
+        projection = {
+            "first_stored_at": 1,
+            "callback_promised": 1,
+            "callback_due": 1,
+            "callback_window_end": 1,
+            **dict.fromkeys(D.CALLBACK_FIELDS, 1),
+        }
         stored = self.retry(
             "read stored records",
             lambda: {d["_id"]: d for d in self.calls.find({"_id": {"$in": list(by_id)}}, projection)},
