@@ -107,6 +107,16 @@ def test_a_call_before_a_visit_has_a_quarter_hour_window_and_the_window_reaches_
     assert (result.due, result.window_end) == (datetime(2026, 11, 23, 9, 40), datetime(2026, 11, 23, 9, 55))
 
 
+def test_an_hour_heard_as_another_is_still_an_hour_at_most() -> None:
+    # Whisper at 16 kHz wrote "I'll give you a call back in an hour at most." as "... in another at most."
+    turns = _turns(("agent", "I don't know yet who's free at four. Let me check with the coordinator, and I'll "
+                             "give you a call back in another at most."))
+    result = analyse_callback(turns, FRIDAY_10_15)
+    assert (result.due, result.window_end) == (datetime(2026, 11, 20, 11, 15), datetime(2026, 11, 20, 11, 15))
+    another_day = resolve_due("we'll ring you in another two days", FRIDAY_10_15)  # something to count: no hour
+    assert another_day is None or another_day.due != datetime(2026, 11, 20, 11, 15)
+
+
 def test_no_time_phrase_gives_no_due_time() -> None:
     assert resolve_due("we'll call you once the part arrives", FRIDAY_10_15) is None
 

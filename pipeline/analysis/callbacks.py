@@ -231,6 +231,8 @@ _REL_RE = re.compile(
     r"|\b" + _NUM + r" (saat|dakika|gun) (?:sonra|icinde|icerisinde)\b"
 )
 _HALF_HOUR_RE = re.compile(r"\b(?:in|within) (?:half an hour|thirty minutes)\b|\byarim saat\b")
+_ANOTHER_HOUR_RE = re.compile(r"\bin another(?=\s*(?:[.,;!?]|$|at most|or so|tops|max\b|or less))")
+_AT_MOST_RE = re.compile(r",? (?:at most|at the most|tops|max\b|or less|at the latest)")
 _WITHIN_HOUR_RE = re.compile(r"\b(?:within|in) the (?:next )?hour\b|\bbir saat icinde\b")
 _CLOCK_RE = re.compile(
     r"\b(?:at |around |by |about |saat |for |between |after |before |from )?(\d{1,2})(?:[:.](\d{2}))?"
@@ -321,6 +323,9 @@ def _clean(text: str) -> str:
     # Folded (Turkish letters to ASCII), lower case; punctuation kept for clock times like 3:30.
     text = fold(text).replace("’", "'").lower()
     text = re.sub(r"(?<=[a-z])-(?=[a-z])", " ", text)  # "twenty-four" -> "twenty four"
+    # Whisper hears "in an hour" as "in another" ("I'll give you a call back in another at most."): "another"
+    # with nothing after it to count is the hour.
+    text = _ANOTHER_HOUR_RE.sub("in an hour", text)
     text = _ORDINAL_RE.sub(lambda m: f"{_ORDINALS[m.group(1)]}th", text)  # "the twelfth of may" -> "the 12th"
     return " " + re.sub(r"\s+", " ", re.sub(r"[!?;\"()]", " ", text)) + " "
 
@@ -340,7 +345,9 @@ def resolve_due(text: str, reference: datetime, cfg: CallbackSettings | None = N
     if m := _REL_RE.search(t):
         amount = _number(m.group(1) or m.group(3) or "")
         unit = m.group(2) or m.group(4) or ""
-        deadline = m.group().startswith("within") or "icinde" in m.group()  # "within 24 hours", "2 gun icinde"
+        # "within 24 hours", "2 gun icinde", "in an hour at most": the window ends at the offset
+        deadline = (m.group().startswith("within") or "icinde" in m.group()
+                    or _AT_MOST_RE.match(t, m.end()) is not None)
         if amount is not None:
             if unit.startswith(("minute", "min", "dakika")):
                 delta = timedelta(minutes=amount)
