@@ -117,8 +117,8 @@ def test_analyser_fills_every_field_and_redacts_pii(smol_analyser: Analyser) -> 
     assert "07700" not in record.transcript_text
     assert record.stage("analyse") is not None and record.stage("analyse").model == "smollm2-135m"  # type: ignore[union-attr]
     assert set(a.flat_fields()) == {"category", "subcategory", "flags", "customer_sentiment", "agent_sentiment",
-                                    "failed_compliance_items", "callback_due", "callback_status",
-                                    "callback_promised"}
+                                    "failed_compliance_items", "callback_due", "callback_window_end",
+                                    "callback_status", "callback_promised"}
     # The record round-trips through JSON (the store and Ray rows carry it that way).
     assert CallRecord.model_validate_json(record.model_dump_json()).analysis == a
 

@@ -123,7 +123,8 @@ def test_unknown_flag_rule_is_refused(tmp_path: Path) -> None:
 def test_flat_fields_are_exactly_what_the_store_indexes() -> None:
     flat = _analysis().flat_fields()
     assert set(flat) == {"category", "subcategory", "flags", "customer_sentiment", "agent_sentiment",
-                         "failed_compliance_items", "callback_due", "callback_status", "callback_promised"}
+                         "failed_compliance_items", "callback_due", "callback_window_end", "callback_status",
+                         "callback_promised"}
     assert flat["customer_sentiment"] == "negative" and flat["failed_compliance_items"] == ["greeting"]
     assert flat["callback_due"] == datetime(2026, 11, 21, 9) and flat["callback_status"] == "pending"
 

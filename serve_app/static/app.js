@@ -394,8 +394,13 @@
   function callbackBox(doc, seek) {
     const cb = (doc.analysis && doc.analysis.callback) || {};
     if (!cb.promised && !doc.callback_due) return h("p", { class: "muted" }, "No callback promised.");
+    // The rubric's window: "tomorrow" is due 10:00 but kept by a call until 18:00 (plus the grace hours).
+    const due = doc.callback_due || cb.due;
+    const end = doc.callback_window_end || cb.window_end;
     return h("div", {},
-      h("p", {}, "Promised", cb.by ? ` by ${cb.by}` : "", cb.due_text ? ` (“${cb.due_text}”)` : "", ", due ", when(doc.callback_due || cb.due)),
+      h("p", {}, "Promised", cb.by ? ` by ${cb.by}` : "", cb.due_text ? ` (“${cb.due_text}”)` : "",
+        due ? `, due ${when(due)}` : ", no time said: pending until a follow-up call",
+        end && end !== due ? `, kept by a call until ${when(end)} (+ grace)` : ""),
       h("p", {}, "Status: ", badge(doc.callback_status || cb.status || "pending", `cb-${doc.callback_status || cb.status}`),
         doc.callback_kept_at ? ` · kept ${when(doc.callback_kept_at)}` : ""),
       evidenceList(cb.evidence, seek));
