@@ -100,11 +100,19 @@ NYC_VOICES: dict[str, tuple[str, ...]] = {
     "us": ("espeak:en-us-nyc+Caleb", "espeak:en-us+travis", "espeak:en-us+Robosoft"),
     "uk": ("espeak:en-gb+shelby", "espeak:en-gb-x-rp+Gustave", "espeak:en-gb-scotland+Quincy")}
 NYC_VOICES_TR = ("espeak:tr+Storm", "espeak:tr+sandro", "espeak:tr+Adam")
+# ``--voices aunty`` (set H, bench/holdout10): espeak-ng voice variants no earlier set used. US English: en-us+john,
+# en-us+grandma, en-us+zac; UK English: en-gb+aunty, the Lancaster accent en-gb-x-gbclan+norbert, en-gb+david;
+# Turkish: tr+iven, tr+boris, tr+robert. (MBROLA's diphone voices would be a new engine, but Debian ships them
+# in non-free, which this machine's sources leave out.)
+AUNTY_VOICES: dict[str, tuple[str, ...]] = {
+    "us": ("espeak:en-us+john", "espeak:en-us+grandma", "espeak:en-us+zac"),
+    "uk": ("espeak:en-gb+aunty", "espeak:en-gb-x-gbclan+norbert", "espeak:en-gb+david")}
+AUNTY_VOICES_TR = ("espeak:tr+iven", "espeak:tr+boris", "espeak:tr+robert")
 # Families choosing from a fixed table of voices per accent (English) and for Turkish.
 VoiceTable = tuple[dict[str, tuple[str, ...]], tuple[str, ...]]
 VOICE_TABLES: dict[str, VoiceTable] = {"festival": (FESTIVAL_VOICES, FESTIVAL_VOICES_TR),
                                        "kal": (KAL_VOICES, KAL_VOICES_TR), "gnu": (GNU_VOICES, GNU_VOICES_TR),
-                                       "nyc": (NYC_VOICES, NYC_VOICES_TR)}
+                                       "nyc": (NYC_VOICES, NYC_VOICES_TR), "aunty": (AUNTY_VOICES, AUNTY_VOICES_TR)}
 VOICE_FAMILIES = ("espeak", "fresh", *VOICE_TABLES)
 
 log = logging.getLogger("bench.eval_rubric")
