@@ -717,7 +717,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 log.warning("cross-call callback check failed for %s: %s", cond, err)
                 status = {}
             for pred, rec in zip(preds[cond], recs, strict=True):
-                pred.final_status = _final_status(status.get(rec.audio_sha256), pred.callback)
+                pred.final_status = rubric_final_status(status.get(rec.audio_sha256), pred.callback)
     results: dict[str, dict[str, Any]] = {}
     details: dict[str, Any] = {}
     for cond in CONDITIONS:
@@ -734,7 +734,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "details": details}
 
 
-def _final_status(store_status: str | None, promised: bool) -> str | None:
+def rubric_final_status(store_status: str | None, promised: bool) -> str | None:
     """The store's verdict in the rubric's words (kept / overdue / pending); None when nothing was promised."""
     if not promised:
         return None

@@ -31,6 +31,7 @@ from bench.eval_rubric import (
     cross_call_status,
     load_set,
     pii_hits,
+    rubric_final_status,
     text_record,
 )
 from pipeline.analysis.analyser import is_empty_call, local_reference, turn_views
@@ -150,9 +151,7 @@ def score_rules(folder: Path, condition: str, verbose: bool = False,
         if not want_final:
             continue
         status_n += 1
-        got_final = None
-        if promised_now:  # the store's verdict in the rubric's words (unverifiable reads as pending)
-            got_final = {"kept": "kept", "overdue": "overdue"}.get(verdicts.get(digest, ""), "pending")
+        got_final = rubric_final_status(verdicts.get(digest), promised_now)
         status_ok += got_final == want_final
         if got_final != want_final:
             say(f"{call.id} final_status {got_final} want {want_final}")

@@ -461,9 +461,9 @@ def resolve_due(text: str, reference: datetime, cfg: CallbackSettings | None = N
     if hour is None:
         hour = cfg.default_hour
     due = day.replace(hour=hour % 24, minute=minute, second=0, microsecond=0)
-    latest: datetime | None = None
+    latest: datetime | None
     if deadline:
-        latest = None
+        latest = None  # a deadline's window ends at the due time
     elif exact and clock_phrase.startswith("after "):
         # "after six (this evening)": from that hour to the end of its part of the day (18:00-21:00)
         latest = cfg.day_end(due, part or ("evening" if hour >= 17 else "afternoon" if hour >= 12 else "morning"))

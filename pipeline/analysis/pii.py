@@ -487,7 +487,7 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
             if len(digits) == 6 and letters is not None and after is not None:
                 found.append(Found("national_id", start - len(text[max(0, start - 8) : start]) + letters.start(),
                                    end + after.end(), None))
-        asked = _ASKS_LAST_FOUR.search(_fold(context)) is not None
+        asked = _ASKS_LAST_FOUR.search(folded_context) is not None
         # An answer to "the last four of your social?" that the transcriber left three of ("-6 -1 -8", its first
         # digit cut into the turn before) is still the ID's digits.
         short_answer = asked and len(text.split()) <= 6

@@ -56,7 +56,7 @@ def verdict(promise: dict[str, Any], follow_up: dict[str, Any] | None, *, now: d
         return "unverifiable"
     if follow_up is not None:
         return "kept"
-    end = utc(promise.get("callback_window_end") or promise.get("callback_due"))
+    end = _window_end(promise)
     if end is None:
         return "pending"  # no time was said: pending until a follow-up (the QA rubric), never overdue
     return "overdue" if now > end + grace else "pending"
@@ -137,9 +137,14 @@ def verify_callbacks(
     return report
 
 
+def _window_end(promise: dict[str, Any]) -> datetime | None:
+    """The end of the promise's window (the due time for a deadline, or for a store layout 1 document that has
+    no window); None when no time was said."""
+    return utc(promise.get("callback_window_end") or promise.get("callback_due"))
+
+
 def _follow_up(store: CallStore, promise: dict[str, Any], grace: timedelta) -> dict[str, Any] | None:
-    # The end of the promise's window (the due time for a deadline); no time said: any later call.
-    deadline = utc(promise.get("callback_window_end") or promise.get("callback_due"))
+    deadline = _window_end(promise)  # no time said: any later call keeps the promise
     same_customer: list[dict[str, Any]] = [{"customer_key": promise["customer_key"]}]
     if promise.get("customer_phone_digits"):
         same_customer.append({"customer_phone_digits": promise["customer_phone_digits"]})
