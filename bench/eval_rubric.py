@@ -108,11 +108,20 @@ AUNTY_VOICES: dict[str, tuple[str, ...]] = {
     "us": ("espeak:en-us+john", "espeak:en-us+grandma", "espeak:en-us+zac"),
     "uk": ("espeak:en-gb+aunty", "espeak:en-gb-x-gbclan+norbert", "espeak:en-gb+david")}
 AUNTY_VOICES_TR = ("espeak:tr+iven", "espeak:tr+boris", "espeak:tr+robert")
+# ``--voices serious`` (set I, bench/holdout11): espeak-ng variants no earlier set used. US English: en-us+Mr_Serious,
+# en-us+grandpa and the Caribbean accent en-029+Michel; UK English: en-gb+Nguyen, en-gb+Kaukovalta,
+# en-gb-scotland+Antonio; Turkish: tr+Mario, tr+Nguyen, tr+Gene2 (of 22 Turkish variants tried on a test
+# sentence, the only ones Whisper base returned any words for).
+SERIOUS_VOICES: dict[str, tuple[str, ...]] = {
+    "us": ("espeak:en-us+Mr_Serious", "espeak:en-us+grandpa", "espeak:en-029+Michel"),
+    "uk": ("espeak:en-gb+Nguyen", "espeak:en-gb+Kaukovalta", "espeak:en-gb-scotland+Antonio")}
+SERIOUS_VOICES_TR = ("espeak:tr+Mario", "espeak:tr+Nguyen", "espeak:tr+Gene2")
 # Families choosing from a fixed table of voices per accent (English) and for Turkish.
 VoiceTable = tuple[dict[str, tuple[str, ...]], tuple[str, ...]]
 VOICE_TABLES: dict[str, VoiceTable] = {"festival": (FESTIVAL_VOICES, FESTIVAL_VOICES_TR),
                                        "kal": (KAL_VOICES, KAL_VOICES_TR), "gnu": (GNU_VOICES, GNU_VOICES_TR),
-                                       "nyc": (NYC_VOICES, NYC_VOICES_TR), "aunty": (AUNTY_VOICES, AUNTY_VOICES_TR)}
+                                       "nyc": (NYC_VOICES, NYC_VOICES_TR), "aunty": (AUNTY_VOICES, AUNTY_VOICES_TR),
+                                       "serious": (SERIOUS_VOICES, SERIOUS_VOICES_TR)}
 VOICE_FAMILIES = ("espeak", "fresh", *VOICE_TABLES)
 
 log = logging.getLogger("bench.eval_rubric")
