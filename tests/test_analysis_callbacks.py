@@ -64,6 +64,11 @@ FRIDAY_10_15 = datetime(2026, 11, 20, 10, 15)
         ("yirmi bir Kasım'da sizi arayıp bilgi vereceğiz", datetime(2026, 11, 21, 10, 0)),
         # ...while English "on" before a month stays a preposition, not Turkish "ten"
         ("I'll call you on December 3rd", datetime(2026, 12, 3, 10, 0)),
+        # Turkish deadlines: "before five" and "by five"
+        ("bugün saat beşten önce sizi arayacağım", datetime(2026, 11, 20, 17, 0)),
+        ("saat dörde kadar dönüş yapacağız", datetime(2026, 11, 20, 16, 0)),
+        # English "once" after a duration is no Turkish "önce" (a lead before a visit)
+        ("I'll ring you back in about twenty minutes once I've spoken to them", datetime(2026, 11, 20, 10, 35)),
     ],
 )
 def test_time_phrases_resolve_to_absolute_times(phrase: str, expected: datetime) -> None:
@@ -381,3 +386,30 @@ def test_a_lead_time_is_measured_from_the_visits_clock_time_not_a_nearer_bare_da
                    ("customer", "Use my wife's cell, actually. She'll be home Saturday."),
                    ("agent", "Got it. The technician will ring that number thirty minutes before arriving."))
     assert analyse_callback(turns, FRIDAY_10_15).due == datetime(2026, 11, 21, 8, 30)
+
+
+def test_a_call_tied_to_an_event_takes_no_time_from_the_talk_around_it() -> None:
+    # The rubric: no time at all -> no due time; "tonight" belongs to the caller's medicine, not to the call.
+    result = analyse_callback(_call(
+        ("customer", "What about my meds? I need them tonight."),
+        ("agent", "Get an emergency supply at a pharmacy, that's reimbursed in full."),
+        ("customer", "Okay, that helps."),
+        ("agent", "Someone from our baggage team will call you once the bag is on its way to the hotel.")),
+        FRIDAY_10_15)
+    assert result.promised and result.due is None
+    # ...while a time in the promise's own sentence still counts.
+    timed = analyse_callback(_call(
+        ("agent", "I'll ring you back in about twenty minutes once I've spoken to the metering team."),
+        ("customer", "Fine, I'm in all morning.")), FRIDAY_10_15)
+    assert timed.due == datetime(2026, 11, 20, 10, 35)
+
+
+def test_a_colleague_asked_to_give_a_ring_and_an_accepted_should_i_give_you_a_call_are_promises() -> None:
+    team = analyse_callback(_call(
+        ("agent", "Lovely. I'll get our onboarding team to give you a ring, they'll sort the checks."),
+        ("customer", "Great, thanks.")), FRIDAY_10_15)
+    assert team.promised and team.due is None
+    offer = analyse_callback(_call(
+        ("agent", "Should I give you a call on the twenty-fifth, once you've had a chance to compare?"),
+        ("customer", "Yeah, sure, the twenty-fifth's fine.")), FRIDAY_10_15)
+    assert offer.promised and offer.by == "agent" and offer.due == datetime(2026, 11, 25, 10, 0)

@@ -84,14 +84,56 @@ def test_account_details_after_two_identifiers_pass(checklist: Checklist) -> Non
 
 
 def test_account_details_after_one_identifier_fail(checklist: Checklist) -> None:
-    # The rubric: a single identifier is a failure; a postcode is not one of its identifiers.
+    # The rubric: a single identifier is a failure; a booking reference is not one (it is on every letter).
     assert _identity(checklist, ("customer", "My bill is far too high."), ("agent", "Can I take your name?"),
                      ("customer", "Gary Tunstall."),
                      ("agent", "Thanks Gary. So your balance is three hundred and eighty-two pounds.")) == "fail"
     assert _identity(checklist, ("customer", "I was charged twice."),
+                     ("agent", "Can you confirm your full name and booking reference please?"),
+                     ("customer", "Mark Ellis, K L four four nine."),
+                     ("agent", "Thanks, I can see your booking from Monday.")) == "fail"
+
+
+def test_a_postcode_or_address_counts_as_the_second_identifier(checklist: Checklist) -> None:
+    assert _identity(checklist, ("customer", "I was charged twice."),
                      ("agent", "Can you confirm your full name and postcode please?"),
                      ("customer", "Mark Ellis, M14 5RT."),
-                     ("agent", "Thanks, I can see your booking from Monday.")) == "fail"
+                     ("agent", "Thanks, I can see your booking from Monday.")) == "pass"
+
+
+def test_a_caller_who_answers_with_their_name_or_says_speaking_has_given_it(checklist: Checklist) -> None:
+    outbound = ("agent", "Hi, this is Denise from Harbor Point Credit Union. This call may be recorded.")
+    assert statuses(checklist, _turns(("customer", "Hello?"),
+                                      ("agent", "Hi, this is Denise from Harbor Point Credit Union. This call may be "
+                                                "recorded. May I speak with Thomas Whitaker?"),
+                                      ("customer", "Speaking."),
+                                      ("agent", "Before I go into your loan, could you confirm your birth date?"),
+                                      ("customer", "March ninth, eighty-four."),
+                                      ("agent", "Thank you. Your auto loan is approved at five point seven nine."),
+                                      GOOD_CLOSING))["identity_verification"] == "pass"
+    assert statuses(checklist, _turns(("customer", "Hello, Graham Pike."), outbound,
+                                      ("agent", "Could you confirm your date of birth?"),
+                                      ("customer", "Seventh of January, sixty-eight."),
+                                      ("agent", "Thanks. So your policy is the comprehensive cover, renewing in "
+                                                "November."),
+                                      GOOD_CLOSING))["identity_verification"] == "pass"
+    # Turkish: the account holder's "adı soyadı" asked of the caller is the name.
+    assert _identity(checklist, ("customer", "Sabah eşimle konuşmuşsunuz, aşı için."),
+                     ("agent", "Bir doğrulama yapayım: kayıtlı kişinin adı soyadı ve doğum tarihi?"),
+                     ("customer", "Tarık Kara, yirmi üç mart seksen bir."),
+                     ("agent", "Teşekkürler. Perşembe için beş buçuğu sizin adınıza tutmuştum.")) == "pass"
+
+
+def test_empathy_and_public_places_are_no_record_on_screen(checklist: Checklist) -> None:
+    assert _identity(checklist, ("customer", "Your ad said get your tickets. I want plane tickets."),
+                     ("agent", "Ha, I can see the confusion. For flights you'd want the airline directly.")
+                     ) == "not_applicable"
+    assert _identity(checklist, ("customer", "I'll take the sofa to the tip myself."),
+                     ("agent", "That's fine, the recycling centre on Mill Road takes them for free.")
+                     ) == "not_applicable"
+    assert _identity(checklist, ("customer", "Is the silver one still there?"),
+                     ("agent", "That's the one, the twenty twenty-two TRD Off-Road, thirty-one thousand miles.")
+                     ) == "not_applicable"
 
 
 def test_an_address_the_caller_never_said_is_read_from_their_record(checklist: Checklist) -> None:

@@ -55,6 +55,8 @@ PROMISE_PHRASES = (
     # "what I'll do is get one of our advisers to phone you", "I'll have the team phone you"
     "get __ to call you", "get __ to ring you", "get __ to phone you", "have __ phone you",
     "ask __ to phone you", "will _ phone you back", "sizi __ arar",
+    "get __ to give you a call", "get __ to give you a ring", "ask __ to give you a call",
+    "ask __ to give you a ring", "have __ give you a call", "have __ give you a ring",
     "sizi arayacag*", "sizi tekrar arayacag*", "sizi geri arayacag*", "sizi arayalim", "sizi tekrar arayalim",
     "sizi arariz", "sizi ararim", "sizi arayip", "size donus yapacag*", "size geri donus yapacag*",
     "size donecegiz", "size donecegim", "geri donus yapaca*", "donus yapaca*", "donus saglayacag*",
@@ -131,6 +133,8 @@ OFFER_PHRASES = (
     "shall i have __ call you", "shall i have __ ring you", "shall i ask __ to call you", "shall i ask __ to ring you",
     "would you like __ to call you", "would you like __ to ring you", "do you want __ to call you",
     "do you want __ to ring you", "can i get __ to call you", "can i get __ to ring you",
+    "should i give you a", "should we give you a", "shall we give you a", "want me to give you a",
+    "would you like me to give you a", "would you like us to give you a",
 )  # fmt: skip
 AGREE_PHRASES = (
     "sure", "of course", "no problem", "certainly", "okay", "ok", "will do", "absolutely", "yes", "yeah",
@@ -281,7 +285,8 @@ _WEEK_RE = re.compile(r"\b(within the week|this week|by the end of the week|end 
 _LEAD_RE = re.compile(r"\b" + "(" + "|".join(sorted((re.escape(k) for k in (
     "one", "two", "three", "four", "five", "ten", "fifteen", "twenty", "thirty", "forty", "forty five", "an",
     "a", "half an", "bir", "iki", "on", "onbes", "on bes", "yirmi", "otuz", "yarim")), key=len, reverse=True))
-    + r"|\d{1,3}) (minutes?|mins?|hours?|dakika|saat) (before|ahead|prior|beforehand|once|onceden)\b")
+    + r"|\d{1,3}) (minutes?|mins?|hours?|dakika|saat) (before|ahead|prior|beforehand|(?:(?<=dakika )|(?<=saat ))"
+    r"(?:once|onceden))\b")  # (Turkish "önce" folds to "once": only after a Turkish unit, not "in twenty minutes once")
 _DAY_AFTER_RE = re.compile(r"\b(day after tomorrow|obur gun|yarindan sonra)\b")
 _TODAY_RE = re.compile(r"\b(today|this (morning|afternoon|evening)|tonight|bugun|bu aksam|bu sabah)\b")
 _NEXT_WEEK_RE = re.compile(r"\b(next week|haftaya|gelecek hafta|onumuzdeki hafta)\b")
@@ -319,6 +324,12 @@ def _number(token: str) -> int | None:
     return _NUM_WORDS.get(token)
 
 
+_TR_HOURS = "iki|uc|dort|bes|alti|yedi|sekiz|dokuz|on bir|on iki|\\d{1,2}"
+# ("on"/"bir" only after "saat": "ondan önce" is "before that", "bire kadar" "to one".)
+_TR_BEFORE_HOUR_RE = re.compile(rf"\b(?:saat )?({_TR_HOURS}|(?<=saat )(?:on|bir))'?(?:ten|tan|den|dan) once\b")
+_TR_UNTIL_HOUR_RE = re.compile(rf"\bsaat ({_TR_HOURS}|on|bir)'?(?:ye|ya|e|a) kadar\b")
+
+
 def _clean(text: str) -> str:
     # Folded (Turkish letters to ASCII), lower case; punctuation kept for clock times like 3:30.
     text = fold(text).replace("’", "'").lower()
@@ -326,6 +337,9 @@ def _clean(text: str) -> str:
     # Whisper hears "in an hour" as "in another" ("I'll give you a call back in another at most."): "another"
     # with nothing after it to count is the hour.
     text = _ANOTHER_HOUR_RE.sub("in an hour", text)
+    # Turkish deadlines as the English ones: "(saat) beşten önce" -> "before bes", "saat beşe kadar" -> "by bes".
+    text = _TR_BEFORE_HOUR_RE.sub(r"before \1", text)
+    text = _TR_UNTIL_HOUR_RE.sub(r"by \1", text)
     text = _ORDINAL_RE.sub(lambda m: f"{_ORDINALS[m.group(1)]}th", text)  # "the twelfth of may" -> "the 12th"
     return " " + re.sub(r"\s+", " ", re.sub(r"[!?;\"()]", " ", text)) + " "
 
@@ -584,7 +598,19 @@ class Promise:
                         texts.append(" ".join([*before, match.group()]))
                     texts.append(norm(sentence)[match.start():])
             texts += sentences
+            if any(_EVENT_RE.search(norm(sentence)) for sentence in sentences):
+                # "Someone will call you once the bag is on its way": the call waits on an event, so a time
+                # elsewhere in the talk ("I need my meds tonight") is not its due; only its own words count.
+                return [(text, self.turn) for text in texts]
         return [(text, self.turn) for text in texts] + [(t.text, t) for t in self.time_turns]
+
+
+# A call tied to an event instead of a time: "once", "as soon as", "when it/the/they...", Turkish "-ince/-unca",
+# "-diğinde".
+# ("once" with its subject: Turkish "önce", before, folds to the same letters: "beşten önce sizi ararım".)
+_EVENT_RE = re.compile(r"\b(?:(?:once|when|as soon as|the moment) (?:the|it|its|they|we|he|she|your|our|i|you|that|"
+                       r"this|someone|everything))\b|\b\w+(?:inca|ince|unca|unce|diginda|diginde|dugunda|dugunde|"
+                       r"tiginda|tiginde)\b")
 
 
 _TURKISH_TIME_WORDS = 4

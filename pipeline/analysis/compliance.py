@@ -442,10 +442,11 @@ _FULL_NAME_GIVEN = re.compile(
 )
 _GREETING_WORDS = ("(?:Hi|Hello|Hey|Hiya|Morning|Afternoon|Evening|Good|Thanks|Thank|Dear|Oh|Okay|Merhaba|Selam|"
                    "Sure|Yes)")
-# A sentence that is only a capitalised first and last name ("Hi. Gareth Pryce.", "Priya. Priya Nair."): the
-# caller naming themselves.
-_BARE_FULL_NAME = re.compile(rf"(?:(?:[Yy]es|[Yy]eah|[Ii]t's|[Ii]t is|[Ss]ure),? )?(?!{_GREETING_WORDS}\b)"
-                             rf"[{_UPPER}][a-zçğıöşü']+ [{_UPPER}][a-zçğıöşü'-]+[.!]?")
+# A sentence that is only a capitalised first and last name ("Hi. Gareth Pryce.", "Priya. Priya Nair."), also as
+# the phone is answered ("Hello, Graham Pike.", "Dana Whitfield speaking."): the caller naming themselves.
+_BARE_FULL_NAME = re.compile(rf"(?:(?:[Yy]es|[Yy]eah|[Ii]t's|[Ii]t is|[Ss]ure|[Hh]ello|[Hh]i|"
+                             rf"[Gg]ood (?:morning|afternoon|evening)),? )?(?!{_GREETING_WORDS}\b)"
+                             rf"[{_UPPER}][a-zçğıöşü']+ [{_UPPER}][a-zçğıöşü'-]+(?: speaking)?[.!]?")
 # Words a name check may capture that are not names ("is that right?", "are you happy with that?").
 _NOT_CHECKED_NAMES = _NOT_NAMES | frozenset(
     ["right", "correct", "ok", "alright", "all", "everything", "fine", "good", "you", "still", "ready", "free",
@@ -554,7 +555,10 @@ def _disclosure(sentence: _Sentence, item: ComplianceItem, read_pii: bool, verif
     value read out now ("So that's Wednesday at half eight") is from their record. ``made``: the agent has
     booked or opened something new in this call, whose values are no existing record. ``customer_said``: the
     caller's words so far (normalised), so an address they gave and the agent repeats is none."""
-    lookup = find_said(sentence.text, item.phrases("lookup_phrases"))
+    looked = sentence.text
+    for phrase in item.phrases("lookup_not_phrases"):
+        looked = phrase_pattern(phrase).sub(" ", looked)
+    lookup = find_said(looked, item.phrases("lookup_phrases"))
     if lookup and not _wondered(sentence.text, lookup, item):
         return f"'{lookup}'"
     street = _address_on_file(sentence.text, item, customer_said)
@@ -592,8 +596,8 @@ _CALL_TIME = re.compile(r"\b(?:ring|rang|call|called|calling|phone|phoned|get ba
 
 
 # Words before a street word that are no street's name ("the road", "your street", "down the lane").
-_NOT_STREET_NAMES = frozenset({"the", "a", "your", "my", "our", "this", "that", "same", "main", "of", "on", "in", "at",
-                               "down", "up", "by", "to", "bu", "su", "o", "bir"})
+_NOT_STREET_NAMES = frozenset({"the", "a", "your", "my", "our", "this", "that", "same", "main", "of", "off", "on", "in",
+                               "at", "down", "up", "by", "to", "bu", "su", "o", "bir"})
 
 
 def _announced_only(cue: str, sentence: _Sentence, item: ComplianceItem) -> bool:
