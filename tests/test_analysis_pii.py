@@ -347,3 +347,20 @@ def test_a_short_run_answering_a_phone_ask_is_masked_as_the_phone_the_transcribe
 )
 def test_a_short_run_is_no_phone_unless_a_phone_number_was_asked_for(text: str, context: str) -> None:
     assert find_pii(text, context=context) == []
+
+
+def test_a_card_broken_off_after_its_brand_is_masked() -> None:
+    text = "Card's fine. It's the company Visa. Four one one one, one one one one-"
+    assert redact_text(text, find_pii(text)) == "Card's fine. It's the company Visa. [CARD_NUMBER]-"
+
+
+def test_a_turkish_id_read_in_pairs_after_it_was_asked_for_is_an_id() -> None:
+    text = "On, yirmi dokuz, otuz sekiz, kırk yedi, elli altı, altı."
+    found = find_pii(text, context="Doğrulama için TC kimlik numaranızı alabilir miyim?")
+    assert [(f.kind, text[f.start : f.end]) for f in found] == [("national_id", text[:-1])]
+
+
+def test_the_last_four_of_an_id_stop_at_the_sentence_end_before_the_birth_date() -> None:
+    text = "Dokuz sıfır bir iki. On dört şubat seksen yedi."
+    asked = "TC kimlik numaranızın son dört hanesini ve doğum tarihinizi alabilir miyim?"
+    assert redact_text(text, find_pii(text, context=asked)) == "[NATIONAL_ID]. On dört şubat seksen yedi."

@@ -110,7 +110,7 @@ _DATE_BEFORE_YEAR = re.compile(
     r"mart|nisan|mayis|haziran|temmuz|agustos|eylul|ekim|kasim|aralik|\d{1,2}(?:st|nd|rd|th)?|first|second|"
     r"third|fifth|eighth|ninth|twelfth|\w+th|\w+ieth|born in|in)[\s,.]*$"
 )
-_ID_CONTEXT = re.compile(r"(social|ssn|security number|national insurance|kimlik|tc|t\.c\.|id number)"
+_ID_CONTEXT = re.compile(r"\b(social|ssn|security number|national insurance|kimlik|tc|t\.c\.|id number)"
                          r"[^.?!]{0,60}$", re.IGNORECASE)
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){11,30}\b", re.IGNORECASE)
 # "TR 33 0006 ...": a space after the country code only with capitals (so "is 41 11 ..." is no IBAN).
@@ -135,7 +135,8 @@ _NINO_LETTER_AFTER = re.compile(r"^[\s,.-]*[A-D]\b", re.IGNORECASE)
 _NINO = re.compile(r"\b[A-Z]{2}\s?\d{2}\s?\d{2}\s?\d{2}\s?[A-D]\b", re.IGNORECASE)
 # The same two letters glued and in capitals before six digits said as words ("QQ one two three four five six C").
 _NINO_GLUED_LETTERS_BEFORE = re.compile(r"\b[A-Z]{2}[\s,.-]*$")
-_CARD_CONTEXT = re.compile(r"\b(?:card|kart)\w*(?:\s+\w+){0,3}[\s,:]*$", re.IGNORECASE)
+# (A card's brand names it too: "It's the company Visa. Four one one one, one one one one-".)
+_CARD_CONTEXT = re.compile(r"\b(?:card|kart|visa|mastercard|amex)\w*(?:\s+\w+){0,3}[\s,:.]*$", re.IGNORECASE)
 # The turn before asks for a phone number ("what's the best number", "a number to reach you on", "telefon
 # numaranızı alabilir miyim", "size hangi numaradan ulaşabiliriz"). Transcribers drop digits of a number spelled
 # digit by digit (Whisper wrote "three oh five, five five five, oh one two one" as "3 .5, 5 .5, 0 .1 .2 .1"),
@@ -203,6 +204,10 @@ class Found:
     checksum_valid: bool | None = None
 
 
+_TURKISH_TENS = frozenset(["yirmi", "otuz", "kırk", "kirk", "elli", "altmış", "altmis", "yetmiş", "yetmis", "seksen",
+                           "doksan"])
+
+
 class _Scanner:
     """Reads spoken and written numbers out of one text, token by token."""
 
@@ -251,6 +256,9 @@ class _Scanner:
             return _TENS[word] + "0", k + 1
         if word == "on" and k + 1 < self.n and self.tight(k + 1) and self.words[k + 1] in TURKISH_UNITS:
             return "1" + _DIGIT_WORDS[self.words[k + 1]], k + 2  # Turkish "on yedi" = 17
+        if word == "on" and self.joined(k + 1) and (self.words[k + 1] in _TURKISH_TENS or (
+                self.words[k + 1] in TURKISH_UNITS and not self.tight(k + 1))):
+            return "10", k + 1  # an ID read in pairs: "On, yirmi dokuz, otuz sekiz..." = 10 29 38
         return None
 
     def hundreds_tail(self, k: int) -> tuple[str, int]:
@@ -473,9 +481,11 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
                 _fold(_sentence_around(text, start, end))):
             # an answer to "what's the best number?" that the transcriber dropped digits of
             kind = ("phone", None)
-        if len(digits) in (9, 11) and _ID_CONTEXT.search(text[max(0, start - 80) : start]):
+        asks_id = not text[:start].strip() and _ID_CONTEXT.search(context.rstrip(" ?.:") + " ") is not None
+        if len(digits) in (9, 11) and (asks_id or _ID_CONTEXT.search(text[max(0, start - 80) : start])):
             # a social security number said without its dashes; a Turkish ID number whose check digits a
-            # transcriber (or the caller) got wrong
+            # transcriber (or the caller) got wrong; either as the answer to the turn before's "TC kimlik
+            # numaranızı alabilir miyim?"
             kind = ("national_id", None)
         if kind is not None and kind[0] in wanted:
             found.append(Found(kind[0], start, end, kind[1]))
@@ -491,7 +501,7 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
         # An answer to "the last four of your social?" that the transcriber left three of ("-6 -1 -8", its first
         # digit cut into the turn before) is still the ID's digits.
         short_answer = asked and len(text.split()) <= 6
-        for start, end, digits in _digit_runs(_without_years(text), min_digits=3 if short_answer else 4):
+        for start, end, digits in _sentence_runs(_without_years(text), min_digits=3 if short_answer else 4):
             before = text[max(0, start - 80) : start]
             if len(digits) == 3 and short_answer:
                 found.append(Found("national_id", start, end, None))
@@ -502,6 +512,18 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
                     len(before) < 30 and _LAST_FOUR_CONTEXT.search(context.rstrip(" ?.") + " " + before)):
                 found.append(Found("national_id", start, end, None))
     return _without_overlaps(found)
+
+
+def _sentence_runs(text: str, min_digits: int) -> list[tuple[int, int, str]]:
+    """Digit runs that stop at a sentence's end: "Dokuz sıfır bir iki. On dört şubat seksen yedi." is the last
+    four of an ID, then a date of birth, not one six-digit number."""
+    runs: list[tuple[int, int, str]] = []
+    at = 0
+    for sentence in re.split(r"(?<=[.!?])\s+(?=[A-ZÇĞİÖŞÜ])", text):
+        at = text.index(sentence, at)
+        runs += [(at + start, at + end, digits) for start, end, digits in _digit_runs(sentence, min_digits)]
+        at += len(sentence)
+    return runs
 
 
 def _after_full_stop(text: str, start: int, end: int) -> int:
