@@ -657,3 +657,10 @@ def test_a_pocket_dial_the_transcriber_misheard_still_makes_the_call_empty(check
     turns[-1] = TurnView(index=3, role="agent", text="I see you called us about an accident last week.", start=12,
                          end=15)
     assert statuses(checklist, turns)["further_help"] == "fail"
+
+
+def test_a_prohibited_word_the_transcriber_split_in_two_still_fails(checklist: Checklist) -> None:
+    said = statuses(checklist, _turns(GOOD_OPENING, ("customer", "Could I send some info to the practice manager?"),
+                                      ("agent", "What ever, send it to the info address on the website."),
+                                      GOOD_CLOSING))
+    assert said["prohibited_phrases"] == "fail"

@@ -377,11 +377,13 @@ def find_said(normalised_text: str, phrases: Sequence[str]) -> str | None:
         at += len(word)
         ends.add(at)
     for phrase in phrases:
-        if " " in phrase.strip() and not any(mark in phrase for mark in "*_"):
+        if not any(mark in phrase for mark in "*_"):
             key = norm(phrase).replace(" ", "")
-            # whole words only: "your contract" is not in "your contractor"
-            if len(key) >= 8 and any(m.start() in starts and m.start() + len(key) in ends
-                                     for m in re.finditer(re.escape(key), squashed)):
+            # whole words only: "your contract" is not in "your contractor"; a long single word split in two
+            # ("what ever") counts too, a short one ("calm") is too likely to be two real words
+            long_enough = len(key) >= 8 if " " in phrase.strip() else len(key) >= 7
+            if long_enough and any(m.start() in starts and m.start() + len(key) in ends
+                                   for m in re.finditer(re.escape(key), squashed)):
                 return phrase
     return None
 
@@ -428,7 +430,8 @@ def _maybe_misheard(item: ComplianceItem, turns: Sequence[TurnView]) -> bool:
 
 def _prohibited_phrase(item: ComplianceItem, facts: CallFacts, checklist: Checklist) -> ComplianceItemResult:
     for turn in facts.agent_turns:
-        phrase = find_phrase(turn.normalised, item.phrases())
+        # (as heard: a transcriber splits "whatever" into "what ever" and joins "calm down")
+        phrase = find_said(turn.normalised, item.phrases())
         if phrase:
             return _result(item, "fail", f"agent said '{phrase}'", [turn])
     return _result(item, "pass", "no prohibited phrase")
