@@ -664,3 +664,13 @@ def test_a_prohibited_word_the_transcriber_split_in_two_still_fails(checklist: C
                                       ("agent", "What ever, send it to the info address on the website."),
                                       GOOD_CLOSING))
     assert said["prohibited_phrases"] == "fail"
+
+
+def test_a_bag_or_file_read_out_after_a_name_check_alone_fails(checklist: Checklist) -> None:
+    assert statuses(checklist, _turns(("customer", "Hello?"),
+                                      ("agent", "Hi, this is Keoni from Pacific Crest Airlines. This call may be "
+                                                "recorded. Is this Maria Reyes?"),
+                                      ("customer", "Yes, speaking."),
+                                      ("agent", "Your teal suitcase, file H N L two seven three one five, arrived "
+                                                "on this morning's flight."),
+                                      GOOD_CLOSING))["identity_verification"] == "fail"
