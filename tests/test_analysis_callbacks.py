@@ -413,3 +413,33 @@ def test_a_colleague_asked_to_give_a_ring_and_an_accepted_should_i_give_you_a_ca
         ("agent", "Should I give you a call on the twenty-fifth, once you've had a chance to compare?"),
         ("customer", "Yeah, sure, the twenty-fifth's fine.")), FRIDAY_10_15)
     assert offer.promised and offer.by == "agent" and offer.due == datetime(2026, 11, 25, 10, 0)
+
+
+def test_a_visit_call_said_with_its_own_clock_time_is_due_then_in_the_visits_half_of_the_day() -> None:
+    result = analyse_callback(_call(
+        ("agent", "Our first available is tomorrow morning at eight."),
+        ("customer", "That works."),
+        ("agent", "Luis will give you a ring about half an hour before he gets there tomorrow, so around seven "
+                  "thirty.")), FRIDAY_10_15)
+    assert result.promised and result.due == datetime(2026, 11, 21, 7, 30)
+
+
+def test_a_hedge_about_something_else_in_the_sentence_leaves_the_promise() -> None:
+    result = analyse_callback(_call(
+        ("agent", "Fiyatlar bu kadar."),
+        ("customer", "Tamam. Yarın saat üçte ben sizi ararım, muayene için gün alırız belki.")), FRIDAY_10_15)
+    assert result.promised and result.by == "customer" and result.due == datetime(2026, 11, 21, 15, 0)
+    # ...while a hedge on the call itself is still a maybe
+    assert not analyse_callback(_call(("customer", "Belki yarın sizi ararım.")), FRIDAY_10_15).promised
+
+
+def test_what_the_caller_says_they_were_told_and_the_closing_courtesy_make_no_promise_or_time() -> None:
+    told = analyse_callback(_call(
+        ("customer", "Dün aradım. Öğleden sonra teknisyen arayacak dediler, akşama kadar bekledim!"),
+        ("agent", "Kimsenin arayacağına söz veremem ama teknisyen öğlene kadar gelecek.")), FRIDAY_10_15)
+    assert not told.promised
+    untimed = analyse_callback(_call(
+        ("agent", "Great. I'll pass it on, and someone from our loans team will give you a call."),
+        ("customer", "Sounds good."),
+        ("agent", "Is there anything else I can help you with this evening?")), FRIDAY_10_15)
+    assert untimed.promised and untimed.due is None

@@ -602,7 +602,17 @@ class Promise:
                 # "Someone will call you once the bag is on its way": the call waits on an event, so a time
                 # elsewhere in the talk ("I need my meds tonight") is not its due; only its own words count.
                 return [(text, self.turn) for text in texts]
-        return [(text, self.turn) for text in texts] + [(t.text, t) for t in self.time_turns]
+        return [(text, self.turn) for text in texts] + [(_without_courtesy(t.text), t) for t in self.time_turns]
+
+
+# A sentence of courtesy in the turns around a promise names no time for it: "Is there anything else I can help
+# you with this evening?", "Have a good evening".
+_COURTESY_SENTENCE = re.compile(r"\b(?:anything else|have a (?:good|nice|great|lovely|wonderful) \w+|"
+                                r"baska (?:bir )?(?:sey|konu))\b")
+
+
+def _without_courtesy(text: str) -> str:
+    return " ".join(s for s in _sentences(text) if not _COURTESY_SENTENCE.search(norm(s)))
 
 
 # A call tied to an event instead of a time: "once", "as soon as", "when it/the/they...", Turkish "-ince/-unca",
@@ -696,7 +706,11 @@ REPORTED_PHRASES = (
     "she would", "you would", "supposed to", "promised", "never called", "never rang", "never phoned",
     "never got back", "never heard", "never came", "never showed", "never did", "nobody", "no one",
     "did not", "last time", "yesterday", "soylediniz", "denmisti", "aramadi", "aramadiniz", "donmediniz",
+    "dediler", "demistiniz", "demislerdi", "dendi", "dediniz",
 )  # fmt: skip
+# A hedge in another clause of the sentence hedges that clause, not the call: "Yarın saat üçte ben sizi
+# ararım, muayene için gün alırız belki." (A condition, "if", "olursa", still covers the whole sentence.)
+_CLAUSE_HEDGES = ("maybe", "perhaps", "possibly", "belki")
 
 
 _CALL_WORD = re.compile(r"\b(call|calls|calling|ring|ringing|phone|arar\w*|aray\w*|ara)\b")
@@ -710,7 +724,10 @@ def _sentence_phrase(text: str, phrases: Sequence[str], reported: bool = False) 
         phrase = find_phrase(normalised, phrases)
         if phrase is None:
             continue
-        if find_phrase(normalised, REFUSE_PHRASES) or find_phrase(normalised, MAYBE_PHRASES):
+        if find_phrase(normalised, REFUSE_PHRASES):
+            continue
+        maybe = find_phrase(normalised, MAYBE_PHRASES)
+        if maybe and not (maybe in _CLAUSE_HEDGES and _hedges_another_clause(sentence, phrase, maybe)):
             continue
         if find_phrase(normalised, NOT_A_CALL_PHRASES) and not _CALL_WORD.search(normalised):
             continue
@@ -718,6 +735,13 @@ def _sentence_phrase(text: str, phrases: Sequence[str], reported: bool = False) 
             continue
         return phrase
     return None
+
+
+def _hedges_another_clause(sentence: str, phrase: str, hedge: str) -> bool:
+    """The hedge word sits in a comma clause of the sentence without the promise phrase."""
+    clauses = [norm(clause) for clause in sentence.split(",")]
+    with_phrase = [c for c in clauses if find_phrase(c, [phrase])]
+    return bool(with_phrase) and not any(find_phrase(c, [hedge]) for c in with_phrase)
 
 
 def _live_request(text: str) -> str | None:
@@ -761,6 +785,25 @@ def _window(turns: Sequence[TurnView], i: int) -> list[TurnView]:
 _LEAD_LOOKBACK_TURNS = 10
 
 
+def _call_time_said(said: DueTime, lead: timedelta, turns: Sequence[TurnView], promise_turn: TurnView,
+                    reference: datetime, cfg: CallbackSettings) -> DueTime | None:
+    """The call's own time when the promise says it beside the lead ("he'll ring half an hour before he gets
+    there tomorrow, so around seven thirty"): the clock time said is the visit agreed earlier less the lead
+    (morning or evening as the visit is), not a visit to take the lead from again."""
+    at = next((i for i, t in enumerate(turns) if t is promise_turn), 0)
+    earlier = (resolve_due(_LEAD_RE.sub(" ", _clean(t.text)), reference, cfg)
+               for t in reversed(turns[max(0, at - _LEAD_LOOKBACK_TURNS) : at]))
+    visit = next((d for d in earlier if d is not None and d.exact), None)
+    if visit is None:
+        return None
+    call_at = visit.due - lead
+    for heard in (said.due, said.due - timedelta(hours=12)):
+        if abs(heard - call_at) <= timedelta(minutes=15):
+            return DueTime(call_at, f"{lead_text(lead)} before {visit.text}", True,
+                           cfg.after(call_at, "before_appointment"))
+    return None
+
+
 def analyse_callback(
     turns: Sequence[TurnView],
     reference: datetime,
@@ -798,7 +841,12 @@ def analyse_callback(
             # Saturday." ... "he'll ring thirty minutes before arriving").
             timed = (resolve_due(_LEAD_RE.sub(" ", _clean(text)), reference, cfg) for text, _ in texts)
             due = next((d for d in timed if d is not None and d.exact and d.due.date() == due.due.date()), due)
-        if due is not None and lead is not None:
+        said_call_time = None
+        if lead is not None and due is not None and due.exact and source is candidate.turn:
+            said_call_time = _call_time_said(due, lead, turns, candidate.turn, reference, cfg)
+        if said_call_time is not None:
+            due = said_call_time
+        elif due is not None and lead is not None:
             # "she'll ring twenty minutes before": the appointment's time less the lead.
             due = DueTime(due.due - lead, f"{lead_text(lead)} before {due.text}", due.exact,
                           cfg.after(due.due - lead, "before_appointment"))
