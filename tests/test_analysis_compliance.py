@@ -517,6 +517,7 @@ def test_a_customers_goodbye_after_the_agents_curt_bye_is_no_dropped_call(checkl
     ("Well, obviously ants come back if there's something for them to eat.", "fail"),
     ("Okay, so, obviously, a CarMax number isn't the same as a trade number.", "fail"),
     ("And obviously we'll honour the price you were quoted.", "pass"),
+    ("Sir, this is the Clerk's Office. Obviously we don't do dog licenses.", "fail"),
 ])
 def test_only_a_condescending_obviously_is_prohibited(checklist: Checklist, line: str, expected: str) -> None:
     result = statuses(checklist, _turns(GOOD_OPENING, ("customer", "Why?"), ("agent", line), GOOD_CLOSING))
@@ -674,3 +675,10 @@ def test_a_bag_or_file_read_out_after_a_name_check_alone_fails(checklist: Checkl
                                       ("agent", "Your teal suitcase, file H N L two seven three one five, arrived "
                                                 "on this morning's flight."),
                                       GOOD_CLOSING))["identity_verification"] == "fail"
+
+
+def test_an_agent_cut_off_mid_sentence_by_the_hang_up_is_a_dropped_call(checklist: Checklist) -> None:
+    result = statuses(checklist, _turns(("agent", "Anadolu Doğalgaz, ben Ece. Görüşmemiz kayıt altına alınmaktadır."),
+                                        ("customer", "Neyse, belki sonra tekrar ararım, bilmiyorum."),
+                                        ("agent", "Efendim, isterseniz ben şimdi yardımcı—")))
+    assert result["further_help"] == result["closing"] == "not_applicable"

@@ -364,3 +364,8 @@ def test_the_last_four_of_an_id_stop_at_the_sentence_end_before_the_birth_date()
     text = "Dokuz sıfır bir iki. On dört şubat seksen yedi."
     asked = "TC kimlik numaranızın son dört hanesini ve doğum tarihinizi alabilir miyim?"
     assert redact_text(text, find_pii(text, context=asked)) == "[NATIONAL_ID]. On dört şubat seksen yedi."
+
+
+def test_a_companys_tax_number_is_no_personal_data_but_a_phone_beside_it_is() -> None:
+    assert find_pii("Vergi numarası da lazımsa söyleyeyim: dört altı yedi iki, bir sıfır beş beş, sekiz dokuz.") == []
+    assert [f.kind for f in find_pii("Our VAT number is on the invoice. My number is 07700 900123.")] == ["phone"]

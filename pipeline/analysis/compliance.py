@@ -736,6 +736,9 @@ def call_dropped(turns: Sequence[TurnView], farewells: Sequence[str] = ()) -> bo
     speaking = _with_words(turns)
     if unpunctuated(speaking) and speaking and speaking[-1].role == CUSTOMER:
         return find_said(speaking[-1].normalised, farewells) is None
+    # The agent cut off mid-sentence by the hang-up ("Efendim, isterseniz ben şimdi yardımcı—") dropped too.
+    if speaking and speaking[-1].role == AGENT and speaking[-1].text.rstrip().endswith(("—", "–")):
+        return True
     # The agent's questions after the customer's cut-off words that nobody answers ("...the— " / "Is it
     # about your overdraft?") do not change that.
     while speaking and speaking[-1].role == AGENT and _asks(speaking[-1]):

@@ -160,6 +160,9 @@ _REFERENCE_WORDS = (r"(?:order|booking|reservation|account|policy|reference|ref|
 _ASKS_REFERENCE = re.compile(r"\b" + _REFERENCE_WORDS + r"\w*(?:\s+\w+){0,2}?\s+(?:number|no|numara\w*)\b"
                              r"|\bpost\s?codes?\b|\bzip\b|\bposta\s+kod")
 _NAMES_REFERENCE = re.compile(r"\b" + _REFERENCE_WORDS + r"\w*|\bpost\s?codes?\b|\bzip\b|\bposta\s+kod")
+# A business's own numbers named in the sentence ("Vergi numarası ... dört altı yedi iki...", "our VAT number").
+_BUSINESS_NUMBER = re.compile(r"\b(?:vergi (?:kimlik )?(?:numara|no)\w*|vkn|tax (?:id|number)|vat (?:number|no|reg)\w*|"
+                              r"ein|company (?:registration )?number|registration number|mersis\w*|ticaret sicil\w*)\b")
 _SSN = re.compile(r"\b\d{3}-\d{2}-\d{4}\b")
 _CARD_CODE = re.compile(
     r"\b(?:cvv|cvc|security code|güvenlik kodu|guvenlik kodu)\D{0,12}(\d{3,4})\b", re.IGNORECASE
@@ -473,6 +476,9 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
             found.append(Found("iban", iban_start, end, iban_valid(code + digits)))
             continue
         kind = _classify_run(digits)
+        said_before = re.split(r"[.!?]\s", text[max(0, start - 60) : start])[-1]
+        if kind is not None and kind[1] is not True and _BUSINESS_NUMBER.search(_fold(said_before)):
+            continue  # a company's tax or registration number, named just before in the sentence, is no person's
         if kind is None and len(digits) >= 8 and _CARD_CONTEXT.search(text[max(0, start - 40) : start]):
             # a card number begun and broken off ("kart numarası kırk üç, yirmi bir, on beş, altmış yedi...
             # pardon, baştan"): eight digits of a card are still its digits
