@@ -682,3 +682,14 @@ def test_an_agent_cut_off_mid_sentence_by_the_hang_up_is_a_dropped_call(checklis
                                         ("customer", "Neyse, belki sonra tekrar ararım, bilmiyorum."),
                                         ("agent", "Efendim, isterseniz ben şimdi yardımcı—")))
     assert result["further_help"] == result["closing"] == "not_applicable"
+
+
+def test_a_security_question_said_without_its_question_mark_is_still_asked(checklist: Checklist) -> None:
+    # Whisper drops the "?" of "And for security, the last four digits of the phone number on the account?"
+    assert _identity(checklist, ("customer", "My internet keeps dropping out."),
+                     ("agent", "Let me get your account up. Can I take the account holder's full name?"),
+                     ("customer", "Carys Navies."),
+                     ("agent", "And for security, the last four digits of the phone number on the account."),
+                     ("customer", "Zero three seven seven."),
+                     ("agent", "Thanks. Okay, I can see the previous calls, engineer visit on the 22nd of February.")
+                     ) == "pass"

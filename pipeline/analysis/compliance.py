@@ -527,9 +527,16 @@ class _Identifiers:
         return text + (f" ({', '.join(ignored)} not counted)" if ignored else "")
 
 
+# The next item of a security check said as a statement, as transcribers drop its "?": "And the last four digits
+# on your social security number.", "And your date of birth."
+_LIST_ASK_OPENINGS = ("and the ", "and your ", "and also your ", "also your ", "and lastly ", "and finally ",
+                      "and for security ", "for security ")
+
+
 def _asked_identifiers(sentence: _Sentence, item: ComplianceItem) -> list[str]:
     """The identifier kinds a request sentence of the agent asks for ("Can I take your name and DOB?")."""
-    if not (sentence.asks or find_said(sentence.text, item.phrases("request_phrases"))):
+    if not (sentence.asks or find_said(sentence.text, item.phrases("request_phrases"))
+            or sentence.text.lstrip().startswith(_LIST_ASK_OPENINGS)):
         return []
     kinds = [kind for kind, phrases in (item.options.get("identifier_phrases") or {}).items()
              if find_said(sentence.text, [str(p) for p in phrases])]
