@@ -310,3 +310,12 @@ def test_strain_and_warmth_in_the_customers_opening_words() -> None:
     relieved = _lines(("agent", "We have a plumber free today."), ("customer", "Oh thank God. Yes, please."))
     assert start_label(worried, "neutral", cues) == "negative"
     assert start_label(relieved, "neutral", cues) == "positive"
+
+
+def test_an_agent_giving_instructions_is_not_curt_for_it() -> None:
+    from pipeline.analysis.sentiment_model import load_cues
+
+    _, manner = load_cues(SETTINGS.sentiment_cues_file)  # type: ignore[arg-type]
+    instructions = _lines(("agent", "Acme Rentals, Tom."), ("customer", "What do I bring for the van?"),
+                          ("agent", "You need to bring your licence, and you have to be over twenty-five."))
+    assert manner.label(instructions) == "neutral"
