@@ -369,3 +369,9 @@ def test_the_last_four_of_an_id_stop_at_the_sentence_end_before_the_birth_date()
 def test_a_companys_tax_number_is_no_personal_data_but_a_phone_beside_it_is() -> None:
     assert find_pii("Vergi numarası da lazımsa söyleyeyim: dört altı yedi iki, bir sıfır beş beş, sekiz dokuz.") == []
     assert [f.kind for f in find_pii("Our VAT number is on the invoice. My number is 07700 900123.")] == ["phone"]
+
+
+def test_a_uk_oh_double_heard_as_or_double_stays_inside_the_number_but_a_price_list_is_no_number() -> None:
+    heard = "Okay, double three seven one, or double eight five, double two four six."
+    assert [heard[f.start : f.end] for f in find_pii(heard)] == [heard[6:-1]]
+    assert find_pii("It's two hundred fifty, five hundred, or seven fifty.") == []

@@ -26,7 +26,7 @@ ALL_KINDS = ("card_number", "iban", "national_id", "phone", "email")
 _DIGIT_WORDS = {word: str(value) for word, value in UNITS.items()} | {"oh": "0", "o": "0", "nought": "0", "nil": "0"}
 # Words a transcriber writes for a digit it heard inside a number ("six two one nine" -> "6 to 1, 9"):
 # read as digits only between two digits of the same run.
-_HOMOPHONES = {"to": "2", "too": "2", "for": "4", "fore": "4", "won": "1", "ate": "8", "tree": "3"}
+_HOMOPHONES = {"to": "2", "too": "2", "for": "4", "fore": "4", "won": "1", "ate": "8", "tree": "3", "or": "0"}
 _TEENS = {word: str(value) for word, value in TEENS.items()}
 _TENS = {word: str(value // 10) for word, value in TENS.items()}  # the tens digit: "seventy" -> "7"
 _REPEAT_WORDS = {"double": 2, "triple": 3}
@@ -313,8 +313,12 @@ class _Scanner:
             if self.tight(k + 1) and self.words[k + 1] in _THOUSAND_WORDS:
                 return digit + "000", k + 2
             return digit, k + 1
-        if started and word in _HOMOPHONES and self.joined(k + 1) and self.digit_at(k + 1) is not None:
-            return _HOMOPHONES[word], k + 1  # "6 to 1, 9"
+        if started and word in _HOMOPHONES and self.joined(k + 1) and (
+                (self.digit_at(k + 1) is not None and word != "or")
+                or (self.words[k + 1] in _REPEAT_WORDS and self.digit_at(k + 2))):
+            # "6 to 1, 9"; the UK "oh" heard as "or" only before "double" ("three seven one, or double eight"):
+            # "two fifty, five hundred, or seven fifty" is a list of prices
+            return _HOMOPHONES[word], k + 1
         return None
 
 
