@@ -693,3 +693,9 @@ def test_a_security_question_said_without_its_question_mark_is_still_asked(check
                      ("customer", "Zero three seven seven."),
                      ("agent", "Thanks. Okay, I can see the previous calls, engineer visit on the 22nd of February.")
                      ) == "pass"
+
+
+def test_a_booking_read_out_as_i_got_your_after_no_check_fails(checklist: Checklist) -> None:
+    assert _identity(checklist, ("customer", "Yes! That's me."),
+                     ("agent", "Cool. I got your ninety-five dollar tow to Pearl City Tire, card payment, right?")
+                     ) == "fail"
