@@ -785,15 +785,13 @@ def _window(turns: Sequence[TurnView], i: int) -> list[TurnView]:
 _LEAD_LOOKBACK_TURNS = 10
 
 
-def _call_time_said(said: DueTime, lead: timedelta, turns: Sequence[TurnView], promise_turn: TurnView,
-                    reference: datetime, cfg: CallbackSettings) -> DueTime | None:
+def _call_time_said(said: DueTime, lead: timedelta, earlier: Sequence[TurnView], reference: datetime,
+                    cfg: CallbackSettings) -> DueTime | None:
     """The call's own time when the promise says it beside the lead ("he'll ring half an hour before he gets
-    there tomorrow, so around seven thirty"): the clock time said is the visit agreed earlier less the lead
-    (morning or evening as the visit is), not a visit to take the lead from again."""
-    at = next((i for i, t in enumerate(turns) if t is promise_turn), 0)
-    earlier = (resolve_due(_LEAD_RE.sub(" ", _clean(t.text)), reference, cfg)
-               for t in reversed(turns[max(0, at - _LEAD_LOOKBACK_TURNS) : at]))
-    visit = next((d for d in earlier if d is not None and d.exact), None)
+    there tomorrow, so around seven thirty"): the clock time said is the visit agreed in the ``earlier`` turns
+    (nearest first) less the lead (morning or evening as the visit is), not a visit to take the lead from again."""
+    visits = (resolve_due(_LEAD_RE.sub(" ", _clean(t.text)), reference, cfg) for t in earlier)
+    visit = next((d for d in visits if d is not None and d.exact), None)
     if visit is None:
         return None
     call_at = visit.due - lead
@@ -825,11 +823,13 @@ def analyse_callback(
     for candidate in reversed(promises):
         lead = _lead_time(candidate.turn.text)
         texts = candidate.time_texts()
+        earlier: list[TurnView] = []
         if lead is not None:
             # "he'll call about thirty minutes before he gets there": the visit was agreed earlier in the
             # call ("Friday morning at ten with Ignatius"), so the turns before the promise count too.
             at = next((i for i, t in enumerate(turns) if t is candidate.turn), 0)
-            texts += [(t.text, t) for t in reversed(turns[max(0, at - _LEAD_LOOKBACK_TURNS) : at])]
+            earlier = list(reversed(turns[max(0, at - _LEAD_LOOKBACK_TURNS) : at]))
+            texts += [(t.text, t) for t in earlier]
         source: TurnView | None = None
         for text, turn in texts:
             due = resolve_due(_LEAD_RE.sub(" ", _clean(text)) if lead else text, reference, cfg)
@@ -843,7 +843,7 @@ def analyse_callback(
             due = next((d for d in timed if d is not None and d.exact and d.due.date() == due.due.date()), due)
         said_call_time = None
         if lead is not None and due is not None and due.exact and source is candidate.turn:
-            said_call_time = _call_time_said(due, lead, turns, candidate.turn, reference, cfg)
+            said_call_time = _call_time_said(due, lead, earlier, reference, cfg)
         if said_call_time is not None:
             due = said_call_time
         elif due is not None and lead is not None:

@@ -25,8 +25,11 @@ ALL_KINDS = ("card_number", "iban", "national_id", "phone", "email")
 
 _DIGIT_WORDS = {word: str(value) for word, value in UNITS.items()} | {"oh": "0", "o": "0", "nought": "0", "nil": "0"}
 # Words a transcriber writes for a digit it heard inside a number ("six two one nine" -> "6 to 1, 9"):
-# read as digits only between two digits of the same run.
-_HOMOPHONES = {"to": "2", "too": "2", "for": "4", "fore": "4", "won": "1", "ate": "8", "tree": "3", "or": "0"}
+# read as digits only inside a run, before a digit or a "double".
+_HOMOPHONES = {"to": "2", "too": "2", "for": "4", "fore": "4", "won": "1", "ate": "8", "tree": "3"}
+# The UK "oh" heard as "or", read as a digit only before "double"/"triple" ("three seven one, or double eight"):
+# before a plain digit it is a list ("two fifty, five hundred, or seven fifty").
+_OH_BEFORE_REPEAT = {"or": "0"}
 _TEENS = {word: str(value) for word, value in TEENS.items()}
 _TENS = {word: str(value // 10) for word, value in TENS.items()}  # the tens digit: "seventy" -> "7"
 _REPEAT_WORDS = {"double": 2, "triple": 3}
@@ -313,12 +316,12 @@ class _Scanner:
             if self.tight(k + 1) and self.words[k + 1] in _THOUSAND_WORDS:
                 return digit + "000", k + 2
             return digit, k + 1
-        if started and word in _HOMOPHONES and self.joined(k + 1) and (
-                (self.digit_at(k + 1) is not None and word != "or")
-                or (self.words[k + 1] in _REPEAT_WORDS and self.digit_at(k + 2))):
-            # "6 to 1, 9"; the UK "oh" heard as "or" only before "double" ("three seven one, or double eight"):
-            # "two fifty, five hundred, or seven fifty" is a list of prices
-            return _HOMOPHONES[word], k + 1
+        if started and self.joined(k + 1):
+            before_repeat = self.words[k + 1] in _REPEAT_WORDS and self.digit_at(k + 2) is not None
+            if word in _HOMOPHONES and (self.digit_at(k + 1) is not None or before_repeat):
+                return _HOMOPHONES[word], k + 1  # "6 to 1, 9"
+            if word in _OH_BEFORE_REPEAT and before_repeat:
+                return _OH_BEFORE_REPEAT[word], k + 1
         return None
 
 
@@ -462,6 +465,7 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
         found += [Found("card_number", m.start(1), m.end(1)) for m in _CARD_CODE.finditer(text)]
     folded_context = _fold(context)
     asks_phone = _ASKS_PHONE.search(folded_context) is not None and not _ASKS_REFERENCE.search(folded_context)
+    context_asks_id = _ID_CONTEXT.search(context.rstrip(" ?.:") + " ") is not None  # "TC kimlik numaranızı?"
     runs = _digit_runs(text, min_digits=6)  # numbers of seven digits and more; six for a spelled NI number
     for start, end, digits in [run for run in runs if len(run[2].lstrip("+")) >= 7]:
         country = _IBAN_COUNTRY_BEFORE.search(text[max(0, start - 6) : start])
@@ -480,8 +484,8 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
             found.append(Found("iban", iban_start, end, iban_valid(code + digits)))
             continue
         kind = _classify_run(digits)
-        said_before = re.split(r"[.!?]\s", text[max(0, start - 60) : start])[-1]
-        if kind is not None and kind[1] is not True and _BUSINESS_NUMBER.search(_fold(said_before)):
+        if kind is not None and kind[1] is not True and _BUSINESS_NUMBER.search(
+                _fold(re.split(r"[.!?]\s", text[max(0, start - 60) : start])[-1])):
             continue  # a company's tax or registration number, named just before in the sentence, is no person's
         if kind is None and len(digits) >= 8 and _CARD_CONTEXT.search(text[max(0, start - 40) : start]):
             # a card number begun and broken off ("kart numarası kırk üç, yirmi bir, on beş, altmış yedi...
@@ -491,7 +495,7 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
                 _fold(_sentence_around(text, start, end))):
             # an answer to "what's the best number?" that the transcriber dropped digits of
             kind = ("phone", None)
-        asks_id = not text[:start].strip() and _ID_CONTEXT.search(context.rstrip(" ?.:") + " ") is not None
+        asks_id = context_asks_id and not text[:start].strip()
         if len(digits) in (9, 11) and (asks_id or _ID_CONTEXT.search(text[max(0, start - 80) : start])):
             # a social security number said without its dashes; a Turkish ID number whose check digits a
             # transcriber (or the caller) got wrong; either as the answer to the turn before's "TC kimlik
