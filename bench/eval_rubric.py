@@ -116,12 +116,21 @@ SERIOUS_VOICES: dict[str, tuple[str, ...]] = {
     "us": ("espeak:en-us+Mr_Serious", "espeak:en-us+grandpa", "espeak:en-029+Michel"),
     "uk": ("espeak:en-gb+Nguyen", "espeak:en-gb+Kaukovalta", "espeak:en-gb-scotland+Antonio")}
 SERIOUS_VOICES_TR = ("espeak:tr+Mario", "espeak:tr+Nguyen", "espeak:tr+Gene2")
+# ``--voices robo`` (set J, bench/holdout12): espeak-ng variants no earlier set used, two of them robotic. US English:
+# en-us+pedro, en-us+robosoft3, en-us+UniRobot; UK English: en-gb+Jacky, en-gb-x-rp+Diogo, the Lancaster accent
+# en-gb-x-gbclan+edward2 (12-19% of a test sentence's words wrong for Whisper base); Turkish: tr+pablo, tr+announcer,
+# tr+miguel (of 18 unused Turkish variants tried on a test sentence, the ones Whisper base returned words for).
+ROBO_VOICES: dict[str, tuple[str, ...]] = {
+    "us": ("espeak:en-us+pedro", "espeak:en-us+robosoft3", "espeak:en-us+UniRobot"),
+    "uk": ("espeak:en-gb+Jacky", "espeak:en-gb-x-rp+Diogo", "espeak:en-gb-x-gbclan+edward2")}
+ROBO_VOICES_TR = ("espeak:tr+pablo", "espeak:tr+announcer", "espeak:tr+miguel")
 # Families choosing from a fixed table of voices per accent (English) and for Turkish.
 VoiceTable = tuple[dict[str, tuple[str, ...]], tuple[str, ...]]
 VOICE_TABLES: dict[str, VoiceTable] = {"festival": (FESTIVAL_VOICES, FESTIVAL_VOICES_TR),
                                        "kal": (KAL_VOICES, KAL_VOICES_TR), "gnu": (GNU_VOICES, GNU_VOICES_TR),
                                        "nyc": (NYC_VOICES, NYC_VOICES_TR), "aunty": (AUNTY_VOICES, AUNTY_VOICES_TR),
-                                       "serious": (SERIOUS_VOICES, SERIOUS_VOICES_TR)}
+                                       "serious": (SERIOUS_VOICES, SERIOUS_VOICES_TR),
+                                       "robo": (ROBO_VOICES, ROBO_VOICES_TR)}
 VOICE_FAMILIES = ("espeak", "fresh", *VOICE_TABLES)
 
 log = logging.getLogger("bench.eval_rubric")
