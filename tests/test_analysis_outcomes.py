@@ -319,3 +319,15 @@ def test_an_agent_giving_instructions_is_not_curt_for_it() -> None:
     instructions = _lines(("agent", "Acme Rentals, Tom."), ("customer", "What do I bring for the van?"),
                           ("agent", "You need to bring your licence, and you have to be over twenty-five."))
     assert manner.label(instructions) == "neutral"
+
+
+def test_an_agent_saying_when_the_parcel_arrives_or_reading_codes_is_not_curt() -> None:
+    from pipeline.analysis.sentiment_model import load_cues
+
+    _, manner = load_cues(SETTINGS.sentiment_cues_file)  # type: ignore[arg-type]
+    delivery = _lines(("agent", "Swift Couriers, Ana."), ("customer", "Where is my parcel?"),
+                      ("agent", "It left the depot, you should have it by Friday. We read the codes on the van."))
+    dismissive = _lines(("agent", "Swift Couriers."), ("customer", "Where is my parcel? I asked twice."),
+                        ("agent", "As I already said, it is on the van."))
+    assert manner.label(delivery) == "neutral"
+    assert manner.label(dismissive) == "negative"
