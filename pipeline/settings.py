@@ -322,6 +322,11 @@ class AnalysisSettings(BaseModel):
     # The customer's mood at the start: "cues" = phrases in their first two substantive turns (the LLM's
     # label only breaks a tie towards negative), "llm" = the LLM's label.
     customer_start_from: Literal["cues", "llm"] = "cues"
+    # Labels (category or sub-category) whose callers open upset: with "cues", an opening whose words show no
+    # mood is negative in such a call (the rubric's "frustrated, distressed"). Over the bench sets 55 of 63
+    # Complaint calls open negative; on sets G/H/I with the classifier's label, right start labels 145 -> 149 of
+    # 196 on text and 30 -> 31 of 50 at 16 kHz, none lost. Empty to leave the opening to its words.
+    start_negative_labels: list[str] = Field(default_factory=lambda: ["Complaint"])
     # The agent's label: "manner" = the courtesy/curtness rule of the cues file (agent_rule: measured 81% /
     # 72% / 95% / 81% on bench devset+holdout / holdout2 / holdout3 / holdout4 text against 61% for the
     # calibrated model on holdout4), "model" = the calibrated model or thresholds on the LLM's score.

@@ -331,3 +331,15 @@ def test_an_agent_saying_when_the_parcel_arrives_or_reading_codes_is_not_curt() 
                         ("agent", "As I already said, it is on the van."))
     assert manner.label(delivery) == "neutral"
     assert manner.label(dismissive) == "negative"
+
+
+def test_a_complaint_call_opens_upset_when_the_opening_words_show_no_mood() -> None:
+    from pipeline.analysis.sentiment import start_label
+
+    cues = ClosingCues.load(SETTINGS.sentiment_cues_file)  # type: ignore[arg-type]
+    plain = _lines(("agent", "Brightline, Sarah."), ("customer", "Hello. Your engineer came on Monday for the boiler."))
+    glad = _lines(("agent", "Brightline, Sarah."), ("customer", "Hi! Thank you so much for Monday, but one thing."))
+    assert start_label(plain, "neutral", cues) == "neutral"
+    assert start_label(plain, "neutral", cues, upset_by_default=True) == "negative"
+    assert start_label(glad, "neutral", cues, upset_by_default=True) == "positive"
+    assert "Complaint" in SETTINGS.start_negative_labels

@@ -566,11 +566,11 @@ class Analyser(Stage):
             llm_scores={k: round(v, 4) for k, v in llm_scores.items() if v >= 0.005},
         )
         analysis.customer_need = answer.need.strip() or _need_from_evidence(evidence_turn, turns)
-        analysis.sentiment = self._sentiment(turns, answer, probs)
+        analysis.sentiment = self._sentiment(turns, answer, probs, subcategory or category)
 
     def _sentiment(self, turns: Sequence[TurnView], answer: AuditAnswer,
-                   probs: Mapping[str, Mapping[str, float]]) -> SentimentResult:
-        result = self._sentiment_labels(turns, answer, probs)
+                   probs: Mapping[str, Mapping[str, float]], label: str | None = None) -> SentimentResult:
+        result = self._sentiment_labels(turns, answer, probs, label)
         start, end = result.customer.at("start"), result.customer.at("end")
         if (start is not None and end is not None and start.label != end.label
                 and (call_dropped(turns, self.checklist.farewell_phrases()) or line_checked(turns, self.checklist))
@@ -587,11 +587,13 @@ class Analyser(Stage):
         return result
 
     def _sentiment_labels(self, turns: Sequence[TurnView], answer: AuditAnswer,
-                          probs: Mapping[str, Mapping[str, float]]) -> SentimentResult:
+                          probs: Mapping[str, Mapping[str, float]], label: str | None = None) -> SentimentResult:
         if self.cfg.customer_start_from == "cues":
             # The opening's mood from its words (the LLM's start label leans positive); probabilities
             # for it are dropped so no threshold turns it back into the LLM's.
-            answer = answer.model_copy(update={"customer_start": start_label(turns, answer.customer_start, self.cues)})
+            start = start_label(turns, answer.customer_start, self.cues,
+                                upset_by_default=label in self.cfg.start_negative_labels)
+            answer = answer.model_copy(update={"customer_start": start})
             probs = {k: v for k, v in probs.items() if k != "customer_start"}
         calibration = self.calibration
         if (calibration is not None and self.cues is not None and self.manner is not None

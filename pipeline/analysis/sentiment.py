@@ -92,9 +92,12 @@ START_POSITIVE = (
 )  # fmt: skip
 
 
-def start_label(turns: Sequence[TurnView], llm_label: str, cues: ClosingCues | None = None) -> Sentiment:
+def start_label(turns: Sequence[TurnView], llm_label: str, cues: ClosingCues | None = None,
+                upset_by_default: bool = False) -> Sentiment:
     """The customer's mood at the start from their first two substantive turns: a phrase that shows it
-    decides; with none, the opening is matter-of-fact (neutral) unless the LLM heard it as negative."""
+    decides; with none, the opening is matter-of-fact (neutral) unless the LLM heard it as negative or
+    ``upset_by_default`` (a complaint call: the caller is upset even when their first words are plain, and the
+    words that showed it are often the ones ASR loses)."""
     opening = speaking_turns(turns, CUSTOMER)[:2]
     text = " ".join(t.normalised for t in opening)
     if not text.strip():
@@ -110,7 +113,7 @@ def start_label(turns: Sequence[TurnView], llm_label: str, cues: ClosingCues | N
         return "negative"
     if positive and not negative:
         return "positive"
-    return "negative" if llm_label == "negative" else "neutral"
+    return "negative" if llm_label == "negative" or upset_by_default else "neutral"
 
 
 def score_of(label: str, probs: Mapping[str, float] | None) -> float:
