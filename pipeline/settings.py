@@ -334,6 +334,11 @@ class AnalysisSettings(BaseModel):
     # A call that drops while the customer has said at most this many substantive turns: their mood at the
     # end is their mood at the start (the same words); 0 to leave the end to the model.
     dropped_call_same_mood_turns: int = Field(2, ge=0)
+    # A negative end needs a negative closing cue ("ridiculous", "fed up"...) when the customer's last turns were
+    # transcribed with a mean word probability below this: without one it is neutral (positive with a positive
+    # cue). On the audio of sets G/H/I (75 calls, 16 and 8 kHz) end labels right 50 -> 55 (6 fixed, 1 lost); text
+    # (confidence 1) is untouched. 0 turns it off.
+    unsure_end_confidence: float = Field(0.7, ge=0.0, le=1.0)
     sentiment_cues_file: Path | None = PACKAGE_DATA / "sentiment_cues.yaml"
     sentiment_cue_weight: float = Field(0.4, ge=0.0, le=2.0)
     # Sentiment labels from a small fitted model over the LLM's scores and words-based features

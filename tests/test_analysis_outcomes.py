@@ -343,3 +343,19 @@ def test_a_complaint_call_opens_upset_when_the_opening_words_show_no_mood() -> N
     assert start_label(plain, "neutral", cues, upset_by_default=True) == "negative"
     assert start_label(glad, "neutral", cues, upset_by_default=True) == "positive"
     assert "Complaint" in SETTINGS.start_negative_labels
+
+
+def test_a_negative_end_on_words_the_transcriber_was_unsure_of_needs_a_word_of_complaint() -> None:
+    from pipeline.analysis.sentiment import unsure_negative_end
+
+    cues = ClosingCues.load(SETTINGS.sentiment_cues_file)  # type: ignore[arg-type]
+
+    def call(last: str, confidence: float) -> list[TurnView]:
+        return [TurnView(index=0, role="agent", text="Anything else?", start=0, end=2),
+                TurnView(index=1, role="customer", text=last, start=3, end=6, confidence=confidence)]
+
+    garbled = call("No that is a mess sake, the pay the money.", 0.45)
+    assert unsure_negative_end(garbled, cues, SETTINGS.unsure_end_confidence) == "neutral"
+    assert unsure_negative_end(call("Brilliant, the pay the money.", 0.45), cues, 0.7) == "positive"
+    assert unsure_negative_end(call("This is ridiculous, the pay the money.", 0.45), cues, 0.7) is None
+    assert unsure_negative_end(call("No that is a mess sake, the pay the money.", 0.95), cues, 0.7) is None

@@ -60,6 +60,7 @@ from pipeline.analysis.sentiment import (
     score_of,
     speaking_turns,
     start_label,
+    unsure_negative_end,
 )
 from pipeline.analysis.sentiment_model import (
     AgentManner,
@@ -578,6 +579,11 @@ class Analyser(Stage):
             # The line went while the customer was still on their first words: their last turn is their
             # opening, so the end is the start's mood (the LLM reads a cut-off as upset).
             result.customer = result.customer.relabelled(start.label, phases={"end"})
+        end = result.customer.at("end")
+        if end is not None and end.label == "negative" and self.cues is not None:
+            instead = unsure_negative_end(turns, self.cues, self.cfg.unsure_end_confidence)
+            if instead is not None:
+                result.customer = result.customer.relabelled(instead, phases={"end"})
         by_words = self.manner.label(turns) if self.manner is not None and self.cfg.agent_sentiment_from == "manner" \
             else None
         if by_words is not None and by_words != result.agent.label:

@@ -116,6 +116,20 @@ def start_label(turns: Sequence[TurnView], llm_label: str, cues: ClosingCues | N
     return "negative" if llm_label == "negative" or upset_by_default else "neutral"
 
 
+def unsure_negative_end(turns: Sequence[TurnView], cues: ClosingCues, min_confidence: float) -> Sentiment | None:
+    """The label a negative end becomes when it rests on words the transcriber was unsure of (the customer's last
+    turns below ``min_confidence``) with no negative closing cue among them: neutral, or positive with a positive
+    cue; None when the negative end stands. The 1.5B model reads garbled text as upset (bench sets G/H/I audio:
+    12 of 15 such negative ends were wrong)."""
+    closing = [t for t in turns if t.role == CUSTOMER and meaningful_words(t.text)][-cues.closing_turns:]
+    if not closing or min(t.confidence for t in closing) >= min_confidence:
+        return None
+    found, against = cues.phrases(turns)
+    if against:
+        return None
+    return "positive" if found else "neutral"
+
+
 def score_of(label: str, probs: Mapping[str, float] | None) -> float:
     if probs:
         return round(max(-1.0, min(1.0, probs.get("positive", 0.0) - probs.get("negative", 0.0))), 3)
