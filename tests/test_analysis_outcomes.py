@@ -359,3 +359,19 @@ def test_a_negative_end_on_words_the_transcriber_was_unsure_of_needs_a_word_of_c
     assert unsure_negative_end(call("Brilliant, the pay the money.", 0.45), cues, 0.7) == "positive"
     assert unsure_negative_end(call("This is ridiculous, the pay the money.", 0.45), cues, 0.7) is None
     assert unsure_negative_end(call("No that is a mess sake, the pay the money.", 0.95), cues, 0.7) is None
+
+
+def test_an_agent_whose_words_the_transcriber_lost_gets_the_usual_label_not_matter_of_fact() -> None:
+    from pipeline.analysis.sentiment_model import load_cues
+
+    _, manner = load_cues(SETTINGS.sentiment_cues_file)  # type: ignore[arg-type]
+
+    def call(confidence: float) -> list[TurnView]:
+        return [TurnView(index=0, role="agent", text="Kuzey Kombi, Emre. Bu bu defendigim.", start=0, end=2,
+                         confidence=confidence),
+                TurnView(index=1, role="customer", text="Kombim calismiyor.", start=3, end=5),
+                TurnView(index=2, role="agent", text="Getmis olsun, kazini sacik mi?", start=6, end=8,
+                         confidence=confidence)]
+
+    assert manner.label(call(0.45)) == "positive"
+    assert manner.label(call(0.95)) == "neutral"

@@ -53,7 +53,14 @@ class AgentManner:
         if curt >= self.rule.get("negative_when_curt_at_least", 1) and courtesy < self.rule.get(
                 "unless_courtesy_per_turn_at_least", 0.5):
             return "negative"
-        return "positive" if courtesy > self.rule.get("positive_when_courtesy_per_turn_above", 0.0) else "neutral"
+        if courtesy > self.rule.get("positive_when_courtesy_per_turn_above", 0.0):
+            return "positive"
+        agent = [t for t in turns if t.role == AGENT]
+        if sum(t.confidence for t in agent) / len(agent) < self.rule.get("unheard_below_confidence", 0.0):
+            # Neither courtesy nor curtness heard in words the transcriber was unsure of: the words that would
+            # show either are the ones it lost, so the agent gets the label most agents have (positive).
+            return "positive"
+        return "neutral"
 
 
 def load_cues(path: Path) -> tuple[ClosingCues, AgentManner]:
