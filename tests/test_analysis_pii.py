@@ -375,3 +375,13 @@ def test_a_uk_oh_double_heard_as_or_double_stays_inside_the_number_but_a_price_l
     heard = "Okay, double three seven one, or double eight five, double two four six."
     assert [heard[f.start : f.end] for f in find_pii(heard)] == [heard[6:-1]]
     assert find_pii("It's two hundred fifty, five hundred, or seven fifty.") == []
+
+
+def test_an_id_asked_for_before_a_follow_up_question_is_masked_in_the_answer_after_a_pause() -> None:
+    asked = "For the certificate I need his Social Security number. Do you have it, or would you rather bring it in?"
+    text = "I have it, hold on... it's four one two, seven seven, six two eight one."
+    found = find_pii(text, context=asked)
+    assert [f.kind for f in found] == ["national_id"]
+    assert text[found[0].start : found[0].end].startswith("four one two")
+    # only the answer's first number is taken for the ID asked
+    assert find_pii("Not on me. The order was 123456, and the parcel 412776281.", context=asked) == []

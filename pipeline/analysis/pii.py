@@ -115,6 +115,14 @@ _DATE_BEFORE_YEAR = re.compile(
 )
 _ID_CONTEXT = re.compile(r"\b(social|ssn|security number|national insurance|kimlik|tc|t\.c\.|id number)"
                          r"[^.?!]{0,60}$", re.IGNORECASE)
+
+
+def _last_sentences(text: str, count: int) -> str:
+    """The last ``count`` sentences of ``text`` joined by spaces, their end marks dropped (so a pattern that
+    stops at a sentence end reads across them)."""
+    return " ".join(part.strip(" .?!") for part in re.split(r"(?<=[.?!])\s+", text)[-count:])
+
+
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ ]?[A-Z0-9]){11,30}\b", re.IGNORECASE)
 # "TR 33 0006 ...": a space after the country code only with capitals (so "is 41 11 ..." is no IBAN).
 _IBAN_SPACED = re.compile(r"\b[A-Z]{2} \d{2}(?:[ ]?[A-Z0-9]){11,30}\b")
@@ -465,7 +473,9 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
         found += [Found("card_number", m.start(1), m.end(1)) for m in _CARD_CODE.finditer(text)]
     folded_context = _fold(context)
     asks_phone = _ASKS_PHONE.search(folded_context) is not None and not _ASKS_REFERENCE.search(folded_context)
-    context_asks_id = _ID_CONTEXT.search(context.rstrip(" ?.:") + " ") is not None  # "TC kimlik numaranızı?"
+    # "TC kimlik numaranızı?", "...his Social Security number. Do you have it?": an ID asked in the turn before's
+    # last two sentences.
+    context_asks_id = _ID_CONTEXT.search(_last_sentences(context.rstrip(" ?.:"), 2) + " ") is not None
     runs = _digit_runs(text, min_digits=6)  # numbers of seven digits and more; six for a spelled NI number
     for start, end, digits in [run for run in runs if len(run[2].lstrip("+")) >= 7]:
         country = _IBAN_COUNTRY_BEFORE.search(text[max(0, start - 6) : start])
@@ -495,7 +505,9 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
                 _fold(_sentence_around(text, start, end))):
             # an answer to "what's the best number?" that the transcriber dropped digits of
             kind = ("phone", None)
-        asks_id = context_asks_id and not text[:start].strip()
+        # the answer's first number ("I have it, hold on... it's four one two, seven seven, six two eight one")
+        asks_id = context_asks_id and not any(ch.isdigit() for ch in text[:start]) and all(
+            other[0] >= start for other in runs)
         if len(digits) in (9, 11) and (asks_id or _ID_CONTEXT.search(text[max(0, start - 80) : start])):
             # a social security number said without its dashes; a Turkish ID number whose check digits a
             # transcriber (or the caller) got wrong; either as the answer to the turn before's "TC kimlik
