@@ -699,3 +699,16 @@ def test_a_booking_read_out_as_i_got_your_after_no_check_fails(checklist: Checkl
     assert _identity(checklist, ("customer", "Yes! That's me."),
                      ("agent", "Cool. I got your ninety-five dollar tow to Pearl City Tire, card payment, right?")
                      ) == "fail"
+
+
+def test_closing_items_need_review_when_only_the_agents_garbled_opening_was_heard(checklist: Checklist) -> None:
+    def call(confidence: float) -> dict[str, str]:
+        opening = TurnView(index=0, role="agent", text="Kuzey Kombi, ben Elif. Geşmiş olsun, temem makarya.",
+                           start=0, end=3, confidence=confidence)
+        return statuses(checklist, [opening, TurnView(1, "customer", "Kombim çalışmıyor, su akıtıyor.", 4, 8),
+                                    TurnView(2, "customer", "Tamam, teşekkürler.", 60, 62)])
+
+    lost = call(0.3)  # the agent's later turns were lost by the transcriber, not left unsaid
+    assert (lost["further_help"], lost["closing"]) == ("needs_review", "needs_review")
+    heard = call(0.95)  # heard clearly: an agent who said nothing after the opening did not offer or sign off
+    assert (heard["further_help"], heard["closing"]) == ("fail", "fail")

@@ -406,9 +406,14 @@ def _required_phrase(item: ComplianceItem, facts: CallFacts, checklist: Checklis
             return _result(item, "pass", f"agent said '{phrase}'", [turn])
     where = "in the opening" if "within_agent_turns" in item.options else (
         "at the end" if "within_last_agent_turns" in item.options else "anywhere in the call")
-    unsure = _unsure(turns if ("within_agent_turns" in item.options or "within_last_agent_turns" in item.options)
-                     else turns[-3:], item)
-    if unsure and _maybe_misheard(item, turns):
+    judged = turns if ("within_agent_turns" in item.options or "within_last_agent_turns" in item.options) \
+        else turns[-3:]
+    if not judged:
+        # Nothing of the agent's was heard after the opening: when the opening itself is unsure words, the rest of
+        # the agent's side was most likely lost by the transcriber, not left unsaid.
+        judged = [t for block in agent_blocks(facts.turns) for t in block]
+    unsure = _unsure(judged, item)
+    if unsure and _maybe_misheard(item, turns or judged):
         return _result(item, "needs_review", f"no required phrase {where}? {unsure}", turns[-1:] if turns else [])
     return _result(item, "fail", f"no required phrase {where}", turns[-1:] if turns else [])
 
