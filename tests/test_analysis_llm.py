@@ -281,4 +281,3 @@ def test_reanalyse_command_completes_pending_records_in_place(
     assert main(["reanalyse", str(path), "--only-pending"]) == 0
     [record] = [CallRecord.model_validate_json(line) for line in path.read_text().splitlines()]
     assert record.analysis_status == "done" and record.analysis is not None and record.analysis.complete
-

@@ -9,6 +9,7 @@ import pytest
 from pipeline.analysis.classifier import CallClassifier, load_seed_calls
 from pipeline.analysis.outcome import apply_outcomes, find_outcome
 from pipeline.analysis.sentiment import ClosingCues, build_sentiment
+from pipeline.analysis.sentiment_model import AgentManner, load_cues
 from pipeline.analysis.taxonomy import Taxonomy
 from pipeline.analysis.text import TurnView, norm
 from pipeline.settings import AnalysisSettings
@@ -284,10 +285,13 @@ def _lines(*lines: tuple[str, str]) -> list[TurnView]:
     return [TurnView(index=i, role=r, text=t, start=i * 4.0, end=i * 4.0 + 3) for i, (r, t) in enumerate(lines)]
 
 
-def test_agent_courteous_through_the_call_is_positive_curt_is_negative_plain_is_neutral() -> None:
-    from pipeline.analysis.sentiment_model import load_cues
-
+def _manner() -> AgentManner:
     _, manner = load_cues(SETTINGS.sentiment_cues_file)  # type: ignore[arg-type]
+    return manner
+
+
+def test_agent_courteous_through_the_call_is_positive_curt_is_negative_plain_is_neutral() -> None:
+    manner = _manner()
     courteous = _lines(("agent", "Good morning, how can I help?"), ("customer", "My boiler is broken."),
                        ("agent", "Oh no, I'm sorry to hear that. Of course, let me get someone out to you."))
     curt = _lines(("agent", "Yeah?"), ("customer", "My boiler is broken, this is the third time."),
@@ -313,18 +317,14 @@ def test_strain_and_warmth_in_the_customers_opening_words() -> None:
 
 
 def test_an_agent_giving_instructions_is_not_curt_for_it() -> None:
-    from pipeline.analysis.sentiment_model import load_cues
-
-    _, manner = load_cues(SETTINGS.sentiment_cues_file)  # type: ignore[arg-type]
+    manner = _manner()
     instructions = _lines(("agent", "Acme Rentals, Tom."), ("customer", "What do I bring for the van?"),
                           ("agent", "You need to bring your licence, and you have to be over twenty-five."))
     assert manner.label(instructions) == "neutral"
 
 
 def test_an_agent_saying_when_the_parcel_arrives_or_reading_codes_is_not_curt() -> None:
-    from pipeline.analysis.sentiment_model import load_cues
-
-    _, manner = load_cues(SETTINGS.sentiment_cues_file)  # type: ignore[arg-type]
+    manner = _manner()
     delivery = _lines(("agent", "Swift Couriers, Ana."), ("customer", "Where is my parcel?"),
                       ("agent", "It left the depot, you should have it by Friday. We read the codes on the van."))
     dismissive = _lines(("agent", "Swift Couriers."), ("customer", "Where is my parcel? I asked twice."),
@@ -362,9 +362,7 @@ def test_a_negative_end_on_words_the_transcriber_was_unsure_of_needs_a_word_of_c
 
 
 def test_an_agent_whose_words_the_transcriber_lost_gets_the_usual_label_not_matter_of_fact() -> None:
-    from pipeline.analysis.sentiment_model import load_cues
-
-    _, manner = load_cues(SETTINGS.sentiment_cues_file)  # type: ignore[arg-type]
+    manner = _manner()
 
     def call(confidence: float) -> list[TurnView]:
         return [TurnView(index=0, role="agent", text="Kuzey Kombi, Emre. Bu bu defendigim.", start=0, end=2,

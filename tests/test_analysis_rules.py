@@ -232,4 +232,3 @@ def test_a_call_dropped_on_the_customers_first_words_ends_in_the_mood_it_started
     assert analysed.analysis is not None and analysed.analysis.sentiment is not None
     end = analysed.analysis.sentiment.customer.at("end")
     assert end is not None and end.label == "neutral"
-

@@ -477,6 +477,10 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
     # last two sentences.
     context_asks_id = _ID_CONTEXT.search(_last_sentences(context.rstrip(" ?.:"), 2) + " ") is not None
     runs = _digit_runs(text, min_digits=6)  # numbers of seven digits and more; six for a spelled NI number
+    # The answer's first number is the ID asked for ("I have it, hold on... it's four one two, seven seven, ...").
+    first_number = min((run[0] for run in runs), default=-1)
+    if any(ch.isdigit() for ch in text[:first_number]):
+        first_number = -1  # a shorter number came first
     for start, end, digits in [run for run in runs if len(run[2].lstrip("+")) >= 7]:
         country = _IBAN_COUNTRY_BEFORE.search(text[max(0, start - 6) : start])
         if country is not None and not (country.group(0).isupper() or len(digits) >= 18):
@@ -505,9 +509,7 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
                 _fold(_sentence_around(text, start, end))):
             # an answer to "what's the best number?" that the transcriber dropped digits of
             kind = ("phone", None)
-        # the answer's first number ("I have it, hold on... it's four one two, seven seven, six two eight one")
-        asks_id = context_asks_id and not any(ch.isdigit() for ch in text[:start]) and all(
-            other[0] >= start for other in runs)
+        asks_id = context_asks_id and start == first_number
         if len(digits) in (9, 11) and (asks_id or _ID_CONTEXT.search(text[max(0, start - 80) : start])):
             # a social security number said without its dashes; a Turkish ID number whose check digits a
             # transcriber (or the caller) got wrong; either as the answer to the turn before's "TC kimlik

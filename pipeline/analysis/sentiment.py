@@ -49,10 +49,13 @@ class ClosingCues:
                    start_negative=tuple(str(p) for p in data.get("start_negative") or ()),
                    start_positive=tuple(str(p) for p in data.get("start_positive") or ()))
 
+    def closing(self, turns: Sequence[TurnView]) -> list[TurnView]:
+        """The customer's last turns with real words in them, the ones the cues are read in."""
+        return [t for t in turns if t.role == CUSTOMER and meaningful_words(t.text)][-self.closing_turns:]
+
     def phrases(self, turns: Sequence[TurnView]) -> tuple[list[str], list[str]]:
         """The positive and the negative phrases found in the customer's last turns."""
-        closing = [t for t in turns if t.role == CUSTOMER and meaningful_words(t.text)][-self.closing_turns:]
-        text = " ".join(t.normalised for t in closing)
+        text = " ".join(t.normalised for t in self.closing(turns))
         found = [p for p in self.positive if phrase_pattern(p).search(text)]
         against = [p for p in self.negative if phrase_pattern(p).search(text)]
         # "not brilliant", "no thanks to you": a negated positive is not praise.
@@ -121,7 +124,7 @@ def unsure_negative_end(turns: Sequence[TurnView], cues: ClosingCues, min_confid
     turns below ``min_confidence``) with no negative closing cue among them: neutral, or positive with a positive
     cue; None when the negative end stands. The 1.5B model reads garbled text as upset (bench sets G/H/I audio:
     12 of 15 such negative ends were wrong)."""
-    closing = [t for t in turns if t.role == CUSTOMER and meaningful_words(t.text)][-cues.closing_turns:]
+    closing = cues.closing(turns)
     if not closing or min(t.confidence for t in closing) >= min_confidence:
         return None
     found, against = cues.phrases(turns)
