@@ -427,16 +427,26 @@ def predict(analyser: Any, record: CallRecord, call: Call, condition: str) -> tu
     return pred, record
 
 
-def cross_call_status(settings: Settings, records: Sequence[CallRecord], as_of: datetime | None) -> dict[str, str]:
-    """Write the records into a real embedded store and run the store's callback check as of ``as_of``."""
+def cross_call_status(
+    settings: Settings, records: Sequence[CallRecord], as_of: datetime | None
+) -> dict[str, dict[str, Any]]:
+    """Write the records into a real embedded store, run the store's follow-up and callback checks (as of
+    ``as_of``), and read back per audio hash what a user would query: callback status, category, subcategory."""
+    from pipeline.analysis.flags import FlagConfig
+    from pipeline.analysis.taxonomy import Taxonomy
+    from pipeline.follow_up_check import check_follow_ups
     from pipeline.store.callbacks import verify_callbacks
     from pipeline.store.store import CallStore
 
     with CallStore(settings) as store:
         store.upsert_records(list(records))
+        check_follow_ups(store, Taxonomy.load(settings.analysis.taxonomy_file),
+                         FlagConfig.load(settings.analysis.flags_file))
         verify_callbacks(store, now=as_of)
-        found = store.calls.find({}, {"callback_status": 1, "audio_sha256": 1})
-        return {str(doc["audio_sha256"]): str(doc.get("callback_status") or "none") for doc in found}
+        found = store.calls.find({}, {"callback_status": 1, "audio_sha256": 1, "category": 1, "subcategory": 1})
+        return {str(doc["audio_sha256"]): {"callback_status": str(doc.get("callback_status") or "none"),
+                                           "category": doc.get("category"), "subcategory": doc.get("subcategory")}
+                for doc in found}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -722,7 +732,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             print(f"{i + 1}/{len(jobs)} {call.id} [{cond}] {pred.subcategory or pred.category} "
                   f"{pred.cpu_seconds:.1f}s cpu", file=sys.stderr, flush=True)
         backend.close()
-        # Cross-call callbacks: one store per condition (a set's calls refer to each other).
+        # Cross-call checks (follow-up labels, callbacks): one store per condition (a set's calls refer to each other).
         for cond, recs in records.items():
             cond_settings = make_settings(args, Path(tmp) / f"store-{cond}")
             # A sample of the set (--only, --limit) still has the rest of the set's calls in the store, as the
@@ -735,7 +745,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 log.warning("cross-call callback check failed for %s: %s", cond, err)
                 status = {}
             for pred, rec in zip(preds[cond], recs, strict=True):
-                pred.final_status = rubric_final_status(status.get(rec.audio_sha256), pred.callback)
+                stored = status.get(rec.audio_sha256) or {}
+                pred.final_status = rubric_final_status(stored.get("callback_status"), pred.callback)
+                if stored.get("category") and rec.analysis is not None:  # the label the store holds: follow-ups
+                    pred.category, pred.subcategory = stored["category"], stored.get("subcategory")
     results: dict[str, dict[str, Any]] = {}
     details: dict[str, Any] = {}
     for cond in CONDITIONS:

@@ -151,7 +151,7 @@ def score_rules(folder: Path, condition: str, verbose: bool = False,
         if not want_final:
             continue
         status_n += 1
-        got_final = rubric_final_status(verdicts.get(digest), promised_now)
+        got_final = rubric_final_status((verdicts.get(digest) or {}).get("callback_status"), promised_now)
         status_ok += got_final == want_final
         if got_final != want_final:
             say(f"{call.id} final_status {got_final} want {want_final}")

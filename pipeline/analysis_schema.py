@@ -157,6 +157,9 @@ class Analysis(BaseModel):
     subcategory: str | None = None
     category_confidence: float | None = None
     classification: Classification | None = None
+    follow_up_of: str | None = Field(
+        None, description="The earlier call (record id) whose category this follow-up call took (the taxonomy's "
+        "follow_ups rules, checked across the customer's stored calls); classification keeps the call's own answer")
     empty_call: bool = False
     sentiment: SentimentResult | None = None
     compliance: list[ComplianceItemResult] = Field(default_factory=list)

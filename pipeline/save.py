@@ -8,10 +8,12 @@ uploads and re-analysis, and reviewer corrections (API and command line). For ea
    ``record_id`` for the same audio) keeps what a person decided, whatever the analysis did;
 2. upserts the records (idempotent, stale-write guarded, spooled when the database is down:
    ``CallStore.upsert_records``);
-3. re-checks the callbacks of the customers the batch touches (``pipeline.store.callbacks``);
+3. re-checks the follow-up labels of the customers the batch touches (``pipeline.follow_up_check``: a call
+   back about a complaint stays a Complaint) and their callbacks (``pipeline.store.callbacks``);
 4. sets the job-file status of each call (done / failed, with the reason) when a job is given.
 
-So what an export or the API reads back is what was stored, callback verdicts and reviews included.
+So what an export or the API reads back is what was stored, follow-up labels, callback verdicts and reviews
+included.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pipeline.follow_up_check import FollowUpReport, check_follow_ups
 from pipeline.records import CallRecord
 from pipeline.settings import Settings
 from pipeline.store.callbacks import CallbackReport, verify_callbacks
@@ -28,6 +31,7 @@ from pipeline.store.store import CallStore, StoreUnavailable, WriteResult
 
 if TYPE_CHECKING:
     from pipeline.analysis.flags import FlagConfig
+    from pipeline.analysis.taxonomy import Taxonomy
     from pipeline.store.corrections import Correction, CorrectionStore
 
 log = logging.getLogger(__name__)
@@ -46,6 +50,7 @@ class SaveResult:
 
     write: WriteResult = field(default_factory=WriteResult)
     callbacks: CallbackReport = field(default_factory=CallbackReport)
+    follow_ups: FollowUpReport = field(default_factory=FollowUpReport)
     files: list[JobFileUpdate] = field(default_factory=list)
     reviews_kept: list[str] = field(default_factory=list)
 
@@ -76,6 +81,7 @@ class CallWriter:
         self._own_corrections = False
         self.public = public or (lambda text: text)
         self._flags: FlagConfig | None = None
+        self._taxonomy_loaded: Taxonomy | None = None
 
     @property
     def corrections(self) -> CorrectionStore:
@@ -108,6 +114,7 @@ class CallWriter:
         records = list(records)
         result.reviews_kept = self.keep_reviews(records)
         result.write = self.store.upsert_records(records, job_id=job_id)
+        result.follow_ups = self._check_follow_ups(result.write)
         result.callbacks = self._check_callbacks(result.write)
         if job_id is not None:
             names = list(files) if files is not None else [r.source for r in records]
@@ -162,6 +169,23 @@ class CallWriter:
         return self._flags
 
     # ------------------------------------------------------------------ callbacks, job files
+
+    def _check_follow_ups(self, write: WriteResult) -> FollowUpReport:
+        if not write.customer_keys or not self.store.available:
+            return FollowUpReport()
+        try:
+            return check_follow_ups(self.store, self._taxonomy(), self._flag_config(), customers=write.customer_keys)
+        except StoreUnavailable as err:
+            # Recomputed from the data on every check: the next save that touches these customers catches up.
+            log.warning("follow-up check skipped: %s", err)
+            return FollowUpReport()
+
+    def _taxonomy(self) -> Taxonomy:
+        if self._taxonomy_loaded is None:
+            from pipeline.analysis.taxonomy import Taxonomy
+
+            self._taxonomy_loaded = Taxonomy.load(self.settings.analysis.taxonomy_file)
+        return self._taxonomy_loaded
 
     def _check_callbacks(self, write: WriteResult) -> CallbackReport:
         if not write.customer_keys or not self.store.available:

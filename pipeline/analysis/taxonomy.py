@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from pipeline.analysis.follow_ups import FollowUpRule
 from pipeline.analysis.outcome import OutcomeRule
 from pipeline.analysis.text import norm, phrase_pattern
 
@@ -70,6 +71,8 @@ class Taxonomy:
     decide_rules: list[DecideRule] = field(default_factory=list)
     fact_threshold: float = 0.5
     outcomes: list[OutcomeRule] = field(default_factory=list)
+    # Cross-call rules: a follow-up of a Complaint call stays Complaint (pipeline.analysis.follow_ups).
+    follow_ups: list[FollowUpRule] = field(default_factory=list)
 
     @classmethod
     def load(cls, path: Path) -> Taxonomy:
@@ -112,9 +115,16 @@ class Taxonomy:
             unknown_labels = ({outcome.label} | set(outcome.unless)) - set(names)
             if unknown_labels:
                 raise ValueError(f"taxonomy outcome {outcome.key!r}: unknown labels {sorted(unknown_labels)}")
+        follow_ups = [FollowUpRule.from_dict(raw) for raw in data.get("follow_ups") or ()]
+        for follow_up in follow_ups:
+            unknown_labels = follow_up.labels - set(names)
+            if unknown_labels:
+                raise ValueError(f"taxonomy follow-up rule after {follow_up.after!r}: unknown labels "
+                                 f"{sorted(unknown_labels)}")
         return cls(version=str(data.get("version", "unversioned")), labels=labels, topics=topics,
                    category_definitions=definitions, facts=facts, decide_rules=rules,
-                   fact_threshold=float(data.get("fact_threshold", 0.5)), outcomes=outcomes)
+                   fact_threshold=float(data.get("fact_threshold", 0.5)), outcomes=outcomes,
+                   follow_ups=follow_ups)
 
     def decide(
         self, facts: Mapping[str, float], scores: Mapping[str, float]
