@@ -3,7 +3,9 @@
 Other commands: ``python -m pipeline reanalyse RECORD.json|RECORDS.jsonl...`` re-runs only the
 analysis on record files (in place unless ``--out``); ``python -m pipeline correct RECORD_ID
 --category ...`` records a reviewer's correction and puts it on the stored call; ``python -m
-pipeline models`` assembles and verifies the packaged models.
+pipeline follow-ups`` applies the taxonomy's follow-up rules to every stored call (after a spool replay or a
+taxonomy change; saves do it for their own customers); ``python -m pipeline models`` assembles and verifies
+the packaged models.
 """
 
 from __future__ import annotations
@@ -157,6 +159,23 @@ def cmd_correct(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_follow_ups(args: argparse.Namespace) -> int:
+    """The follow-up check over every stored call (``pipeline.follow_up_check``)."""
+    import json
+
+    from pipeline.analysis.flags import FlagConfig
+    from pipeline.analysis.taxonomy import Taxonomy
+    from pipeline.follow_up_check import check_follow_ups
+    from pipeline.store.store import CallStore
+
+    settings = _settings(args)
+    with CallStore(settings) as store:
+        report = check_follow_ups(store, Taxonomy.load(settings.analysis.taxonomy_file),
+                                  FlagConfig.load(settings.analysis.flags_file))
+    print(json.dumps({"checked": report.checked, "follow_ups": report.follow_ups, "relabelled": report.changed}))
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from pipeline.models import prepare_all
 
@@ -171,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
     parser.add_argument("--config", type=Path, help="settings YAML file")
-    commands = {"reanalyse", "correct", "models", "run"}
+    commands = {"reanalyse", "correct", "follow-ups", "models", "run"}
     if not argv or argv[0] not in commands:
         argv = ["run", *argv]
     sub = parser.add_subparsers(dest="command", required=True)
@@ -197,12 +216,13 @@ def main(argv: list[str] | None = None) -> int:
     fix.add_argument("--callback-promised", choices=["true", "false"])
     fix.add_argument("--reviewer")
     fix.add_argument("--config", type=Path, default=None)
+    follow = sub.add_parser("follow-ups", help="apply the taxonomy's follow-up rules to every stored call")
+    follow.add_argument("--config", type=Path, default=None)
     models = sub.add_parser("models", help="assemble and verify the packaged models")
     models.add_argument("--config", type=Path, default=None)
     args = parser.parse_args(argv)
-    handler = {"run": cmd_run, "reanalyse": cmd_reanalyse, "correct": cmd_correct, "models": cmd_models}[
-        args.command
-    ]
+    handler = {"run": cmd_run, "reanalyse": cmd_reanalyse, "correct": cmd_correct, "follow-ups": cmd_follow_ups,
+               "models": cmd_models}[args.command]
     return handler(args)
 
 

@@ -7,8 +7,11 @@ go back to a call's own label when the call it followed is relabelled.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
+
+import pytest
 
 from pipeline.analysis.follow_ups import CallLabel, FollowUpRule, follow_up_labels
 from pipeline.analysis.taxonomy import Taxonomy
@@ -143,3 +146,22 @@ def test_a_reviewers_label_on_the_follow_up_itself_is_never_replaced_and_survive
     assert _label(store, follow_up.record_id)[:3] == (*BOOKING, None)
     writer.save([_analysed("new boiler quote", BOOKING, T0 + DAY)])  # re-analysis of the same recording
     assert _label(store, follow_up.record_id)[:3] == (*BOOKING, None)
+
+
+def test_the_follow_ups_command_relabels_calls_written_without_the_save_path(
+    store: CallStore, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Records a spool replay writes skip the save path's checks; ``python -m pipeline follow-ups`` catches up."""
+    from pipeline.__main__ import main
+
+    complaint = _analysed("leaking roof", COMPLAINT, T0)
+    follow_up = _analysed("roofer booked", BOOKING, T0 + DAY)
+    store.upsert_records([complaint, follow_up])  # as the spool replay writes them
+    assert _label(store, follow_up.record_id)[:3] == (*BOOKING, None)
+    for key, value in {"CALLAUDIT_HOME": str(store.settings.home),
+                       "CALLAUDIT_STORE__MONGO_URI": str(store.settings.store.mongo_uri),
+                       "CALLAUDIT_STORE__DATABASE": store.settings.store.database}.items():
+        monkeypatch.setenv(key, value)
+    assert main(["follow-ups"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"checked": 2, "follow_ups": 1, "relabelled": [follow_up.record_id]}
+    assert _label(store, follow_up.record_id)[:3] == (*COMPLAINT, complaint.record_id)

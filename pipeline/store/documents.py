@@ -15,7 +15,8 @@
                         callback matching takes a later call with the same customer_key or the same digits
     duration_s          audio duration (else metrics.duration_s)
     agent_talk_ratio    metrics.per_role["agent"].talk_ratio
-    category, subcategory, summary, keywords
+    category, subcategory, summary, keywords   (category: after the follow-up rules, pipeline.follow_up_check,
+                        which also set analysis.follow_up_of; analysis.classification keeps the call's own answer)
     customer_sentiment  "positive" | "neutral" | "negative" (at the end of the call when the trajectory says)
     sentiment_score     the customer's score, -1..1;  agent_sentiment: the agent's label
     agent_score         analysis.agent_performance.score (0..100);  csat: analysis.customer_satisfaction (1..5)
