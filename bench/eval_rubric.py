@@ -124,13 +124,23 @@ ROBO_VOICES: dict[str, tuple[str, ...]] = {
     "us": ("espeak:en-us+pedro", "espeak:en-us+robosoft3", "espeak:en-us+UniRobot"),
     "uk": ("espeak:en-gb+Jacky", "espeak:en-gb-x-rp+Diogo", "espeak:en-gb-x-gbclan+edward2")}
 ROBO_VOICES_TR = ("espeak:tr+pablo", "espeak:tr+announcer", "espeak:tr+miguel")
+# ``--voices wmid`` (set K, bench/holdout13): espeak-ng variants and an accent no earlier set used. US English:
+# en-us+marcelo, en-us+steph3, en-us+klatt4; UK English in the West Midlands accent (en-gb-x-gbcwmd) with
+# Henrique, Tweaky, steph2 (0-15% of a test sentence's words wrong for Whisper base); Turkish: tr+robosoft4,
+# tr+robosoft5, tr+robosoft2 (of 22 unused Turkish variants tried on a test sentence, the three Whisper base got
+# most words of: 70-85% wrong; the rest 90-140%).
+WMID_VOICES: dict[str, tuple[str, ...]] = {
+    "us": ("espeak:en-us+marcelo", "espeak:en-us+steph3", "espeak:en-us+klatt4"),
+    "uk": ("espeak:en-gb-x-gbcwmd+Henrique", "espeak:en-gb-x-gbcwmd+Tweaky", "espeak:en-gb-x-gbcwmd+steph2")}
+WMID_VOICES_TR = ("espeak:tr+robosoft4", "espeak:tr+robosoft5", "espeak:tr+robosoft2")
 # Families choosing from a fixed table of voices per accent (English) and for Turkish.
 VoiceTable = tuple[dict[str, tuple[str, ...]], tuple[str, ...]]
 VOICE_TABLES: dict[str, VoiceTable] = {"festival": (FESTIVAL_VOICES, FESTIVAL_VOICES_TR),
                                        "kal": (KAL_VOICES, KAL_VOICES_TR), "gnu": (GNU_VOICES, GNU_VOICES_TR),
                                        "nyc": (NYC_VOICES, NYC_VOICES_TR), "aunty": (AUNTY_VOICES, AUNTY_VOICES_TR),
                                        "serious": (SERIOUS_VOICES, SERIOUS_VOICES_TR),
-                                       "robo": (ROBO_VOICES, ROBO_VOICES_TR)}
+                                       "robo": (ROBO_VOICES, ROBO_VOICES_TR),
+                                       "wmid": (WMID_VOICES, WMID_VOICES_TR)}
 VOICE_FAMILIES = ("espeak", "fresh", *VOICE_TABLES)
 
 log = logging.getLogger("bench.eval_rubric")
