@@ -709,6 +709,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         calls = calls[: args.limit]
     cache = Path(args.cache) if args.cache else OUT / "rubric" / folder.name
     jobs = [(c, cond) for c in calls for cond in forced_conditions(c, position[c.id], args.audio, args.conditions)]
+    # A sample's calls whose customer called the company before: those earlier calls are analysed too, in the
+    # same condition, and stored but not scored, so the cross-call checks (follow-up labels) see them as a
+    # deployment that analyses every call would.
+    context: list[tuple[str, str]] = [] if args.no_context else list(dict.fromkeys(
+        (e.id, cond) for c, cond in jobs for e in earlier_calls(c, whole_set, calls)))
+    by_id = {c.id: c for c in whole_set}
+    context_jobs = [(by_id[cid], cond) for cid, cond in context]
     with tempfile.TemporaryDirectory() as tmp:
         settings = make_settings(args, Path(tmp))
         audio = AudioRecords(settings, cache, args.voices) if args.audio else None
@@ -720,9 +727,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             return {"results": {}, "details": {}}
         if audio is not None and not args.no_asr_first:
             # Transcribe everything before the LLM loads, so Whisper and the LLM never hold memory together.
-            for i, (call, cond) in enumerate(jobs):
+            for i, (call, cond) in enumerate([*jobs, *context_jobs]):
                 audio.record(call, cond)
-                print(f"transcribed {i + 1}/{len(jobs)} {call.id} {cond}", file=sys.stderr, flush=True)
+                print(f"transcribed {i + 1}/{len(jobs) + len(context_jobs)} {call.id} {cond}", file=sys.stderr,
+                      flush=True)
         from bench.eval_analysis import CachedAnswers
         from pipeline.analysis.analyser import Analyser
         from pipeline.analysis.llm import make_backend
@@ -741,16 +749,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             records.setdefault(cond, []).append(analysed)
             print(f"{i + 1}/{len(jobs)} {call.id} [{cond}] {pred.subcategory or pred.category} "
                   f"{pred.cpu_seconds:.1f}s cpu", file=sys.stderr, flush=True)
+        context_records: dict[str, list[CallRecord]] = {}
+        for call, cond in context_jobs:
+            record = audio.record(call, cond) if audio is not None else text_record(call)
+            _, analysed = predict(analyser, record, call, cond)
+            context_records.setdefault(cond, []).append(analysed)
+            print(f"context {call.id} [{cond}] (not scored)", file=sys.stderr, flush=True)
         backend.close()
         # Cross-call checks (follow-up labels, callbacks): one store per condition (a set's calls refer to each other).
         for cond, recs in records.items():
             cond_settings = make_settings(args, Path(tmp) / f"store-{cond}")
             # A sample of the set (--only, --limit) still has the rest of the set's calls in the store, as the
             # day's other calls (their words unanalysed): a promise is kept by a call outside the sample too.
-            scored = {p.id for p in preds[cond]}
+            scored = {p.id for p in preds[cond]} | {cid for cid, ccond in context if ccond == cond}
             others = [text_record(c) for c in whole_set if c.id not in scored]
             try:
-                status = cross_call_status(cond_settings, [*recs, *others], as_of)
+                status = cross_call_status(cond_settings, [*recs, *context_records.get(cond, []), *others], as_of)
             except Exception as err:  # report the store problem, keep the other scores
                 log.warning("cross-call callback check failed for %s: %s", cond, err)
                 status = {}
@@ -773,6 +787,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         details[name] = {"errors": errors(subset, preds[cond]), "predictions": [p.__dict__ for p in preds[cond]]}
     return {"set": str(folder), "as_of": str(as_of), "pipeline_version": PIPELINE_VERSION, "results": results,
             "details": details}
+
+
+def earlier_calls(call: Call, whole_set: Sequence[Call], sample: Sequence[Call]) -> list[Call]:
+    """The set's calls outside ``sample`` made before ``call`` by the same customer (phone) with the same company."""
+    if not call.customer_phone:
+        return []
+    sampled = {c.id for c in sample}
+    return [c for c in whole_set if c.id not in sampled and c.customer_phone == call.customer_phone
+            and c.company == call.company and c.call_time < call.call_time]
 
 
 def rubric_final_status(store_status: str | None, promised: bool) -> str | None:
@@ -806,6 +829,9 @@ def main(argv: Iterable[str] | None = None) -> int:
                         help="with --audio: only these of 16k,8k (the 8 kHz line otherwise goes to every second call "
                              "of the set's order; '--conditions 8k --only IDS' renders chosen calls as 8 kHz lines)")
     parser.add_argument("--only", default="")
+    parser.add_argument("--no-context", action="store_true",
+                        help="with --only/--limit: do not analyse (unscored) the sampled calls' earlier calls of the "
+                             "same customer, which the follow-up check reads")
     parser.add_argument("--out", default="", help="JSON report (default bench/out/rubric-SET[-audio].json)")
     parser.add_argument("--quiet-errors", action="store_true", help="do not print the per-call error lines")
     args = parser.parse_args(list(argv) if argv is not None else None)
