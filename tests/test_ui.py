@@ -277,7 +277,16 @@ def test_upload_follow_and_open_call(page: Any, ui_server: LocalServer, store: C
     assert page.locator("ul.checklist > li").count() == 4
     assert page.locator("ul.checklist > li.check-fail").count() == 1
     assert page.locator("ul.flags li").count() == 2
+    assert page.locator("#call-follow-up").count() == 0
     shot(page, "call-page-analysed.png")
+
+    # A follow-up call that took an earlier call's label links to that call.
+    record.analysis.follow_up_of = "0123456789abcdef01234567-p1"
+    assert not store.upsert_record(record).failed
+    page.reload()
+    page.wait_for_selector("#call-follow-up a")
+    assert page.locator("#call-follow-up a").get_attribute("href") == "#/calls/0123456789abcdef01234567-p1"
+    assert page.locator("#call-category").inner_text() == "Unnecessary Call / Complaint"
 
 
 def test_jobs_and_calls_views(page: Any, ui_server: LocalServer) -> None:

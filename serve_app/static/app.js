@@ -550,7 +550,9 @@
       h("div", { class: "call-head card" },
         h("h1", {}, doc.file_name || callId, " ", statusBadge(doc.status)),
         h("p", { class: "facts" },
-          h("span", {}, "Category: ", h("strong", { id: "call-category" }, a && a.category ? `${a.category}${a.subcategory ? ` / ${a.subcategory}` : ""}` : "not analysed")),
+          h("span", {}, "Category: ", h("strong", { id: "call-category" }, a && a.category ? `${a.category}${a.subcategory ? ` / ${a.subcategory}` : ""}` : "not analysed"),
+            // A follow-up takes the earlier call's label (the taxonomy's follow_ups rules): say which call.
+            a && a.follow_up_of ? h("span", { id: "call-follow-up" }, " · follow-up of ", h("a", { href: `#/calls/${a.follow_up_of}` }, "an earlier call")) : ""),
           h("span", {}, `Agent: ${meta.agent_id || "–"}`), h("span", {}, `Customer: ${meta.customer_id || meta.customer_phone || "–"}`),
           h("span", {}, `Time: ${when(meta.call_time)}`), h("span", {}, `Length: ${seconds(duration)}`),
           h("span", {}, `Language: ${doc.language || "–"}`), h("span", {}, `${doc.mode} · ${doc.diarization}`),
