@@ -327,6 +327,12 @@ class AnalysisSettings(BaseModel):
     # Complaint calls open negative; on sets G/H/I with the classifier's label, right start labels 145 -> 149 of
     # 196 on text and 30 -> 31 of 50 at 16 kHz, none lost. Empty to leave the opening to its words.
     start_negative_labels: list[str] = Field(default_factory=lambda: ["Complaint"])
+    # Labels whose callers are hesitant or busy rather than upset (a caller who hangs up mid-sentence, one who
+    # asks to be rung later): the customer's start and end are negative only when a phrase shows it (start:
+    # the opening's negative phrases; end: a negative closing cue), not on the LLM's reading, which takes
+    # "um, the thing with the... sorry, I've got to go" for anger. Over five authors' sets (G-K, text) every
+    # such negative end that changed was wrong (13 of 13, to neutral), and 6 of 6 starts.
+    calm_labels: list[str] = Field(default_factory=lambda: ["Uncertain", "Call Later"])
     # The agent's label: "manner" = the courtesy/curtness rule of the cues file (agent_rule: measured 81% /
     # 72% / 95% / 81% on bench devset+holdout / holdout2 / holdout3 / holdout4 text against 61% for the
     # calibrated model on holdout4), "model" = the calibrated model or thresholds on the LLM's score.

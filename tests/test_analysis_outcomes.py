@@ -373,3 +373,30 @@ def test_an_agent_whose_words_the_transcriber_lost_gets_the_usual_label_not_matt
 
     assert manner.label(call(0.45)) == "positive"
     assert manner.label(call(0.95)) == "neutral"
+
+
+def test_a_busy_or_hesitant_caller_is_not_upset_unless_their_words_say_so() -> None:
+    """Uncertain and Call Later calls (analysis.calm_labels): "I'm driving" is why they ask to be rung later."""
+    from pipeline.analysis.sentiment import start_label
+
+    cues = ClosingCues.load(SETTINGS.sentiment_cues_file)  # type: ignore[arg-type]
+    driving = _lines(("agent", "Hi, is this Kyle?"), ("customer", "Yeah, who is this? I'm driving."))
+    not_great = _lines(("agent", "Hi, is this Sam?"), ("customer", "Look, I'm driving, mate, it's not a great time."))
+    hesitant = _lines(("agent", "Acme, Tom."), ("customer", "Yeah, hi, um, it's about the, uh, the thing in the"))
+    fed_up = _lines(("agent", "Hi, is this Kyle?"), ("customer", "I'm driving and I'm fed up with these calls."))
+    assert start_label(driving, "neutral", cues) == "negative"  # elsewhere a busy caller is a strained one
+    assert start_label(driving, "neutral", cues, calm_by_default=True) == "neutral"
+    assert start_label(not_great, "neutral", cues, calm_by_default=True) == "neutral"
+    assert start_label(hesitant, "negative", cues, calm_by_default=True) == "neutral"  # the LLM's negative
+    assert start_label(fed_up, "neutral", cues, calm_by_default=True) == "negative"
+    assert {"Uncertain", "Call Later"} <= set(SETTINGS.calm_labels)
+
+
+def test_a_busy_or_hesitant_caller_ends_neutral_unless_a_closing_word_is_negative() -> None:
+    from pipeline.analysis.sentiment import calm_negative_end
+
+    cues = ClosingCues.load(SETTINGS.sentiment_cues_file)  # type: ignore[arg-type]
+    gone = _lines(("agent", "Can I take a number?"), ("customer", "Hey, sorry, I gotta— someone's at the door."))
+    cross = _lines(("agent", "Can I take a number?"), ("customer", "Forget it, this is useless. Call me later."))
+    assert calm_negative_end(gone, cues) == "neutral"
+    assert calm_negative_end(cross, cues) is None

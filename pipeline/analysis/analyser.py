@@ -56,6 +56,7 @@ from pipeline.analysis.sentiment import (
     ClosingCues,
     agent_performance,
     build_sentiment,
+    calm_negative_end,
     satisfaction,
     score_of,
     speaking_turns,
@@ -582,6 +583,8 @@ class Analyser(Stage):
         end = result.customer.at("end")
         if end is not None and end.label == "negative" and self.cues is not None:
             instead = unsure_negative_end(turns, self.cues, self.cfg.unsure_end_confidence)
+            if instead is None and label in self.cfg.calm_labels:
+                instead = calm_negative_end(turns, self.cues)
             if instead is not None:
                 result.customer = result.customer.relabelled(instead, phases={"end"})
         by_words = self.manner.label(turns) if self.manner is not None and self.cfg.agent_sentiment_from == "manner" \
@@ -598,7 +601,8 @@ class Analyser(Stage):
             # The opening's mood from its words (the LLM's start label leans positive); probabilities
             # for it are dropped so no threshold turns it back into the LLM's.
             start = start_label(turns, answer.customer_start, self.cues,
-                                upset_by_default=label in self.cfg.start_negative_labels)
+                                upset_by_default=label in self.cfg.start_negative_labels,
+                                calm_by_default=label in self.cfg.calm_labels)
             answer = answer.model_copy(update={"customer_start": start})
             probs = {k: v for k, v in probs.items() if k != "customer_start"}
         calibration = self.calibration

@@ -35,6 +35,9 @@ class ClosingCues:
     # the built-in lists below.
     start_negative: tuple[str, ...] = ()
     start_positive: tuple[str, ...] = ()
+    # Opening phrases of a busy caller ("I'm driving", "not now"): no sign of mood in a call labelled with
+    # analysis.calm_labels (being busy is why they ask to be rung later), negative elsewhere.
+    start_busy: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, path: Path) -> ClosingCues:
@@ -47,7 +50,8 @@ class ClosingCues:
                    negative=tuple(str(p) for p in data.get("negative") or ()),
                    closing_turns=int(data.get("closing_turns", 2)),
                    start_negative=tuple(str(p) for p in data.get("start_negative") or ()),
-                   start_positive=tuple(str(p) for p in data.get("start_positive") or ()))
+                   start_positive=tuple(str(p) for p in data.get("start_positive") or ()),
+                   start_busy=tuple(str(p) for p in data.get("start_busy") or ()))
 
     def closing(self, turns: Sequence[TurnView]) -> list[TurnView]:
         """The customer's last turns with real words in them, the ones the cues are read in."""
@@ -96,16 +100,22 @@ START_POSITIVE = (
 
 
 def start_label(turns: Sequence[TurnView], llm_label: str, cues: ClosingCues | None = None,
-                upset_by_default: bool = False) -> Sentiment:
+                upset_by_default: bool = False, calm_by_default: bool = False) -> Sentiment:
     """The customer's mood at the start from their first two substantive turns: a phrase that shows it
     decides; with none, the opening is matter-of-fact (neutral) unless the LLM heard it as negative or
     ``upset_by_default`` (a complaint call: the caller is upset even when their first words are plain, and the
-    words that showed it are often the ones ASR loses)."""
+    words that showed it are often the ones ASR loses). ``calm_by_default`` (an Uncertain or Call Later call:
+    a hesitant or busy caller) leaves the LLM's negative out: only a phrase makes such an opening negative."""
     opening = speaking_turns(turns, CUSTOMER)[:2]
     text = " ".join(t.normalised for t in opening)
     if not text.strip():
         return "neutral"
-    negative = find_phrase(text, (*START_NEGATIVE, *(cues.start_negative if cues else ()))) is not None
+    negative_phrases = (*START_NEGATIVE, *(cues.start_negative if cues else ()))
+    if calm_by_default and cues is not None:
+        negative_phrases = tuple(p for p in negative_phrases if p not in cues.start_busy)
+        if find_phrase(text, negative_phrases) is None and find_phrase(text, cues.start_busy) is not None:
+            return "neutral"  # busy, not upset; and "not a great time" is no warmth either
+    negative = find_phrase(text, negative_phrases) is not None
     # Exclamations are excitement only when nothing negative is said ("nobody turned up!" is anger). One is
     # enough ("Oh, hi! Yes."): measured on the rubric sets' openings, one instead of two raised the start label
     # on every set (holdout3 38 -> 40 of 56, holdout4 42 -> 43, C 46 -> 47, D 49 -> 50, E 62, F 64 -> 68).
@@ -116,7 +126,16 @@ def start_label(turns: Sequence[TurnView], llm_label: str, cues: ClosingCues | N
         return "negative"
     if positive and not negative:
         return "positive"
+    if calm_by_default:
+        return "neutral"
     return "negative" if llm_label == "negative" or upset_by_default else "neutral"
+
+
+def calm_negative_end(turns: Sequence[TurnView], cues: ClosingCues) -> Sentiment | None:
+    """Neutral for a negative end with no negative closing cue (in a call whose label says the caller was
+    hesitant or busy, ``analysis.calm_labels``); None when a cue shows the negative mood."""
+    _, against = cues.phrases(turns)
+    return None if against else "neutral"
 
 
 def unsure_negative_end(turns: Sequence[TurnView], cues: ClosingCues, min_confidence: float) -> Sentiment | None:
