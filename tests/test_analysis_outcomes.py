@@ -400,3 +400,17 @@ def test_a_busy_or_hesitant_caller_ends_neutral_unless_a_closing_word_is_negativ
     cross = _lines(("agent", "Can I take a number?"), ("customer", "Forget it, this is useless. Call me later."))
     assert calm_negative_end(gone, cues) == "neutral"
     assert calm_negative_end(cross, cues) is None
+
+
+def test_a_plain_thanks_at_the_end_is_the_rubrics_neutral_goodbye() -> None:
+    cues = ClosingCues.load(SETTINGS.sentiment_cues_file)  # type: ignore[arg-type]
+
+    def ending(*customer: str) -> list[TurnView]:
+        return _lines(("agent", "Anything else I can help with?"), *(("customer", text) for text in customer))
+
+    assert cues.plain_goodbye(ending("Text is fine.", "No, that's it. Thanks, Brandon."))
+    assert cues.plain_goodbye(ending("Tamam.", "Yok, şimdilik bu kadar, teşekkür ederim."))
+    assert not cues.plain_goodbye(ending("No, that's it. Thank you!"))  # an exclamation is warmth
+    assert not cues.plain_goodbye(ending("No, that's it. Thank you, seriously."))  # more than a goodbye
+    assert not cues.plain_goodbye(ending("Brilliant, you've been so helpful.", "No, that's all, thanks."))
+    assert not cues.plain_goodbye(ending("No, that's it."))  # no thanks: left to the model

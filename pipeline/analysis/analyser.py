@@ -587,6 +587,10 @@ class Analyser(Stage):
                 instead = calm_negative_end(turns, self.cues)
             if instead is not None:
                 result.customer = result.customer.relabelled(instead, phases={"end"})
+        if end is not None and end.label == "positive" and self.cues is not None and self.cues.plain_goodbye(turns):
+            # "No, that's it. Thanks." after an uneventful call: the rubric's neutral goodbye, however well the
+            # call went (the model reads the call's outcome into the last words).
+            result.customer = result.customer.relabelled("neutral", phases={"end"})
         by_words = self.manner.label(turns) if self.manner is not None and self.cfg.agent_sentiment_from == "manner" \
             else None
         if by_words is not None and by_words != result.agent.label:

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from pipeline.analysis.text import AGENT, CUSTOMER, TurnView, find_phrase, meaningful_words, phrase_pattern
+from pipeline.analysis.text import AGENT, CUSTOMER, TurnView, find_phrase, meaningful_words, norm, phrase_pattern
 from pipeline.analysis_schema import AgentPerformance, RoleSentiment, Sentiment, SentimentPoint, SentimentResult
 
 LABELS: tuple[Sentiment, ...] = ("positive", "neutral", "negative")
@@ -38,6 +38,10 @@ class ClosingCues:
     # Opening phrases of a busy caller ("I'm driving", "not now"): no sign of mood in a call labelled with
     # analysis.calm_labels (being busy is why they ask to be rung later), negative elsewhere.
     start_busy: tuple[str, ...] = ()
+    # A plain goodbye ("No, that's it. Thanks, Brandon."): the customer's last turn made only of these words
+    # (normalised) and at most one capitalised name, with one of the thanks words and no "!".
+    plain_goodbye_words: frozenset[str] = frozenset()
+    plain_goodbye_thanks: frozenset[str] = frozenset()
 
     @classmethod
     def load(cls, path: Path) -> ClosingCues:
@@ -51,7 +55,9 @@ class ClosingCues:
                    closing_turns=int(data.get("closing_turns", 2)),
                    start_negative=tuple(str(p) for p in data.get("start_negative") or ()),
                    start_positive=tuple(str(p) for p in data.get("start_positive") or ()),
-                   start_busy=tuple(str(p) for p in data.get("start_busy") or ()))
+                   start_busy=tuple(str(p) for p in data.get("start_busy") or ()),
+                   plain_goodbye_words=frozenset(str(w) for w in data.get("plain_goodbye_words") or ()),
+                   plain_goodbye_thanks=frozenset(str(w) for w in data.get("plain_goodbye_thanks") or ()))
 
     def closing(self, turns: Sequence[TurnView]) -> list[TurnView]:
         """The customer's last turns with real words in them, the ones the cues are read in."""
@@ -71,6 +77,22 @@ class ClosingCues:
             against = [p for p in against if phrase_pattern(p).search(after)]
         return found, against
 
+    def plain_goodbye(self, turns: Sequence[TurnView]) -> bool:
+        """Whether the customer ends on a plain thanks ("No, that's it, thanks."; "Yok, bu kadar, teşekkür ederim")
+        with no mood phrase in their closing turns: the rubric's neutral "okay, thanks, bye"."""
+        closing = self.closing(turns)
+        if not closing or not self.plain_goodbye_thanks or "!" in closing[-1].text:
+            return False
+        words = closing[-1].normalised.split()
+        if not self.plain_goodbye_thanks & set(words):
+            return False
+        names = {norm(w).strip() for w in _NAME.findall(closing[-1].text)}
+        unknown = [w for w in words if w not in self.plain_goodbye_words and w not in self.plain_goodbye_thanks]
+        if len(unknown) > 1 or any(w not in names for w in unknown):
+            return False
+        found, against = self.phrases(turns)
+        return not found and not against
+
     def score(self, turns: Sequence[TurnView]) -> tuple[float, list[str]]:
         """+1 per positive phrase, -1 per negative one in the customer's last turns, clipped to [-1, 1]."""
         found, against = self.phrases(turns)
@@ -79,6 +101,7 @@ class ClosingCues:
 
 
 _CONTRAST = re.compile(r"\b(?:but|though|although|ama|fakat|ancak)\b")
+_NAME = re.compile(r"\b[A-ZÇĞİÖŞÜ][^\W\d_]+")
 
 
 # The customer's attitude in their first substantive turns (the rubric's "at the start"): phrases that
