@@ -68,11 +68,10 @@ def check_follow_ups(
         return report
     query: dict[str, Any] = {"customer_key": {"$ne": None}}
     if customers is not None:
-        keys = sorted(set(customers))
-        if not keys:
+        whose = D.customers_filter(customers)
+        if whose is None:
             return report
-        digits = [k.removeprefix("tel:") for k in keys if k.startswith("tel:")]
-        query = {"$or": [{"customer_key": {"$in": keys}}, {"customer_phone_digits": {"$in": digits}}]}
+        query = whose
     docs = store.retry("read the customers' calls", lambda: list(store.calls.find(query, _FIELDS)))
     report.checked = len(docs)
     found = follow_up_labels((_call_label(doc, taxonomy) for doc in docs), taxonomy.follow_ups)
@@ -118,13 +117,10 @@ def _call_label(doc: dict[str, Any], taxonomy: Taxonomy) -> CallLabel:
     analysis = doc.get("analysis") or {}
     reviewed = "category" in (analysis.get("corrected_fields") or [])
     flat = taxonomy.flat(*_own_pair(analysis)) if analysis else None
-    customers = {str(doc["customer_key"])} if doc.get("customer_key") else set()
-    if doc.get("customer_phone_digits"):
-        customers.add(f"tel:{doc['customer_phone_digits']}")
     company = ((doc.get("metadata") or {}).get("extra") or {}).get("company")
     return CallLabel(
         call_id=str(doc["_id"]),
-        customers=frozenset(customers),
+        customers=frozenset(D.customer_keys([doc])),
         call_time=D.utc(doc.get("call_time")),
         own=None if reviewed else flat,
         reviewed=flat if reviewed else None,

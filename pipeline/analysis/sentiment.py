@@ -133,12 +133,11 @@ def start_label(turns: Sequence[TurnView], llm_label: str, cues: ClosingCues | N
     text = " ".join(t.normalised for t in opening)
     if not text.strip():
         return "neutral"
-    negative_phrases = (*START_NEGATIVE, *(cues.start_negative if cues else ()))
-    if calm_by_default and cues is not None:
-        negative_phrases = tuple(p for p in negative_phrases if p not in cues.start_busy)
-        if find_phrase(text, negative_phrases) is None and find_phrase(text, cues.start_busy) is not None:
-            return "neutral"  # busy, not upset; and "not a great time" is no warmth either
+    busy = cues.start_busy if calm_by_default and cues is not None else ()
+    negative_phrases = tuple(p for p in (*START_NEGATIVE, *(cues.start_negative if cues else ())) if p not in busy)
     negative = find_phrase(text, negative_phrases) is not None
+    if not negative and busy and find_phrase(text, busy) is not None:
+        return "neutral"  # busy, not upset; and "not a great time" is no warmth either
     # Exclamations are excitement only when nothing negative is said ("nobody turned up!" is anger). One is
     # enough ("Oh, hi! Yes."): measured on the rubric sets' openings, one instead of two raised the start label
     # on every set (holdout3 38 -> 40 of 56, holdout4 42 -> 43, C 46 -> 47, D 49 -> 50, E 62, F 64 -> 68).

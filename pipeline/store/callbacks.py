@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from pymongo import ASCENDING, UpdateOne
 
-from pipeline.store.documents import CALLBACK_OVERDUE_FLAG, utc
+from pipeline.store.documents import CALLBACK_OVERDUE_FLAG, customers_filter, utc
 
 if TYPE_CHECKING:
     from pipeline.store.store import CallStore
@@ -72,11 +72,9 @@ def verify_callbacks(
     promised: dict[str, Any] = {"$or": [{"callback_due": {"$ne": None}}, {"callback_promised": True}]}
     query: dict[str, Any] = promised
     if customers is not None:
-        keys = sorted(set(customers))
-        if not keys:
+        whose = customers_filter(customers)
+        if whose is None:
             return CallbackReport()
-        digits = [k.removeprefix("tel:") for k in keys if k.startswith("tel:")]
-        whose = {"$or": [{"customer_key": {"$in": keys}}, {"customer_phone_digits": {"$in": digits}}]}
         query = {"$and": [promised, whose]}
     fields = {
         "customer_key": 1,

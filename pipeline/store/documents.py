@@ -323,6 +323,16 @@ def customer_key(customer_id: str | None, phone: str | None) -> str | None:
     return f"tel:{digits}" if digits else None
 
 
+def customers_filter(keys: Iterable[str]) -> dict[str, Any] | None:
+    """The query for the calls of these customer keys (a key, or the digits of a "tel:" key, matches); None
+    when there are none."""
+    keys = sorted(set(keys))
+    if not keys:
+        return None
+    digits = [k.removeprefix("tel:") for k in keys if k.startswith("tel:")]
+    return {"$or": [{"customer_key": {"$in": keys}}, {"customer_phone_digits": {"$in": digits}}]}
+
+
 def customer_keys(docs: Iterable[Mapping[str, Any]]) -> set[str]:
     """Every key a callback check must look at for these calls: customer keys and "tel:" phone keys."""
     keys: set[str] = set()
