@@ -310,7 +310,7 @@ class Transcriber(Stage):
                     condition_on_previous_text=opts.condition_on_previous_text,
                     **common,
                 )
-            return self.guarded(_to_segments(segments))
+            return self.guarded(to_segments(segments))
 
         from faster_whisper.transcribe import restore_speech_timestamps
 
@@ -334,8 +334,8 @@ class Transcriber(Stage):
             )
             if windows:
                 with _whole_windows():
-                    return self.guarded(_to_segments(restore_speech_timestamps(segments, chunks, rate)))
-        return self.guarded(_to_segments(restore_speech_timestamps(segments, chunks, rate)))
+                    return self.guarded(to_segments(restore_speech_timestamps(segments, chunks, rate)))
+        return self.guarded(to_segments(restore_speech_timestamps(segments, chunks, rate)))
 
     def seek_windows(self, chunks: Sequence[dict[str, int]]) -> list[dict[str, float]]:
         """`seek: windows`: the glued speech's windows (seconds of the glued stream), cut at region
@@ -596,7 +596,10 @@ def segments_from(segments: Sequence[Segment], start: float) -> list[Segment]:
             later = [w for w in seg.words if w.start >= start]
             if later:
                 base = {"avg_logprob": seg.avg_logprob, "no_speech_prob": seg.no_speech_prob}
-                out.append(_segment_of(later, base))
+                # The segment's own text from its first kept word on keeps the words' spacing.
+                cut = seg.text.find(later[0].text, sum(len(w.text) for w in seg.words[: len(seg.words) - len(later)]))
+                text = seg.text[cut:] if cut >= 0 else " ".join(w.text for w in later)
+                out.append(Segment(start=later[0].start, end=later[-1].end, text=text, words=later, **base))
     return out
 
 
@@ -689,37 +692,39 @@ def _concat_regions(samples: np.ndarray, regions: Iterable[SpeechRegion], rate: 
     return np.concatenate(pieces)[: int(limit_s * rate)] if pieces else np.zeros(0, dtype=np.float32)
 
 
-def _to_segments(raw: Iterable[Any], split_gap_s: float = _SPLIT_GAP_S) -> list[Segment]:
+def to_segments(raw: Iterable[Any], split_gap_s: float = _SPLIT_GAP_S) -> list[Segment]:
     segments: list[Segment] = []
     for seg in raw:
         text = seg.text.strip()
         if not text:
             continue
+        spoken = [w for w in (seg.words or []) if w.word.strip()]
         words = [
-            Word(
-                start=round(w.start, 3),
-                end=round(w.end, 3),
-                text=w.word.strip(),
-                probability=round(w.probability, 4),
-            )
-            for w in (seg.words or [])
-            if w.word.strip()
+            Word(start=round(w.start, 3), end=round(w.end, 3), text=w.word.strip(), probability=round(w.probability, 4))
+            for w in spoken
         ]
         base = {"avg_logprob": round(seg.avg_logprob, 4), "no_speech_prob": round(seg.no_speech_prob, 4)}
         if not words:
             segments.append(Segment(start=round(seg.start, 3), end=round(seg.end, 3), text=text, **base))
             continue
+        # A word Whisper wrote without a leading space belongs to the one before it ("forty" "-nine",
+        # "o" "'clock", "Yahoo" ".com", "İstanbul" "'a"): the text keeps it attached, as Whisper's own
+        # segment text does, so numbers, times and addresses read as they were said.
+        attached = [k > 0 and not w.word.startswith(" ") for k, w in enumerate(spoken)]
         # Whisper decodes concatenated speech, so one segment can span two turns with the other
         # party talking in between: split it where the restored word times leave a real gap.
-        group = [words[0]]
-        for word in words[1:]:
-            if word.start - group[-1].end >= split_gap_s:
-                segments.append(_segment_of(group, base))
-                group = []
-            group.append(word)
-        segments.append(_segment_of(group, base))
+        first = 0
+        for k in range(1, len(words)):
+            if words[k].start - words[k - 1].end >= split_gap_s:
+                segments.append(_segment_of(words[first:k], base, attached[first:k]))
+                first = k
+        segments.append(_segment_of(words[first:], base, attached[first:]))
     return segments
 
 
-def _segment_of(words: list[Word], base: dict[str, float]) -> Segment:
-    return Segment(start=words[0].start, end=words[-1].end, text=" ".join(w.text for w in words), words=words, **base)
+def _segment_of(words: list[Word], base: dict[str, float], attached: Sequence[bool] = ()) -> Segment:
+    """A segment of these words; attached[k] joins word k to the one before it without a space."""
+    text = "".join(
+        w.text if k == 0 else ("" if k < len(attached) and attached[k] else " ") + w.text for k, w in enumerate(words)
+    )
+    return Segment(start=words[0].start, end=words[-1].end, text=text, words=words, **base)

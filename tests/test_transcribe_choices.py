@@ -17,6 +17,7 @@ from pipeline.transcribe import (
     is_hallucination,
     opening_regions,
     segments_from,
+    to_segments,
     track_workers,
     uncovered_s,
     whisper_language,
@@ -140,6 +141,7 @@ def test_guard_keeps_a_confident_thank_you_and_drops_doubtful_or_wordless_ones()
 
 def test_guard_drops_doubted_text_with_more_words_than_its_time_allows() -> None:
     """What base wrote after the last greeting of a call: 20 words squeezed into 0.64 s, doubted."""
+
     def seg(text: str, end: float, no_speech: float, logprob: float) -> Segment:
         words = text.split()
         step = end / len(words)
@@ -248,6 +250,35 @@ def test_segments_from_a_time_keep_the_later_words_of_a_straddling_segment() -> 
     kept = segments_from([seg((1, 2)), seg((9, 10), (11, 12)), seg((13, 14))], 10.5)
     assert [s.text for s in kept] == ["w11", "w13"]
     assert kept[0].start == 11 and kept[0].end == 12
+
+
+def test_word_parts_whisper_wrote_without_a_space_stay_attached_in_the_text() -> None:
+    """faster-whisper's word list splits "forty-nine", "o'clock" and "yahoo.com" into parts with no leading
+    space; the segment text keeps them attached (as Whisper's own text does), also across a split."""
+    from faster_whisper.transcribe import Segment as WhisperSegment
+    from faster_whisper.transcribe import Word as WhisperWord
+
+    parts = [(" It's", 0.0), (" forty", 0.3), ("-nine", 0.6), (" at", 0.9), (" ten", 1.1), (" o", 1.3),
+             ("'clock.", 1.5), (" Mail", 4.0), (" ann", 4.3), ("@yahoo", 4.6), (".com", 4.9)]  # fmt: skip
+    words = [WhisperWord(start=t, end=t + 0.25, word=w, probability=0.9) for w, t in parts]
+    raw = WhisperSegment(
+        id=0,
+        seek=0,
+        start=0.0,
+        end=5.2,
+        text="".join(w for w, _ in parts),
+        tokens=[],
+        avg_logprob=-0.2,
+        compression_ratio=1.2,
+        no_speech_prob=0.01,
+        words=words,
+        temperature=0.0,
+    )
+    segments = to_segments([raw], split_gap_s=1.5)
+    assert [s.text for s in segments] == ["It's forty-nine at ten o'clock.", "Mail ann@yahoo.com"]
+    assert [w.text for w in segments[0].words][:3] == ["It's", "forty", "-nine"]  # words keep their own times
+    later = segments_from(segments, 0.5)
+    assert later[0].text == "-nine at ten o'clock." and later[1].text == "Mail ann@yahoo.com"
 
 
 def test_hotwords_reach_only_the_first_window_of_a_track(tmp_path: Path) -> None:
