@@ -133,6 +133,14 @@ WMID_VOICES: dict[str, tuple[str, ...]] = {
     "us": ("espeak:en-us+marcelo", "espeak:en-us+steph3", "espeak:en-us+klatt4"),
     "uk": ("espeak:en-gb-x-gbcwmd+Henrique", "espeak:en-gb-x-gbcwmd+Tweaky", "espeak:en-gb-x-gbcwmd+steph2")}
 WMID_VOICES_TR = ("espeak:tr+robosoft4", "espeak:tr+robosoft5", "espeak:tr+robosoft2")
+# ``--voices croak`` (set L, bench/holdout14): espeak-ng variants no earlier set used. US English: en-us+robosoft7,
+# en-us+iven3, en-us+Andrea; UK English: en-gb+croak, en-gb+anikaRobot, the West Midlands accent with iven4
+# (3-23% of a test sentence's words wrong for Whisper base); Turkish: tr+steph, tr+iven4, tr+robosoft8 (of 17
+# unused Turkish variants tried on a test sentence, the three Whisper base got most words of: 67-83% wrong).
+CROAK_VOICES: dict[str, tuple[str, ...]] = {
+    "us": ("espeak:en-us+robosoft7", "espeak:en-us+iven3", "espeak:en-us+Andrea"),
+    "uk": ("espeak:en-gb+croak", "espeak:en-gb+anikaRobot", "espeak:en-gb-x-gbcwmd+iven4")}
+CROAK_VOICES_TR = ("espeak:tr+steph", "espeak:tr+iven4", "espeak:tr+robosoft8")
 # Families choosing from a fixed table of voices per accent (English) and for Turkish.
 VoiceTable = tuple[dict[str, tuple[str, ...]], tuple[str, ...]]
 VOICE_TABLES: dict[str, VoiceTable] = {"festival": (FESTIVAL_VOICES, FESTIVAL_VOICES_TR),
@@ -140,7 +148,8 @@ VOICE_TABLES: dict[str, VoiceTable] = {"festival": (FESTIVAL_VOICES, FESTIVAL_VO
                                        "nyc": (NYC_VOICES, NYC_VOICES_TR), "aunty": (AUNTY_VOICES, AUNTY_VOICES_TR),
                                        "serious": (SERIOUS_VOICES, SERIOUS_VOICES_TR),
                                        "robo": (ROBO_VOICES, ROBO_VOICES_TR),
-                                       "wmid": (WMID_VOICES, WMID_VOICES_TR)}
+                                       "wmid": (WMID_VOICES, WMID_VOICES_TR),
+                                       "croak": (CROAK_VOICES, CROAK_VOICES_TR)}
 VOICE_FAMILIES = ("espeak", "fresh", *VOICE_TABLES)
 
 log = logging.getLogger("bench.eval_rubric")
