@@ -213,6 +213,17 @@ def test_email_whose_at_whisper_glued_to_the_provider_or_dropped_is_masked() -> 
     assert kinds("I use outlook dot com for work and my husband has hotmail.com") == []
 
 
+def test_an_address_whose_at_whisper_lost_is_masked_where_an_email_is_asked_for() -> None:
+    """"r.ellison at tiscali.co.uk" heard as "wrong.elisonatiscoi.com": a dotted name ending in a domain is an
+    address when this turn or the one before is about an e-mail; a bare web address never is."""
+    asked = "Before I go through the booking, can I just confirm the email address on it?"
+    text = "Yes, it's wrong.elisonatiscoi.com and that's it."
+    assert redact_text(text, find_pii(text, context=asked)) == "Yes, it's [EMAIL] and that's it."
+    assert kinds("You'll get an email, it's a dot-way-say-ditchy-bale.com.") == ["email"]
+    assert find_pii(text, context="What time suits you?") == []  # no e-mail in sight: a website, perhaps
+    assert find_pii("The email is on foamway.com or www.foam-way.co.uk, version 2.1.com", context=asked) == []
+
+
 def test_last_four_of_an_id_answered_after_a_date_of_birth_is_masked_and_the_year_is_not() -> None:
     asked = "I'll need your date of birth and the last four of your social security number."
     for answer, value in [("February second, 1966. Seven seven zero two.", "Seven seven zero two"),

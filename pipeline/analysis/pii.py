@@ -92,6 +92,12 @@ _GLUED_EMAIL = re.compile(
     + r"|\b[^\W_]+(?:" + _SEP + r"[^\W_]+)+\s?\.\s?" + _PROVIDERS + _PROVIDER_DOMAIN,
     re.IGNORECASE,
 )
+# ...and with any other domain, the "at" lost ("wrong.elisonatiscoi.com" for "r.ellison at tiscali.co.uk"): a dotted or
+# hyphenated name ending in a domain, said where an e-mail address is asked for or given (this turn or the one
+# before mentions one). A bare web address ("foamway.com", "www.foamway.com") has no local part: not taken.
+_ADDRESS_LIKE = re.compile(r"(?<![\w@.])[^\W_]+(?:[._-][^\W_]+)+\b", re.UNICODE)
+_TLD_END = re.compile(r"(?:\." + _TLDS + r")+$", re.IGNORECASE)
+_MAIL_WORDS = re.compile(r"\b(?:e-?mail|mail address|e-?posta|mail adres)", re.IGNORECASE)
 # "the last four of my social are 4 3 2 1" / "son dört hanesi": the last four digits of an ID number.
 # (The last four of a phone or card number are how callers verify themselves: not masked.)
 _LAST_FOUR_CONTEXT = re.compile(
@@ -448,6 +454,17 @@ def _spelling_piece(piece: str, following: str) -> bool:
     return True
 
 
+def _local_and_domain(token: str) -> bool:
+    """A token that reads as name + domain: it ends in a domain and keeps a dotted, hyphenated or underscored
+    name before it ("eric.inquist.com", "dot-way-say.com"; not "foamway.com", "www.foamway.co.uk", "co.uk")."""
+    tld = _TLD_END.search(token)
+    if tld is None or tld.start() == 0:
+        return False
+    name = token[: tld.start()]
+    return (re.search(r"[._-]", name) is not None and re.search(r"[^\W\d_]", name) is not None
+            and not name.lower().startswith("www."))
+
+
 def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> list[Found]:
     """PII spans in ``text`` (character offsets), non-overlapping, in text order. ``context``: the turn
     before, for answers to "the last four of your social?"."""
@@ -458,6 +475,9 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
         found += [Found("email", _spelled_start(text, _after_full_stop(text, m.start(), m.end())), m.end())
                   for m in _SPOKEN_EMAIL.finditer(text)]
         found += [Found("email", m.start(), m.end()) for m in _GLUED_EMAIL.finditer(text)]
+        if _MAIL_WORDS.search(text) or _MAIL_WORDS.search(context):
+            found += [Found("email", m.start(), m.end()) for m in _ADDRESS_LIKE.finditer(text)
+                      if _local_and_domain(m.group())]
     if "iban" in wanted:
         for m in [*_IBAN.finditer(text), *_IBAN_SPACED.finditer(text)]:
             end = _valid_iban_end(text, m.start(), m.end())
