@@ -221,7 +221,23 @@ def test_an_address_whose_at_whisper_lost_is_masked_where_an_email_is_asked_for(
     assert redact_text(text, find_pii(text, context=asked)) == "Yes, it's [EMAIL] and that's it."
     assert kinds("You'll get an email, it's a dot-way-say-ditchy-bale.com.") == ["email"]
     assert find_pii(text, context="What time suits you?") == []  # no e-mail in sight: a website, perhaps
-    assert find_pii("The email is on foamway.com or www.foam-way.co.uk, version 2.1.com", context=asked) == []
+    website = "You can read about it on foamway.com or www.foam-way.co.uk before the email comes, version 2.1.com"
+    assert find_pii(website, context=asked) == []
+
+
+def test_a_short_answer_to_an_email_question_holding_a_domain_is_the_address_misheard() -> None:
+    """The local part heard as words ("m-r-e-y-e-s-eight-eight at example dot com" -> "emerywire city to get
+    memple.com") or the country code misheard ("co.ok"): masked in a short answer after an e-mail was asked for."""
+    asked = "What email should I send your ID cards to?"
+    text = "It's emerywire city to get memple.com."
+    assert redact_text(text, find_pii(text, context=asked)) == "It's [EMAIL]."
+    assert kinds_after("Brayon.tullyatexample.co.ok,", asked) == ["email"]
+    assert find_pii(text, context="What time suits you?") == []
+    assert find_pii("Go to www.foamway.com.", context=asked) == []
+
+
+def kinds_after(text: str, context: str) -> list[str]:
+    return [f.kind for f in find_pii(text, context=context)]
 
 
 def test_last_four_of_an_id_answered_after_a_date_of_birth_is_masked_and_the_year_is_not() -> None:

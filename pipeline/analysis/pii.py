@@ -98,6 +98,14 @@ _GLUED_EMAIL = re.compile(
 _ADDRESS_LIKE = re.compile(r"(?<![\w@.])[^\W_]+(?:[._-][^\W_]+)+\b", re.UNICODE)
 _TLD_END = re.compile(r"(?:\." + _TLDS + r")+$", re.IGNORECASE)
 _MAIL_WORDS = re.compile(r"\b(?:e-?mail|mail address|e-?posta|mail adres)", re.IGNORECASE)
+# A short answer right after an e-mail was mentioned, holding a word that ends in a domain (a misheard country code
+# after it: "tullyatexample.co.ok"), is the address with its local part misheard as words ("It's emerywire city to
+# get memple.com." for "m-r-e-y-e-s-eight-eight at example dot com"): the domain word and up to four words before it
+# in its sentence.
+_ANSWER_MAX_WORDS = 12
+_DOMAIN_WORD = re.compile(
+    r"(?:[^\W_]+(?:['’][^\W_]+)?[ ,]+){0,4}[^\W_]+(?:[._-][^\W_]+)*\." + _TLDS + r"(?:\.[a-z]{2})?\b", re.IGNORECASE
+)
 # "the last four of my social are 4 3 2 1" / "son dört hanesi": the last four digits of an ID number.
 # (The last four of a phone or card number are how callers verify themselves: not masked.)
 _LAST_FOUR_CONTEXT = re.compile(
@@ -454,6 +462,12 @@ def _spelling_piece(piece: str, following: str) -> bool:
     return True
 
 
+def _after_opener(text: str, start: int) -> int:
+    """Where an answer's address starts: past a leading "it's", "sure", "yes", "yeah" or "evet" the span took in."""
+    opener = re.match(r"(?:(?:it's|it is|sure|yes|yeah|yep|evet|tabii)[ ,]+)+", text[start:], re.IGNORECASE)
+    return start + (opener.end() if opener else 0)
+
+
 def _local_and_domain(token: str) -> bool:
     """A token that reads as name + domain: it ends in a domain and keeps a dotted, hyphenated or underscored
     name before it ("eric.inquist.com", "dot-way-say.com"; not "foamway.com", "www.foamway.co.uk", "co.uk")."""
@@ -478,6 +492,9 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
         if _MAIL_WORDS.search(text) or _MAIL_WORDS.search(context):
             found += [Found("email", m.start(), m.end()) for m in _ADDRESS_LIKE.finditer(text)
                       if _local_and_domain(m.group())]
+        if _MAIL_WORDS.search(context) and len(text.split()) <= _ANSWER_MAX_WORDS and not found:
+            found += [Found("email", _after_opener(text, m.start()), m.end()) for m in _DOMAIN_WORD.finditer(text)
+                      if not m.group().lower().split()[-1].startswith("www.")]
     if "iban" in wanted:
         for m in [*_IBAN.finditer(text), *_IBAN_SPACED.finditer(text)]:
             end = _valid_iban_end(text, m.start(), m.end())
