@@ -451,6 +451,13 @@ def test_a_call_ending_on_the_agent_checking_a_silent_line_dropped(checklist: Ch
     assert signed["closing"] == "fail"
 
 
+def test_an_agent_saying_the_line_went_excuses_further_help_and_the_closing(checklist: Checklist) -> None:
+    for last in ("Ma'am? Hello? ... I think we got disconnected.", "Alo? Efendim? ... Hat kapandı."):
+        result = statuses(checklist, _turns(GOOD_OPENING, ("customer", "Oh, hang on, that's, sorry, I have to"),
+                                            ("agent", last)))
+        assert result["further_help"] == "not_applicable" and result["closing"] == "not_applicable", last
+
+
 def test_a_customer_bye_after_the_agents_sign_off_is_no_hang_up(checklist: Checklist) -> None:
     result = statuses(checklist, _turns(
         ("agent", "Hi, this is Padma calling from Lantern Federal Credit Union. This call is recorded."),
