@@ -47,6 +47,16 @@ def test_the_label_passes_along_a_chain_of_follow_ups_and_past_hang_ups() -> Non
     assert (found["b"].of, found["c"].of) == ("a", "b") and "hang-up" not in found
 
 
+def test_a_call_later_between_the_complaint_and_the_follow_up_does_not_end_the_thread(tmp_path: Path) -> None:
+    """The company rings back about the complaint, the customer is busy ("ring me tomorrow"), the next
+    morning's call arranges the fix: still the complaint (the shipped taxonomy's rule)."""
+    rules = Taxonomy.load(Settings(home=tmp_path).analysis.taxonomy_file).follow_ups
+    calls = [_call("a", "Complaint", T0), _call("busy", "Call Later", T0 + DAY / 4),
+             _call("fix", "Potential Customer", T0 + DAY)]
+    found = follow_up_labels(calls, rules)
+    assert set(found) == {"fix"} and found["fix"].of == "a"
+
+
 def test_other_customers_companies_old_calls_and_other_labels_are_left_alone() -> None:
     calls = [
         _call("a", "Complaint", T0, company="Northfield Broadband"),
