@@ -481,7 +481,7 @@ def _local_and_domain(token: str) -> bool:
 
 def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> list[Found]:
     """PII spans in ``text`` (character offsets), non-overlapping, in text order. ``context``: the turn
-    before, for answers to "the last four of your social?"."""
+    before, for answers to "the last four of your social?", "a number to call you on?" or "your e-mail?"."""
     wanted = set(kinds)
     found: list[Found] = []
     if "email" in wanted:
@@ -492,6 +492,7 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
         if _MAIL_WORDS.search(text) or _MAIL_WORDS.search(context):
             found += [Found("email", m.start(), m.end()) for m in _ADDRESS_LIKE.finditer(text)
                       if _local_and_domain(m.group())]
+        # (only when no rule above found the address: it is the fallback for the most garbled answers)
         if _MAIL_WORDS.search(context) and len(text.split()) <= _ANSWER_MAX_WORDS and not found:
             found += [Found("email", _after_opener(text, m.start()), m.end()) for m in _DOMAIN_WORD.finditer(text)
                       if not m.group().lower().split()[-1].startswith("www.")]
