@@ -693,6 +693,7 @@ def _concat_regions(samples: np.ndarray, regions: Iterable[SpeechRegion], rate: 
 
 
 def to_segments(raw: Iterable[Any], split_gap_s: float = _SPLIT_GAP_S) -> list[Segment]:
+    """Our segments from faster-whisper's (with their words), split where the words leave a gap of split_gap_s."""
     segments: list[Segment] = []
     for seg in raw:
         text = seg.text.strip()
