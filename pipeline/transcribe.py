@@ -723,9 +723,7 @@ def to_segments(raw: Iterable[Any], split_gap_s: float = _SPLIT_GAP_S) -> list[S
     return segments
 
 
-def _segment_of(words: list[Word], base: dict[str, float], attached: Sequence[bool] = ()) -> Segment:
+def _segment_of(words: list[Word], base: dict[str, float], attached: Sequence[bool]) -> Segment:
     """A segment of these words; attached[k] joins word k to the one before it without a space."""
-    text = "".join(
-        w.text if k == 0 else ("" if k < len(attached) and attached[k] else " ") + w.text for k, w in enumerate(words)
-    )
+    text = "".join(w.text if k == 0 or attached[k] else " " + w.text for k, w in enumerate(words))
     return Segment(start=words[0].start, end=words[-1].end, text=text, words=words, **base)

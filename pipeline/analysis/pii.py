@@ -489,11 +489,12 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
         found += [Found("email", _spelled_start(text, _after_full_stop(text, m.start(), m.end())), m.end())
                   for m in _SPOKEN_EMAIL.finditer(text)]
         found += [Found("email", m.start(), m.end()) for m in _GLUED_EMAIL.finditer(text)]
-        if _MAIL_WORDS.search(text) or _MAIL_WORDS.search(context):
+        mail_asked = _MAIL_WORDS.search(context) is not None
+        if mail_asked or _MAIL_WORDS.search(text):
             found += [Found("email", m.start(), m.end()) for m in _ADDRESS_LIKE.finditer(text)
                       if _local_and_domain(m.group())]
         # (only when no rule above found the address: it is the fallback for the most garbled answers)
-        if _MAIL_WORDS.search(context) and len(text.split()) <= _ANSWER_MAX_WORDS and not found:
+        if mail_asked and len(text.split()) <= _ANSWER_MAX_WORDS and not found:
             found += [Found("email", _after_opener(text, m.start()), m.end()) for m in _DOMAIN_WORD.finditer(text)
                       if not m.group().lower().split()[-1].startswith("www.")]
     if "iban" in wanted:
