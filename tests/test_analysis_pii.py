@@ -412,3 +412,27 @@ def test_an_id_asked_for_before_a_follow_up_question_is_masked_in_the_answer_aft
     assert text[found[0].start : found[0].end].startswith("four one two")
     # only the answer's first number is taken for the ID asked
     assert find_pii("Not on me. The order was 123456, and the parcel 412776281.", context=asked) == []
+
+
+def test_a_phone_answer_whose_digits_the_transcriber_heard_as_other_words_is_masked_from_its_number_pieces() -> None:
+    # "oh seven seven double oh, nine double oh, six three four" from a robotic voice at 16 kHz (set L)
+    text = "It's so severed severed double-o, I double-o, seeks three-four."
+    asked = "Yeah, no bother. I'll ring you around 7 this evening. Best number."
+    assert redact_text(text, find_pii(text, context=asked)) == "It's so [PHONE]."
+    assert find_pii(text) == []  # nobody asked for a number: too few digits to be one
+
+
+@pytest.mark.parametrize(
+    ("text", "context"),
+    [
+        # the last digits of a number on file, asked to verify the caller, are no number to mask
+        ("3, 7, 7, sorry, 0, 3, 7, 7.", "And for security, the last four digits of the phone number on the account?"),
+        # a date of birth beside a phone ask
+        ("June ninth, eighty-eight, and oh one six seven.", "Your date of birth and a contact number, please?"),
+        # two short numbers far apart in a long answer
+        ("Two kids, both at school till three, so after four is best, on the mobile.", "Best number to reach you?"),
+    ],
+)
+def test_number_pieces_after_a_phone_ask_are_no_phone_when_they_are_part_of_one_or_a_date(text: str,
+                                                                                       context: str) -> None:
+    assert [f for f in find_pii(text, context=context) if f.kind == "phone"] == []

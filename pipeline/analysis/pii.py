@@ -556,6 +556,12 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
             kind = ("national_id", None)
         if kind is not None and kind[0] in wanted:
             found.append(Found(kind[0], start, end, kind[1]))
+    folded = _fold(text)
+    if ("phone" in wanted and asks_phone and not found and len(text.split()) <= _PHONE_ANSWER_MAX_WORDS
+            and not _PART_OR_DATE.search(folded_context + " " + folded) and not _NAMES_REFERENCE.search(folded)):
+        heard = _misheard_number(text)
+        if heard is not None:
+            found.append(Found("phone", *heard, None))
     if "national_id" in wanted:
         for start, end, digits in runs:
             letters = (_NINO_LETTERS_BEFORE.search(text[max(0, start - 8) : start])
@@ -579,6 +585,45 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
                     len(before) < 30 and _LAST_FOUR_CONTEXT.search(context.rstrip(" ?.") + " " + before)):
                 found.append(Found("national_id", start, end, None))
     return _without_overlaps(found)
+
+
+# A short answer to "what's the best number?" whose digits the transcriber partly heard as other words ("It's so
+# severed severed double-o, I double-o, seeks three-four." for "oh seven seven double oh, nine double oh, six three
+# four"): number pieces at most two words apart, five digits or more together, are the number, with up to two words
+# before the first piece (past the answer's opener).
+_PHONE_ANSWER_MAX_WORDS = 20
+# ...but not the last digits of a number asked to verify the caller, nor a date of birth said beside it.
+_PART_OR_DATE = re.compile(r"\b(?:last|son|first|ilk)\s+(?:few|two|three|four|2|3|4|iki|uc|dort)\b|\bdigits\b|\bhane"
+                           r"|\b(?:born|birth|dogum|january|february|march|april|may|june|july|august|september|"
+                           r"october|november|december|ocak|subat|mart|nisan|mayis|haziran|temmuz|agustos|eylul|ekim|"
+                           r"kasim|aralik)\b")
+_PHONE_PIECES_GAP_WORDS = 2
+_PHONE_PIECES_MIN_DIGITS = 5
+
+
+def _misheard_number(text: str) -> tuple[int, int] | None:
+    """The (start, end) of the number pieces of a garbled phone number answer, if they hold enough digits."""
+    best: tuple[int, int] | None = None
+    start = end = -1
+    digits = 0
+    for piece_start, piece_end, piece in [*_digit_runs(text, min_digits=1), (len(text) + 1, len(text) + 1, "")]:
+        gap = text[end:piece_start] if end >= 0 else ""
+        if end < 0 or len(gap.split()) > _PHONE_PIECES_GAP_WORDS or re.search(r"[.!?](?:\s|$)", gap):
+            if digits >= _PHONE_PIECES_MIN_DIGITS and best is None:
+                best = (_words_before(text, start, _PHONE_PIECES_GAP_WORDS), end)
+            start, digits = piece_start, 0
+        end = piece_end
+        digits += len(piece.lstrip("+"))
+    return best
+
+
+def _words_before(text: str, at: int, count: int) -> int:
+    """Where the ``count`` words before ``at`` start (digits misheard as words), within its sentence and past the
+    answer's opener ("it's", "yes")."""
+    cut = max(text.rfind(mark, 0, at) for mark in (". ", "? ", "! "))
+    sentence = _after_opener(text, 0 if cut < 0 else cut + 2)
+    words = list(re.finditer(r"\S+", text[sentence:at]))
+    return sentence + words[-count].start() if len(words) >= count else sentence
 
 
 def _sentence_runs(text: str, min_digits: int) -> list[tuple[int, int, str]]:
