@@ -414,12 +414,16 @@ def test_an_id_asked_for_before_a_follow_up_question_is_masked_in_the_answer_aft
     assert find_pii("Not on me. The order was 123456, and the parcel 412776281.", context=asked) == []
 
 
-def test_a_phone_answer_whose_digits_the_transcriber_heard_as_other_words_is_masked_from_its_number_pieces() -> None:
+def test_an_answer_to_a_number_ask_whose_digits_the_transcriber_heard_as_words_is_masked_from_its_pieces() -> None:
     # "oh seven seven double oh, nine double oh, six three four" from a robotic voice at 16 kHz (set L)
     text = "It's so severed severed double-o, I double-o, seeks three-four."
     asked = "Yeah, no bother. I'll ring you around 7 this evening. Best number."
     assert redact_text(text, find_pii(text, context=asked)) == "It's so [PHONE]."
     assert find_pii(text) == []  # nobody asked for a number: too few digits to be one
+    # "Q Q one two, three four, five six, C" (a national insurance number) from the same voices
+    garbled_id = "um, it's Kyokyo World 2, 3-4, 5-6, C,"
+    found = find_pii(garbled_id, context="And your national insurance number, for the registration?")
+    assert [(f.kind, garbled_id[f.start : f.end]) for f in found] == [("national_id", "Kyokyo World 2, 3-4, 5-6")]
 
 
 @pytest.mark.parametrize(

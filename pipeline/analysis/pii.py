@@ -557,11 +557,12 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
         if kind is not None and kind[0] in wanted:
             found.append(Found(kind[0], start, end, kind[1]))
     folded = _fold(text)
-    if ("phone" in wanted and asks_phone and not found and len(text.split()) <= _PHONE_ANSWER_MAX_WORDS
+    asked_for = "phone" if asks_phone else "national_id" if context_asks_id else None
+    if (asked_for in wanted and not found and len(text.split()) <= _ASKED_ANSWER_MAX_WORDS
             and not _PART_OR_DATE.search(folded_context + " " + folded) and not _NAMES_REFERENCE.search(folded)):
         heard = _misheard_number(text)
-        if heard is not None:
-            found.append(Found("phone", *heard, None))
+        if heard is not None and asked_for is not None:
+            found.append(Found(asked_for, *heard, None))
     if "national_id" in wanted:
         for start, end, digits in runs:
             letters = (_NINO_LETTERS_BEFORE.search(text[max(0, start - 8) : start])
@@ -587,34 +588,32 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
     return _without_overlaps(found)
 
 
-# A short answer to "what's the best number?" whose digits the transcriber partly heard as other words ("It's so
-# severed severed double-o, I double-o, seeks three-four." for "oh seven seven double oh, nine double oh, six three
-# four"): number pieces at most two words apart, five digits or more together, are the number, with up to two words
-# before the first piece (past the answer's opener).
-_PHONE_ANSWER_MAX_WORDS = 20
+# A short answer to "what's the best number?" or "your national insurance number?" whose digits the transcriber
+# partly heard as other words ("It's so severed severed double-o, I double-o, seeks three-four." for "oh seven seven
+# double oh, nine double oh, six three four"; "Kyokyo World 2, 3-4, 5-6, C" for "Q Q one two, three four, five six,
+# C"): number pieces at most two words apart, five digits or more together, are the number asked for, with up to two
+# words before the first piece (past the answer's opener).
+_ASKED_ANSWER_MAX_WORDS = 20
 # ...but not the last digits of a number asked to verify the caller, nor a date of birth said beside it.
 _PART_OR_DATE = re.compile(r"\b(?:last|son|first|ilk)\s+(?:few|two|three|four|2|3|4|iki|uc|dort)\b|\bdigits\b|\bhane"
                            r"|\b(?:born|birth|dogum|january|february|march|april|may|june|july|august|september|"
                            r"october|november|december|ocak|subat|mart|nisan|mayis|haziran|temmuz|agustos|eylul|ekim|"
                            r"kasim|aralik)\b")
-_PHONE_PIECES_GAP_WORDS = 2
-_PHONE_PIECES_MIN_DIGITS = 5
+_PIECES_GAP_WORDS = 2
+_PIECES_MIN_DIGITS = 5
 
 
 def _misheard_number(text: str) -> tuple[int, int] | None:
-    """The (start, end) of the number pieces of a garbled phone number answer, if they hold enough digits."""
-    best: tuple[int, int] | None = None
-    start = end = -1
-    digits = 0
-    for piece_start, piece_end, piece in [*_digit_runs(text, min_digits=1), (len(text) + 1, len(text) + 1, "")]:
-        gap = text[end:piece_start] if end >= 0 else ""
-        if end < 0 or len(gap.split()) > _PHONE_PIECES_GAP_WORDS or re.search(r"[.!?](?:\s|$)", gap):
-            if digits >= _PHONE_PIECES_MIN_DIGITS and best is None:
-                best = (_words_before(text, start, _PHONE_PIECES_GAP_WORDS), end)
-            start, digits = piece_start, 0
-        end = piece_end
-        digits += len(piece.lstrip("+"))
-    return best
+    """The (start, end) of the number pieces of a garbled answer to a number ask, if they hold enough digits."""
+    groups: list[list[int]] = []  # [start, end, digits] of pieces close together
+    for start, end, digits in _digit_runs(text, min_digits=1):
+        gap = text[groups[-1][1] : start] if groups else ""
+        if groups and len(gap.split()) <= _PIECES_GAP_WORDS and not re.search(r"[.!?](?:\s|$)", gap):
+            groups[-1][1:] = [end, groups[-1][2] + len(digits.lstrip("+"))]
+        else:
+            groups.append([start, end, len(digits.lstrip("+"))])
+    start, end, _ = next((group for group in groups if group[2] >= _PIECES_MIN_DIGITS), (-1, -1, 0))
+    return None if start < 0 else (_words_before(text, start, _PIECES_GAP_WORDS), end)
 
 
 def _words_before(text: str, at: int, count: int) -> int:
