@@ -440,3 +440,8 @@ def test_an_answer_to_a_number_ask_whose_digits_the_transcriber_heard_as_words_i
 def test_number_pieces_after_a_phone_ask_are_no_phone_when_they_are_part_of_one_or_a_date(text: str,
                                                                                        context: str) -> None:
     assert [f for f in find_pii(text, context=context) if f.kind == "phone"] == []
+
+
+def test_an_address_found_by_its_dotted_domain_takes_the_local_part_said_before_at() -> None:
+    text = "Yep, it's below at crumbandcrust.example.co.uk."
+    assert redact_text(text, find_pii(text, context="And is there an email as well?")) == "Yep, it's [EMAIL]."

@@ -468,6 +468,13 @@ def _after_opener(text: str, start: int) -> int:
     return start + (opener.end() if opener else 0)
 
 
+def _local_before_at(text: str, start: int) -> int:
+    """Where an address found by its dotted domain starts: at the word before a spoken "at" right before it
+    ("it's below at crumbandcrust.example.co.uk": the local part is "below")."""
+    local = re.search(r"(?<![\w@.])[^\W_]+\s+(?:at|et)\s+$", text[max(0, start - 40) : start], re.IGNORECASE)
+    return start - len(text[max(0, start - 40) : start]) + local.start() if local else start
+
+
 def _local_and_domain(token: str) -> bool:
     """A token that reads as name + domain: it ends in a domain and keeps a dotted, hyphenated or underscored
     name before it ("eric.inquist.com", "dot-way-say.com"; not "foamway.com", "www.foamway.co.uk", "co.uk")."""
@@ -491,7 +498,7 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
         found += [Found("email", m.start(), m.end()) for m in _GLUED_EMAIL.finditer(text)]
         mail_asked = _MAIL_WORDS.search(context) is not None
         if mail_asked or _MAIL_WORDS.search(text):
-            found += [Found("email", m.start(), m.end()) for m in _ADDRESS_LIKE.finditer(text)
+            found += [Found("email", _local_before_at(text, m.start()), m.end()) for m in _ADDRESS_LIKE.finditer(text)
                       if _local_and_domain(m.group())]
         # (only when no rule above found the address: it is the fallback for the most garbled answers)
         if mail_asked and len(text.split()) <= _ANSWER_MAX_WORDS and not found:
