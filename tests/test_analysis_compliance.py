@@ -449,6 +449,10 @@ def test_a_call_ending_on_the_agent_checking_a_silent_line_dropped(checklist: Ch
     # A sign-off that ends on "sir" is no line check
     signed = statuses(checklist, _turns(GOOD_OPENING, ("customer", "Thanks."), ("agent", "Bye then, sir.")))
     assert signed["closing"] == "fail"
+    # Whisper left the question marks out of "Sir? ... Hello?" (set L at 16 kHz): the words alone are the check
+    unpunctuated = statuses(checklist, _turns(GOOD_OPENING, ("customer", "No way. Forget it."),
+                                              ("agent", "Sir, I'd really not recommend."), ("agent", "Sir. Hello.")))
+    assert unpunctuated["further_help"] == "not_applicable" and unpunctuated["closing"] == "not_applicable"
 
 
 def test_an_agent_saying_the_line_went_excuses_further_help_and_the_closing(checklist: Checklist) -> None:

@@ -165,9 +165,15 @@ def unpunctuated(turns: Sequence[TurnView]) -> bool:
 def line_checked(turns: Sequence[TurnView], checklist: Checklist) -> bool:
     """The call ends on the agent asking into a silent line ("...or? Hello? Sir?", "Alo? Efendim?")."""
     speaking = _with_words(turns)
-    if not speaking or speaking[-1].role != AGENT or not (_asks(speaking[-1]) or unpunctuated(speaking)):
+    if not speaking or speaking[-1].role != AGENT:
         return False
-    tail = " " + " ".join(speaking[-1].normalised.split()[-6:]) + " "
+    words = speaking[-1].normalised.split()
+    # "Sir. Hello." is the same question with the question marks the transcriber left out: a last turn made only
+    # of a line check's words asks into the line however it is punctuated.
+    only_checks = 0 < len(words) <= 6 and set(words) <= {w for p in checklist.line_check_endings for w in p.split()}
+    if not (_asks(speaking[-1]) or unpunctuated(speaking) or only_checks):
+        return False
+    tail = " " + " ".join(words[-6:]) + " "
     return find_phrase(tail, checklist.line_check_endings) is not None
 
 
