@@ -723,3 +723,20 @@ def test_closing_items_need_review_when_only_the_agents_garbled_opening_was_hear
     assert (lost["further_help"], lost["closing"]) == ("needs_review", "needs_review")
     heard = call(0.95)  # heard clearly: an agent who said nothing after the opening did not offer or sign off
     assert (heard["further_help"], heard["closing"]) == ("fail", "fail")
+
+
+def test_identifiers_asked_with_the_words_a_transcriber_changed_still_count(checklist: Checklist) -> None:
+    # Set L at 16 kHz: the "?" of the next security question lost after a thanks, and "date of birth" heard as
+    # "date on birth"; both checks were complete, so the account details after them pass.
+    assert _identity(checklist, ("agent", "Let's get it sorted. Can I have a name on the account?"),
+                     ("customer", "Data with field."),
+                     ("agent", "Thanks, beta, and the last four digits on the phone number on the account."),
+                     ("customer", "0142"),
+                     ("agent", "Perfect. I can see your line is active, no data cap reached.")) == "pass"
+    assert _identity(checklist, ("agent", "Before I go into the account, can you confirm your full name and date on "
+                                          "birth for me?"),
+                     ("customer", "Vader Whitfield, October 3rd, 1988."),
+                     ("agent", "Thank you. I put a credit of $24 on your account for the 4 days.")) == "pass"
+    # A thanks followed by no identifier stays no question
+    assert _identity(checklist, ("agent", "Can I have a name on the account?"), ("customer", "Dana Whitfield."),
+                     ("agent", "Thanks, Dana, and the line looks fine on the account.")) == "fail"

@@ -542,12 +542,15 @@ class _Identifiers:
 # on your social security number.", "And your date of birth."
 _LIST_ASK_OPENINGS = ("and the ", "and your ", "and also your ", "also your ", "and lastly ", "and finally ",
                       "and for security ", "for security ")
+_LIST_ASK_AFTER_WORDS = 3
 
 
 def _asked_identifiers(sentence: _Sentence, item: ComplianceItem) -> list[str]:
     """The identifier kinds a request sentence of the agent asks for ("Can I take your name and DOB?")."""
+    words = sentence.text.split()
+    # (the opening may follow a thanks for the answer before: "Thanks, Dana, and the last four digits...")
     if not (sentence.asks or find_said(sentence.text, item.phrases("request_phrases"))
-            or sentence.text.lstrip().startswith(_LIST_ASK_OPENINGS)):
+            or any(" ".join(words[at:]).startswith(_LIST_ASK_OPENINGS) for at in range(_LIST_ASK_AFTER_WORDS + 1))):
         return []
     kinds = [kind for kind, phrases in (item.options.get("identifier_phrases") or {}).items()
              if find_said(sentence.text, [str(p) for p in phrases])]
