@@ -41,6 +41,19 @@ def test_agent_confirming_a_booking_decides_potential_customer_over_a_price_gues
     assert label == "Potential Customer" and hit.turn.index == 4 and hit.phrase == "is booked for"
 
 
+def test_a_call_only_to_say_thank_you_is_others_but_a_booking_after_the_thanks_still_wins() -> None:
+    thanks = _turns(("agent", "Good afternoon, Pinecrest Airlines, Renee speaking."),
+                    ("customer", "Hi! I don't need anything, I just wanted to say thank you to somebody."),
+                    ("agent", "That's lovely, I'll log it as a compliment for her."))
+    decided = apply_outcomes(TAXONOMY.outcomes, thanks, {"Potential Customer": 0.3, "Others": 0.1})
+    assert decided is not None and decided[0] == "Others"
+    then_booked = _turns(*[(t.role, t.text) for t in thanks],
+                         ("customer", "Actually, while I'm on, I need a flight to Denver on Friday."),
+                         ("agent", "Of course. That's confirmed for Friday at nine, you'll get a confirmation email."))
+    decided = apply_outcomes(TAXONOMY.outcomes, then_booked, {"Potential Customer": 0.3, "Others": 0.1})
+    assert decided is not None and decided[0] == "Potential Customer"
+
+
 def test_an_offer_to_book_is_not_a_booking() -> None:
     turns = _turns(("customer", "How much is a boiler service?"),
                    ("agent", "Ninety pounds. Shall I book you in for next week?"),
