@@ -141,6 +141,14 @@ CROAK_VOICES: dict[str, tuple[str, ...]] = {
     "us": ("espeak:en-us+robosoft7", "espeak:en-us+iven3", "espeak:en-us+Andrea"),
     "uk": ("espeak:en-gb+croak", "espeak:en-gb+anikaRobot", "espeak:en-gb-x-gbcwmd+iven4")}
 CROAK_VOICES_TR = ("espeak:tr+steph", "espeak:tr+iven4", "espeak:tr+robosoft8")
+# ``--voices annie`` (set M, bench/holdout15): espeak-ng variants no earlier set used. US English: en-us+Annie,
+# en-us+belinda, en-us+rob; UK English: en-gb+Gene, en-gb-x-rp+Lee, en-gb-scotland+victor (0-27% of a test sentence's
+# words wrong for Whisper base); Turkish: tr+steph3, tr+steph2, tr+iven3 (of 13 unused Turkish variants tried on a
+# test sentence, the three Whisper base got most words of: 61-89% wrong; the rest 100-128%).
+ANNIE_VOICES: dict[str, tuple[str, ...]] = {
+    "us": ("espeak:en-us+Annie", "espeak:en-us+belinda", "espeak:en-us+rob"),
+    "uk": ("espeak:en-gb+Gene", "espeak:en-gb-x-rp+Lee", "espeak:en-gb-scotland+victor")}
+ANNIE_VOICES_TR = ("espeak:tr+steph3", "espeak:tr+steph2", "espeak:tr+iven3")
 # Families choosing from a fixed table of voices per accent (English) and for Turkish.
 VoiceTable = tuple[dict[str, tuple[str, ...]], tuple[str, ...]]
 VOICE_TABLES: dict[str, VoiceTable] = {"festival": (FESTIVAL_VOICES, FESTIVAL_VOICES_TR),
@@ -149,7 +157,8 @@ VOICE_TABLES: dict[str, VoiceTable] = {"festival": (FESTIVAL_VOICES, FESTIVAL_VO
                                        "serious": (SERIOUS_VOICES, SERIOUS_VOICES_TR),
                                        "robo": (ROBO_VOICES, ROBO_VOICES_TR),
                                        "wmid": (WMID_VOICES, WMID_VOICES_TR),
-                                       "croak": (CROAK_VOICES, CROAK_VOICES_TR)}
+                                       "croak": (CROAK_VOICES, CROAK_VOICES_TR),
+                                       "annie": (ANNIE_VOICES, ANNIE_VOICES_TR)}
 VOICE_FAMILIES = ("espeak", "fresh", *VOICE_TABLES)
 
 log = logging.getLogger("bench.eval_rubric")
