@@ -420,6 +420,7 @@ def test_an_answer_to_a_number_ask_whose_digits_the_transcriber_heard_as_words_i
     asked = "Yeah, no bother. I'll ring you around 7 this evening. Best number."
     assert redact_text(text, find_pii(text, context=asked)) == "It's so [PHONE]."
     assert find_pii(text) == []  # nobody asked for a number: too few digits to be one
+    assert redact_text(text, find_pii(text, context="May I take a number to reach you on?")) == "It's so [PHONE]."
     # "Q Q one two, three four, five six, C" (a national insurance number) from the same voices
     garbled_id = "um, it's Kyokyo World 2, 3-4, 5-6, C,"
     found = find_pii(garbled_id, context="And your national insurance number, for the registration?")

@@ -602,8 +602,9 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
 # words before the first piece (past the answer's opener).
 _ASKED_ANSWER_MAX_WORDS = 20
 # ...but not the last digits of a number asked to verify the caller, nor a date of birth said beside it.
+# ("may" is no month here: "May I take a number to reach you on?")
 _PART_OR_DATE = re.compile(r"\b(?:last|son|first|ilk)\s+(?:few|two|three|four|2|3|4|iki|uc|dort)\b|\bdigits\b|\bhane"
-                           r"|\b(?:born|birth|dogum|january|february|march|april|may|june|july|august|september|"
+                           r"|\b(?:born|birth|dogum|january|february|march|april|june|july|august|september|"
                            r"october|november|december|ocak|subat|mart|nisan|mayis|haziran|temmuz|agustos|eylul|ekim|"
                            r"kasim|aralik)\b")
 _PIECES_GAP_WORDS = 2
