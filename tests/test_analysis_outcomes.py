@@ -16,7 +16,7 @@ from pipeline.settings import AnalysisSettings
 
 SETTINGS = AnalysisSettings()
 TAXONOMY = Taxonomy.load(SETTINGS.taxonomy_file)
-BOOKED = TAXONOMY.outcomes[0]
+BOOKED = next(rule for rule in TAXONOMY.outcomes if rule.key == "booked")
 
 
 def _turns(*lines: tuple[str, str]) -> list[TurnView]:
@@ -51,6 +51,18 @@ def test_a_call_only_to_say_thank_you_is_others_but_a_booking_after_the_thanks_s
                          ("customer", "Actually, while I'm on, I need a flight to Denver on Friday."),
                          ("agent", "Of course. That's confirmed for Friday at nine, you'll get a confirmation email."))
     decided = apply_outcomes(TAXONOMY.outcomes, then_booked, {"Potential Customer": 0.3, "Others": 0.1})
+    assert decided is not None and decided[0] == "Potential Customer"
+
+
+def test_a_business_asking_to_work_through_the_company_is_platform_membership_even_when_signed_up() -> None:
+    turns = _turns(("agent", "Ticketburst, Nicole speaking."),
+                   ("customer", "I own a little jazz club. I wanna be one of your venues, sell through you guys."),
+                   ("agent", "Lovely. I've set you up with a partner account, you're all set."))
+    decided = apply_outcomes(TAXONOMY.outcomes, turns, {"Potential Customer": 0.4, "Platform Membership": 0.2})
+    assert decided is not None and decided[0] == "Platform Membership"
+    buyer = _turns(("customer", "Can I get tickets for Friday's show through you?"),
+                   ("agent", "Yes, that's booked for Friday, you'll get a confirmation email."))
+    decided = apply_outcomes(TAXONOMY.outcomes, buyer, {"Potential Customer": 0.4})
     assert decided is not None and decided[0] == "Potential Customer"
 
 
