@@ -52,6 +52,11 @@ def test_a_call_only_to_say_thank_you_is_others_but_a_booking_after_the_thanks_s
                          ("agent", "Of course. That's confirmed for Friday at nine, you'll get a confirmation email."))
     decided = apply_outcomes(TAXONOMY.outcomes, then_booked, {"Potential Customer": 0.3, "Others": 0.1})
     assert decided is not None and decided[0] == "Potential Customer"
+    # thanks for how a problem was caught is no complaint, whatever the classifier reads in the story
+    story = _turns(("customer", "He sent me to the hospital and it's glaucoma. I just wanted to ring and say thank "
+                                "you, to Mr Vyas."))
+    decided = apply_outcomes(TAXONOMY.outcomes, story, {"Complaint": 0.3, "Others": 0.1})
+    assert decided is not None and decided[0] == "Others"
 
 
 def test_a_business_asking_to_work_through_the_company_is_platform_membership_even_when_signed_up() -> None:
