@@ -443,3 +443,31 @@ def test_what_the_caller_says_they_were_told_and_the_closing_courtesy_make_no_pr
         ("customer", "Sounds good."),
         ("agent", "Is there anything else I can help you with this evening?")), FRIDAY_10_15)
     assert untimed.promised and untimed.due is None
+
+
+def test_a_visit_said_as_an_hour_oclock_and_a_weekday_with_its_clock_time_give_the_lead_call_time() -> None:
+    # Set M (after its first score): "nine o'clock" needs no "at"; the weekday said with its clock time is the
+    # visit, not the "tomorrow" said before it ("there's no team tomorrow").
+    british = analyse_callback(_call(
+        ("agent", "I've got Callum free first thing tomorrow, nine o'clock. Would that work?"),
+        ("customer", "Nine tomorrow, yes. Perfect."),
+        ("agent", "Callum will give you a ring about twenty minutes before he gets to you.")), FRIDAY_10_15)
+    assert british.due == datetime(2026, 11, 21, 8, 40)
+    turkish = analyse_callback(_call(
+        ("customer", "Çarşamba... Yarın olmuyor mu? Neyse, tamam, çarşamba onda evdeyim zaten."),
+        ("agent", "Yarın o bölgede ekip yok, kusura bakmayın. Çarşamba saat on olarak yazıyorum. Teknisyen "
+                  "arkadaşımız gelmeden yarım saat önce sizi arayacak.")), FRIDAY_10_15)
+    assert turkish.due == datetime(2026, 11, 25, 9, 30)  # Wednesday 10:00 less half an hour
+    # a bare "tomorrow ... Wednesday" with no clock time by the weekday keeps tomorrow
+    assert resolve_due("I'll ring you tomorrow evening to narrow down the window for Wednesday",
+                       FRIDAY_10_15) == resolve_due("I'll ring you tomorrow evening", FRIDAY_10_15)
+
+
+def test_a_bare_day_borrowed_from_a_nearby_turn_takes_the_clock_time_the_caller_asked_for() -> None:
+    # Whisper split the agent's "Absolutely. Thursday at five it is, I'll give you a call then." (set M, 16 kHz)
+    result = analyse_callback(_call(
+        ("customer", "Not now, man, can you call me Thursday at 5? I'm off at 430."),
+        ("agent", "Absolutely, no problem."),
+        ("agent", "I'll give you a call and talk"),
+        ("customer", "All right, Thursday.")), FRIDAY_10_15)
+    assert result.promised and result.due == datetime(2026, 11, 26, 17, 0)

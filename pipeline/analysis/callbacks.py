@@ -399,8 +399,11 @@ def resolve_due(text: str, reference: datetime, cfg: CallbackSettings | None = N
         found.append(m.group().strip())
     tomorrow = _TOMORROW_RE.search(t)
     weekday_match = _WEEKDAY_RE.search(t)
-    if weekday_match and tomorrow and tomorrow.start() < weekday_match.start():
-        weekday_match = None  # "ring you tomorrow evening to narrow down the window for Wednesday"
+    if (weekday_match and tomorrow and tomorrow.start() < weekday_match.start()
+            and not _clock_right_after(t, weekday_match.end(), tomorrow.end())):
+        # "ring you tomorrow evening to narrow down the window for Wednesday"; but a weekday said with its clock
+        # time is the time ("Yarın o bölgede ekip yok... Çarşamba saat on olarak yazıyorum")
+        weekday_match = None
     if day is None and (m := weekday_match):
         weekday = _WEEKDAYS[m.group(2)]
         qualifier = (m.group(1) or "").strip()
@@ -519,6 +522,21 @@ def _hour_said(number: str, said: str, prefix: str = "", meridiem: str = "") -> 
     return hour, minute, meridiem in {"am", "pm"}, said.strip()
 
 
+# A clock time said right after a day ("Wednesday at ten", "Çarşamba saat on"): within this many characters.
+_CLOCK_AFTER_DAY_CHARS = 16
+
+
+def _clock_right_after(t: str, day_end: int, other_day_end: int) -> bool:
+    """A clock time follows the day ending at ``day_end`` and none the other day ending at ``other_day_end``."""
+    def follows(end: int) -> bool:
+        return _clock(t[end : end + _CLOCK_AFTER_DAY_CHARS]) is not None
+    return follows(day_end) and not follows(other_day_end)
+
+
+# "nine o'clock" needs no "at" before it: the o'clock says it is a time.
+_CLOCK_WORD_OCLOCK_RE = re.compile(r"\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve) o'?clock\b")
+
+
 def _clock(t: str) -> tuple[int, int, bool, str] | None:
     """(hour, minute, meridiem given, phrase) of the first clock time in cleaned text."""
     for m in _CLOCK_WORD_RE.finditer(t):
@@ -544,6 +562,8 @@ def _clock(t: str) -> tuple[int, int, bool, str] | None:
     if (said := _CLOCK_FOR_RE.search(t)) and (
             clock := _hour_said(said.group(1), said.group(), meridiem=(said.group(2) or "").strip())):
         return clock
+    if (said := _CLOCK_WORD_OCLOCK_RE.search(t)) and (hour := _number(said.group(1))) is not None:
+        return hour, 0, False, said.group().strip()
     for m in _CLOCK_RE.finditer(t):
         hour = int(m.group(1))
         minute = int(m.group(2)) if m.group(2) else 0
@@ -781,6 +801,9 @@ def _window(turns: Sequence[TurnView], i: int) -> list[TurnView]:
     return [turns[k] for k in order if 0 <= k < len(turns)]
 
 
+# A turn asking for a call ("can you call me Thursday at five?", "ring me back at two", "beni yarın saat üçte arayın").
+_ASKS_FOR_CALL_RE = re.compile(r"\b(?:call|ring|phone|give) me\b|\bbeni\b.*\bara")
+
 # How far back a lead-time promise looks for the appointment it is measured from.
 _LEAD_LOOKBACK_TURNS = 10
 
@@ -841,6 +864,12 @@ def analyse_callback(
             # Saturday." ... "he'll ring thirty minutes before arriving").
             timed = (resolve_due(_LEAD_RE.sub(" ", _clean(text)), reference, cfg) for text, _ in texts)
             due = next((d for d in timed if d is not None and d.exact and d.due.date() == due.due.date()), due)
+        elif lead is None and due is not None and not due.exact and source is not candidate.turn:
+            # A bare day borrowed from a turn nearby ("All right, Thursday.") takes the clock time a turn asking
+            # for the call gave that day ("Can you call me Thursday at 5?"), when the transcriber split the
+            # agent's answer and moved that turn further away.
+            asked = (resolve_due(text, reference, cfg) for text, _ in texts if _ASKS_FOR_CALL_RE.search(_clean(text)))
+            due = next((d for d in asked if d is not None and d.exact and d.due.date() == due.due.date()), due)
         said_call_time = None
         if lead is not None and due is not None and due.exact and source is candidate.turn:
             said_call_time = _call_time_said(due, lead, earlier, reference, cfg)
