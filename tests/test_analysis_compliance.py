@@ -740,3 +740,15 @@ def test_identifiers_asked_with_the_words_a_transcriber_changed_still_count(chec
     # A thanks followed by no identifier stays no question
     assert _identity(checklist, ("agent", "Can I have a name on the account?"), ("customer", "Dana Whitfield."),
                      ("agent", "Thanks, Dana, and the line looks fine on the account.")) == "fail"
+
+
+def test_a_booking_or_a_numbered_address_read_out_after_only_a_name_check_fails_identity(checklist: Checklist) -> None:
+    # Set M (after its first score): outbound calls reading the booking or the address on file to "Is this Darnell?"
+    booking = _identity(checklist, ("agent", "Is this Darnell?"), ("customer", "Yeah, this is him."),
+                        ("agent", "So I've got you down for tomorrow at eight for the brake inspection on the Accord."))
+    address = _identity(checklist, ("agent", "Is this Barbara?"), ("customer", "Yes! Yes, it is."),
+                        ("agent", "I'm on my way for your AC appointment at ten, at 4127 Larkin Drive."))
+    assert booking == "fail" and address == "fail"
+    # a street word without a house number is no address ("a test drive", "so close")
+    assert _identity(checklist, ("customer", "Can I book a test drive? The showroom is so close to me."),
+                     ("agent", "Of course, Saturday at ten works for a test drive.")) == "not_applicable"
