@@ -752,3 +752,15 @@ def test_a_booking_or_a_numbered_address_read_out_after_only_a_name_check_fails_
     # a street word without a house number is no address ("a test drive", "so close")
     assert _identity(checklist, ("customer", "Can I book a test drive? The showroom is so close to me."),
                      ("agent", "Of course, Saturday at ten works for a test drive.")) == "not_applicable"
+
+
+def test_an_outbound_morning_greeting_on_unsure_words_is_no_misheard_recording_notice(checklist: Checklist) -> None:
+    # Set M at 16 kHz: "Morning" is 0.71 alike to "monitoring"; the notice was never said, so the item fails
+    opening = ("Morning, this is Atrium. It's Callum from Kewstoke Plumbing. I'm the engineer coming out for your "
+               "boil right now in the F-22 at Tarnas Road. I'm about 20 minutes away.")
+    turns = [TurnView(index=0, role="customer", text="Hello.", start=0.0, end=1.0, confidence=0.48),
+             TurnView(index=1, role="agent", text=opening, start=1.0, end=9.0, confidence=0.67),
+             TurnView(index=2, role="customer", text="Brilliant. Is there anywhere to park?", start=9.0, end=11.0),
+             TurnView(index=3, role="agent", text="I'll find something.", start=11.0, end=12.0, confidence=0.84)]
+    result = {r.id: r.status for r in check_call(checklist, CallFacts(turns=turns))}
+    assert result["disclosure"] == "fail"
