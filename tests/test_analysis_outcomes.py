@@ -71,6 +71,19 @@ def test_a_business_asking_to_work_through_the_company_is_platform_membership_ev
     assert decided is not None and decided[0] == "Potential Customer"
 
 
+def test_an_item_under_the_makers_warranty_is_guaranteed_product_unless_booked_or_an_installation() -> None:
+    warranty = _turns(("customer", "My washer's making a grinding noise, it's eight months old."),
+                      ("agent", "Then it's still under the manufacturer's warranty, call Vellmann directly."))
+    decided = apply_outcomes(TAXONOMY.outcomes, warranty, {"Potential Customer": 0.3})
+    assert decided is not None and decided[0] == "Guaranteed Product"
+    fitting = apply_outcomes(TAXONOMY.outcomes, warranty, {"Installation": 0.3, "Potential Customer": 0.2})
+    assert fitting is None  # the classifier's Installation stands
+    paid = _turns(*[(t.role, t.text) for t in warranty], ("customer", "I'd rather you came, I'll pay."),
+                  ("agent", "Okay, that's booked for Tuesday at ten."))
+    decided = apply_outcomes(TAXONOMY.outcomes, paid, {"Potential Customer": 0.3})
+    assert decided is not None and decided[0] == "Potential Customer"
+
+
 def test_an_offer_to_book_is_not_a_booking() -> None:
     turns = _turns(("customer", "How much is a boiler service?"),
                    ("agent", "Ninety pounds. Shall I book you in for next week?"),
