@@ -84,6 +84,20 @@ def test_an_item_under_the_makers_warranty_is_guaranteed_product_unless_booked_o
     assert decided is not None and decided[0] == "Potential Customer"
 
 
+def test_a_caller_asking_to_be_rung_later_is_call_later_but_not_a_complaint_or_a_booking() -> None:
+    later = _turns(("agent", "Hi, it's Dmitri from Brightvale Solar about your quote."),
+                   ("customer", "I'm on a ladder. Not now, man, can you call me Thursday at five?"),
+                   ("agent", "Absolutely, Thursday at five it is."))
+    decided = apply_outcomes(TAXONOMY.outcomes, later, {"Potential Customer": 0.3, "Call Later": 0.2})
+    assert decided is not None and decided[0] == "Call Later"
+    assert apply_outcomes(TAXONOMY.outcomes, later, {"Complaint": 0.3}) is None  # the complaint stands
+    booked = _turns(("customer", "Can you call me back later about the price?"),
+                    ("agent", "It's ninety. Shall I book you in?"), ("customer", "Yes please, book it."),
+                    ("agent", "Done, that's booked for Tuesday at ten."))
+    decided = apply_outcomes(TAXONOMY.outcomes, booked, {"Call Later": 0.3})
+    assert decided is not None and decided[0] == "Potential Customer"
+
+
 def test_an_offer_to_book_is_not_a_booking() -> None:
     turns = _turns(("customer", "How much is a boiler service?"),
                    ("agent", "Ninety pounds. Shall I book you in for next week?"),
