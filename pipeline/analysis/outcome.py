@@ -1,10 +1,12 @@
-"""Deterministic call outcomes that decide a label outright: a visit booked on the call.
+"""Deterministic call outcomes that decide a label outright: a visit booked on the call, and the rubric's other
+clear cases (a business asking to join, a thank-you call, "call me later", an item under warranty).
 
 Whether a job was booked is the one fact that separates a Potential Customer from a caller who only
 mentioned prices, a fee or a warranty, and agents state it in a small set of fixed ways ("I've booked
 you in for Thursday", "you're all booked", "randevunuz oluşturuldu"). Offers ("shall I book you in?")
-are not bookings, and a customer who backs out in the next turn cancels it. The phrases and the label
-they lead to live in the taxonomy file (``outcomes``), so users adapt them to their scripts.
+are not bookings, and a customer who backs out in the next turn cancels it. The rules are tried in the
+taxonomy file's order (``outcomes``) and the first that holds decides; their phrases and labels are data,
+so users adapt them to their scripts.
 """
 
 from __future__ import annotations
