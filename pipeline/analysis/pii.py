@@ -471,8 +471,9 @@ def _after_opener(text: str, start: int) -> int:
 def _local_before_at(text: str, start: int) -> int:
     """Where an address found by its dotted domain starts: at the word before a spoken "at" right before it
     ("it's below at crumbandcrust.example.co.uk": the local part is "below")."""
-    local = re.search(r"(?<![\w@.])[^\W_]+\s+(?:at|et)\s+$", text[max(0, start - 40) : start], re.IGNORECASE)
-    return start - len(text[max(0, start - 40) : start]) + local.start() if local else start
+    before = max(0, start - 40)
+    local = re.search(r"(?<![\w@.])[^\W_]+\s+(?:at|et)\s+$", text[before:start], re.IGNORECASE)
+    return before + local.start() if local else start
 
 
 def _local_and_domain(token: str) -> bool:
@@ -563,12 +564,12 @@ def find_pii(text: str, kinds: Iterable[str] = ALL_KINDS, context: str = "") -> 
             kind = ("national_id", None)
         if kind is not None and kind[0] in wanted:
             found.append(Found(kind[0], start, end, kind[1]))
-    folded = _fold(text)
     asked_for = "phone" if asks_phone else "national_id" if context_asks_id else None
-    if (asked_for in wanted and not found and len(text.split()) <= _ASKED_ANSWER_MAX_WORDS
-            and not _PART_OR_DATE.search(folded_context + " " + folded) and not _NAMES_REFERENCE.search(folded)):
-        heard = _misheard_number(text)
-        if heard is not None and asked_for is not None:
+    if asked_for is not None and asked_for in wanted and not found and len(text.split()) <= _ASKED_ANSWER_MAX_WORDS:
+        folded = _fold(text)
+        heard = None if _PART_OR_DATE.search(folded_context + " " + folded) or _NAMES_REFERENCE.search(folded) \
+            else _misheard_number(text)
+        if heard is not None:
             found.append(Found(asked_for, *heard, None))
     if "national_id" in wanted:
         for start, end, digits in runs:
@@ -627,8 +628,7 @@ def _misheard_number(text: str) -> tuple[int, int] | None:
 def _words_before(text: str, at: int, count: int) -> int:
     """Where the ``count`` words before ``at`` start (digits misheard as words), within its sentence and past the
     answer's opener ("it's", "yes")."""
-    cut = max(text.rfind(mark, 0, at) for mark in (". ", "? ", "! "))
-    sentence = _after_opener(text, 0 if cut < 0 else cut + 2)
+    sentence = _after_opener(text, _sentence_start(text, at))
     words = list(re.finditer(r"\S+", text[sentence:at]))
     return sentence + words[-count].start() if len(words) >= count else sentence
 
@@ -652,11 +652,17 @@ def _after_full_stop(text: str, start: int, end: int) -> int:
     return start + stops[-1].end() if stops else start
 
 
+def _sentence_start(text: str, at: int) -> int:
+    """Where the sentence holding ``text[at]`` starts: after the last full stop, question or exclamation mark and
+    space before it."""
+    stops = list(re.finditer(r"[.!?]\s", text[:at]))
+    return stops[-1].end() if stops else 0
+
+
 def _sentence_around(text: str, start: int, end: int) -> str:
     """The sentence that holds ``text[start:end]`` (dots inside the span, as Whisper writes digits, do not end it)."""
-    stops = list(re.finditer(r"[.!?]\s", text[:start]))
     stop = re.search(r"[.!?](?:\s|$)", text[end:])
-    return text[stops[-1].end() if stops else 0 : end + stop.start() if stop else len(text)]
+    return text[_sentence_start(text, start) : end + stop.start() if stop else len(text)]
 
 
 def _without_years(text: str) -> str:
