@@ -24,6 +24,12 @@ def _turns(*lines: tuple[str, str]) -> list[TurnView]:
             enumerate(lines)]
 
 
+def _decided(turns: list[TurnView], scores: dict[str, float]) -> str | None:
+    """The label the outcome rules decide for ``turns`` with the classifier's ``scores``, if any."""
+    decided = apply_outcomes(TAXONOMY.outcomes, turns, scores)
+    return decided[0] if decided is not None else None
+
+
 PRICE_THEN_BOOK = _turns(
     ("agent", "Homefix, Priya speaking, how can I help?"),
     ("customer", "How much do you charge to fix a dripping tap? Just want an idea of the cost."),
@@ -45,57 +51,47 @@ def test_a_call_only_to_say_thank_you_is_others_but_a_booking_after_the_thanks_s
     thanks = _turns(("agent", "Good afternoon, Pinecrest Airlines, Renee speaking."),
                     ("customer", "Hi! I don't need anything, I just wanted to say thank you to somebody."),
                     ("agent", "That's lovely, I'll log it as a compliment for her."))
-    decided = apply_outcomes(TAXONOMY.outcomes, thanks, {"Potential Customer": 0.3, "Others": 0.1})
-    assert decided is not None and decided[0] == "Others"
+    assert _decided(thanks, {"Potential Customer": 0.3, "Others": 0.1}) == "Others"
     then_booked = _turns(*[(t.role, t.text) for t in thanks],
                          ("customer", "Actually, while I'm on, I need a flight to Denver on Friday."),
                          ("agent", "Of course. That's confirmed for Friday at nine, you'll get a confirmation email."))
-    decided = apply_outcomes(TAXONOMY.outcomes, then_booked, {"Potential Customer": 0.3, "Others": 0.1})
-    assert decided is not None and decided[0] == "Potential Customer"
+    assert _decided(then_booked, {"Potential Customer": 0.3, "Others": 0.1}) == "Potential Customer"
     # thanks for how a problem was caught is no complaint, whatever the classifier reads in the story
     story = _turns(("customer", "He sent me to the hospital and it's glaucoma. I just wanted to ring and say thank "
                                 "you, to Mr Vyas."))
-    decided = apply_outcomes(TAXONOMY.outcomes, story, {"Complaint": 0.3, "Others": 0.1})
-    assert decided is not None and decided[0] == "Others"
+    assert _decided(story, {"Complaint": 0.3, "Others": 0.1}) == "Others"
 
 
 def test_a_business_asking_to_work_through_the_company_is_platform_membership_even_when_signed_up() -> None:
     turns = _turns(("agent", "Ticketburst, Nicole speaking."),
                    ("customer", "I own a little jazz club. I wanna be one of your venues, sell through you guys."),
                    ("agent", "Lovely. I've set you up with a partner account, you're all set."))
-    decided = apply_outcomes(TAXONOMY.outcomes, turns, {"Potential Customer": 0.4, "Platform Membership": 0.2})
-    assert decided is not None and decided[0] == "Platform Membership"
+    assert _decided(turns, {"Potential Customer": 0.4, "Platform Membership": 0.2}) == "Platform Membership"
     buyer = _turns(("customer", "Can I get tickets for Friday's show through you?"),
                    ("agent", "Yes, that's booked for Friday, you'll get a confirmation email."))
-    decided = apply_outcomes(TAXONOMY.outcomes, buyer, {"Potential Customer": 0.4})
-    assert decided is not None and decided[0] == "Potential Customer"
+    assert _decided(buyer, {"Potential Customer": 0.4}) == "Potential Customer"
 
 
 def test_an_item_under_the_makers_warranty_is_guaranteed_product_unless_booked_or_an_installation() -> None:
     warranty = _turns(("customer", "My washer's making a grinding noise, it's eight months old."),
                       ("agent", "Then it's still under the manufacturer's warranty, call Vellmann directly."))
-    decided = apply_outcomes(TAXONOMY.outcomes, warranty, {"Potential Customer": 0.3})
-    assert decided is not None and decided[0] == "Guaranteed Product"
-    fitting = apply_outcomes(TAXONOMY.outcomes, warranty, {"Installation": 0.3, "Potential Customer": 0.2})
-    assert fitting is None  # the classifier's Installation stands
+    assert _decided(warranty, {"Potential Customer": 0.3}) == "Guaranteed Product"
+    assert _decided(warranty, {"Installation": 0.3, "Potential Customer": 0.2}) is None  # Installation stands
     paid = _turns(*[(t.role, t.text) for t in warranty], ("customer", "I'd rather you came, I'll pay."),
                   ("agent", "Okay, that's booked for Tuesday at ten."))
-    decided = apply_outcomes(TAXONOMY.outcomes, paid, {"Potential Customer": 0.3})
-    assert decided is not None and decided[0] == "Potential Customer"
+    assert _decided(paid, {"Potential Customer": 0.3}) == "Potential Customer"
 
 
 def test_a_caller_asking_to_be_rung_later_is_call_later_but_not_a_complaint_or_a_booking() -> None:
     later = _turns(("agent", "Hi, it's Dmitri from Brightvale Solar about your quote."),
                    ("customer", "I'm on a ladder. Not now, man, can you call me Thursday at five?"),
                    ("agent", "Absolutely, Thursday at five it is."))
-    decided = apply_outcomes(TAXONOMY.outcomes, later, {"Potential Customer": 0.3, "Call Later": 0.2})
-    assert decided is not None and decided[0] == "Call Later"
-    assert apply_outcomes(TAXONOMY.outcomes, later, {"Complaint": 0.3}) is None  # the complaint stands
+    assert _decided(later, {"Potential Customer": 0.3, "Call Later": 0.2}) == "Call Later"
+    assert _decided(later, {"Complaint": 0.3}) is None  # the complaint stands
     booked = _turns(("customer", "Can you call me back later about the price?"),
                     ("agent", "It's ninety. Shall I book you in?"), ("customer", "Yes please, book it."),
                     ("agent", "Done, that's booked for Tuesday at ten."))
-    decided = apply_outcomes(TAXONOMY.outcomes, booked, {"Call Later": 0.3})
-    assert decided is not None and decided[0] == "Potential Customer"
+    assert _decided(booked, {"Call Later": 0.3}) == "Potential Customer"
 
 
 def test_an_offer_to_book_is_not_a_booking() -> None:
